@@ -1,0 +1,199 @@
+"""Sign-in rules: registration, password checks, token pairs, rotation, revocation, and the caller.
+
+Who may do what is decided from a ``Principal``. Resolving one costs one Redis round trip: the
+login's state and the user's roles are cached there (the database stays the source of truth), and
+revocation writes a tombstone first so a racing cache fill can never resurrect a revoked login.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from typing import Any
+
+import redis.asyncio as aioredis
+
+from server.auth.passwords import PasswordHasher
+from server.auth.store import LoginStore
+from server.auth.tokens import TokenCodec, hash_secret, new_refresh_secret, split_refresh_token
+from server.errors import Forbidden, NotFound, Unauthorized
+from server.settings import Settings
+from server.users.store import UserStore
+
+USER_CACHE_TTL = 300
+REVOKED = b"revoked"
+
+
+@dataclass(frozen=True, slots=True)
+class Principal:
+    """The authenticated caller of one request."""
+
+    user_id: str
+    username: str
+    roles: frozenset[str]
+    login_id: str
+    via: str
+    """"token" (Authorization header) or "cookie" (web session)."""
+
+    @property
+    def is_admin(self) -> bool:
+        return "admin" in self.roles
+
+
+@dataclass(frozen=True, slots=True)
+class TokenPair:
+    access_token: str
+    refresh_token: str
+    expires_in: int
+
+
+class AuthService:
+    def __init__(
+        self,
+        *,
+        users: UserStore,
+        logins: LoginStore,
+        hasher: PasswordHasher,
+        tokens: TokenCodec,
+        redis: aioredis.Redis,
+        settings: Settings,
+    ) -> None:
+        self._users = users
+        self._logins = logins
+        self._hasher = hasher
+        self._tokens = tokens
+        self._redis = redis
+        self._settings = settings
+        self._prefix = settings.redis_prefix
+
+    # -- accounts -------------------------------------------------------------------------------
+
+    async def register(
+        self, username: str, email: str, password: str, roles: list[str] | None = None
+    ) -> dict[str, Any]:
+        password_hash = await self._hasher.hash(password)
+        return await self._users.create(
+            username=username, email=email, password_hash=password_hash, roles=roles or ["listener"]
+        )
+
+    async def authenticate(self, login: str, password: str) -> dict[str, Any]:
+        """The user behind these credentials; unknown user and wrong password fail identically."""
+        user = await self._users.find_by_login(login)
+        ok = await self._hasher.verify(password, user["password_hash"] if user else None)
+        if not ok or user is None:
+            raise Unauthorized("Wrong username or password.", code="invalid_credentials")
+        if user.get("disabled"):
+            raise Forbidden("This account is disabled.", code="account_disabled")
+        return user
+
+    async def change_password(self, user_id: str, password: str) -> dict[str, Any]:
+        return await self._users.update(user_id, {"password_hash": await self._hasher.hash(password)})
+
+    async def user_changed(self, user: dict[str, Any]) -> None:
+        """Call after every change to a user: drops the cached copy, ends a disabled user's logins."""
+        await self._redis.delete(self._user_key(user["_id"]))
+        if user.get("disabled"):
+            await self.revoke_user(user["_id"])
+
+    async def revoke_user(self, user_id: str) -> None:
+        for login_id in await self._logins.revoke_user(user_id):
+            await self._tombstone(login_id)
+        await self._redis.delete(self._user_key(user_id))
+
+    # -- logins ---------------------------------------------------------------------------------
+
+    async def start_login(self, user: dict[str, Any], device: str = "") -> TokenPair:
+        secret = new_refresh_secret()
+        login_id = await self._logins.create(
+            user["_id"], hash_secret(secret), self._settings.refresh_token_ttl, device
+        )
+        access, _ = self._tokens.issue_access(user["_id"], login_id)
+        return TokenPair(access, f"{login_id}.{secret}", self._tokens.ttl)
+
+    async def start_cookie_login(self, user: dict[str, Any], device: str = "") -> str:
+        """A login for a web session: no refresh token leaves the server; the cookie names the login."""
+        return await self._logins.create(
+            user["_id"], hash_secret(new_refresh_secret()), self._settings.refresh_token_ttl, device
+        )
+
+    async def refresh(self, refresh_token: str) -> tuple[TokenPair, dict[str, Any]]:
+        """Rotate: the presented token stops working. Presenting a rotated one again ends the login."""
+        login_id, secret = split_refresh_token(refresh_token)
+        presented = hash_secret(secret)
+        rotated_to = new_refresh_secret()
+        doc = await self._logins.rotate(login_id, presented, hash_secret(rotated_to))
+        if doc is None:
+            current = await self._logins.get(login_id)
+            if current and presented in current.get("previous_hashes", []):
+                # Someone holds a stolen copy, or a client replayed: neither copy may go on.
+                await self.logout(login_id)
+                raise Unauthorized(
+                    "This refresh token was already used; sign in again.", code="refresh_token_reused"
+                )
+            raise Unauthorized("The refresh token is not valid.", code="invalid_token")
+        if not LoginStore.is_active(doc):
+            raise Unauthorized("This sign-in has ended; sign in again.", code="invalid_token")
+        user = await self._users.get(doc["user_id"])
+        if user.get("disabled"):
+            raise Forbidden("This account is disabled.", code="account_disabled")
+        access, _ = self._tokens.issue_access(user["_id"], login_id)
+        return TokenPair(access, f"{login_id}.{rotated_to}", self._tokens.ttl), user
+
+    async def logout(self, login_id: str) -> None:
+        await self._logins.revoke(login_id)
+        await self._tombstone(login_id)
+
+    # -- the caller -----------------------------------------------------------------------------
+
+    async def principal_from_token(self, token: str) -> Principal:
+        claims = self._tokens.decode_access(token)
+        principal = await self.principal_from_login(claims.login_id, via="token")
+        if principal is None or principal.user_id != claims.user_id:
+            raise Unauthorized("This sign-in has ended; sign in again.", code="token_revoked")
+        return principal
+
+    async def principal_from_login(self, login_id: str, *, via: str) -> Principal | None:
+        login_key = self._login_key(login_id)
+        (cached_login,) = await self._redis.mget([login_key])
+        if cached_login == REVOKED:
+            return None
+        if cached_login is None:
+            doc = await self._logins.get(login_id)
+            if not LoginStore.is_active(doc):
+                return None
+            assert doc is not None
+            cached_login = doc["user_id"].encode()
+            # NX: a tombstone written meanwhile by a revocation must win over this fill.
+            await self._redis.set(login_key, cached_login, ex=self._tokens.ttl, nx=True)
+        user = await self._cached_user(cached_login.decode())
+        if user is None or user["disabled"]:
+            return None
+        return Principal(user["id"], user["username"], frozenset(user["roles"]), login_id, via)
+
+    async def _cached_user(self, user_id: str) -> dict[str, Any] | None:
+        key = self._user_key(user_id)
+        raw = await self._redis.get(key)
+        if raw is not None:
+            return json.loads(raw)
+        try:
+            doc = await self._users.get(user_id)
+        except NotFound:
+            return None
+        user = {
+            "id": doc["_id"],
+            "username": doc["username"],
+            "roles": doc["roles"],
+            "disabled": bool(doc.get("disabled")),
+        }
+        await self._redis.set(key, json.dumps(user), ex=USER_CACHE_TTL)
+        return user
+
+    async def _tombstone(self, login_id: str) -> None:
+        # Access tokens outlive no longer than their ttl, so the tombstone need not either.
+        await self._redis.set(self._login_key(login_id), REVOKED, ex=self._tokens.ttl + 60)
+
+    def _login_key(self, login_id: str) -> str:
+        return f"{self._prefix}login:{login_id}"
+
+    def _user_key(self, user_id: str) -> str:
+        return f"{self._prefix}user:{user_id}"

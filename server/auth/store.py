@@ -1,0 +1,69 @@
+"""The ``logins`` collection: one document per sign-in, holding the current refresh token's hash.
+
+A login is what logout, refresh-token reuse and disabling a user revoke; every access token names
+its login, so revoking the login ends the tokens too.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+from typing import Any
+
+from server.documents import new_id, utcnow
+from server.handles import Database
+
+PREVIOUS_KEPT = 20
+"""How many rotated refresh hashes a login remembers to recognise reuse."""
+
+
+class LoginStore:
+    def __init__(self, db: Database) -> None:
+        self._logins = db["logins"]
+
+    async def create(self, user_id: str, refresh_hash: str, ttl: int, device: str = "") -> str:
+        now = utcnow()
+        login_id = new_id()
+        await self._logins.insert_one(
+            {
+                "_id": login_id,
+                "user_id": user_id,
+                "refresh_hash": refresh_hash,
+                "previous_hashes": [],
+                "device": device[:200],
+                "revoked": False,
+                "created_at": now,
+                "expires_at": now + timedelta(seconds=ttl),
+            }
+        )
+        return login_id
+
+    async def get(self, login_id: str) -> dict[str, Any] | None:
+        return await self._logins.find_one({"_id": login_id})
+
+    async def rotate(self, login_id: str, old_hash: str, new_hash: str) -> dict[str, Any] | None:
+        """Swap the refresh hash only if ``old_hash`` is still current: two racing refreshes can't both win."""
+        doc = await self._logins.find_one_and_update(
+            {"_id": login_id, "refresh_hash": old_hash, "revoked": False},
+            {"$set": {"refresh_hash": new_hash}, "$push": {"previous_hashes": old_hash}},
+            return_document=True,
+        )
+        if doc and len(doc.get("previous_hashes", [])) > PREVIOUS_KEPT:
+            await self._logins.update_one(
+                {"_id": login_id}, {"$set": {"previous_hashes": doc["previous_hashes"][-PREVIOUS_KEPT:]}}
+            )
+        return doc
+
+    async def revoke(self, login_id: str) -> None:
+        await self._logins.update_one({"_id": login_id}, {"$set": {"revoked": True}})
+
+    async def revoke_user(self, user_id: str) -> list[str]:
+        ids = [
+            d["_id"] for d in await self._logins.find({"user_id": user_id, "revoked": False}).to_list(None)
+        ]
+        if ids:
+            await self._logins.update_many({"_id": {"$in": ids}}, {"$set": {"revoked": True}})
+        return ids
+
+    @staticmethod
+    def is_active(doc: dict[str, Any] | None, now: datetime | None = None) -> bool:
+        return bool(doc) and not doc["revoked"] and doc["expires_at"] > (now or utcnow())

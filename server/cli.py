@@ -1,0 +1,130 @@
+"""The ``harmonystream`` command: serve, worker, migrate, create-user, scan."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import getpass
+import sys
+from collections.abc import Sequence
+
+from server.errors import AppError, ConfigError
+from server.settings import Settings
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    parser = _parser()
+    args = parser.parse_args(argv)
+    try:
+        settings = Settings.from_env(data_dir=getattr(args, "data_dir", None))
+    except ConfigError as exc:
+        sys.exit(f"harmonystream: {exc}")
+    from server.logging import configure_logging
+
+    configure_logging(json=settings.log_json, level=settings.log_level)
+    try:
+        args.run(args, settings)
+    except (ConfigError, AppError) as exc:
+        sys.exit(f"harmonystream: {getattr(exc, 'message', exc)}")
+    except KeyboardInterrupt:
+        pass
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="harmonystream", description="Self-hosted music streaming server.")
+    sub = parser.add_subparsers(required=True, metavar="COMMAND")
+
+    serve = sub.add_parser("serve", help="run the HTTP server")
+    serve.add_argument("--host", default=None)
+    serve.add_argument("--port", type=int, default=None)
+    serve.add_argument("--data-dir", default=None)
+    serve.set_defaults(run=_serve)
+
+    worker = sub.add_parser("worker", help="run a transcoder worker (needs HS_REDIS_URL and HS_MONGO_URL)")
+    worker.add_argument("--data-dir", default=None)
+    worker.set_defaults(run=_worker)
+
+    migrate = sub.add_parser("migrate", help="apply pending database migrations")
+    migrate.add_argument("--data-dir", default=None)
+    migrate.set_defaults(run=_migrate)
+
+    create = sub.add_parser("create-user", help="create an account")
+    create.add_argument("username")
+    create.add_argument("--password", help="prompted for when omitted")
+    create.add_argument("--email", default=None)
+    create.add_argument("--role", choices=["listener", "artist", "admin"], default="listener")
+    create.add_argument("--data-dir", default=None)
+    create.set_defaults(run=_create_user)
+    return parser
+
+
+def _serve(args: argparse.Namespace, settings: Settings) -> None:
+    from aiohttp import web
+
+    from server.app import create_app
+
+    host = args.host or settings.host
+    port = args.port or settings.port
+    web.run_app(
+        create_app(settings),
+        host=host,
+        port=port,
+        access_log=None,
+        print=lambda _: print(f"HarmonyStream on http://{host}:{port}/", flush=True),
+    )
+
+
+def _worker(args: argparse.Namespace, settings: Settings) -> None:
+    if not settings.redis_url or not settings.mongo_url:
+        raise ConfigError(
+            "a separate worker needs HS_REDIS_URL and HS_MONGO_URL; with embedded defaults "
+            "'harmonystream serve' transcodes in-process"
+        )
+    raise ConfigError("the transcoder worker is not available in this version")
+
+
+def _migrate(args: argparse.Namespace, settings: Settings) -> None:
+    from migrations import apply_pending
+    from server.handles import open_database
+
+    async def run() -> list[str]:
+        async with open_database(settings) as db:
+            return await apply_pending(db)
+
+    applied = asyncio.run(run())
+    print("applied: " + ", ".join(applied) if applied else "nothing to apply")
+
+
+def _create_user(args: argparse.Namespace, settings: Settings) -> None:
+    from pydantic import ValidationError
+
+    from migrations import apply_pending
+    from server.auth.passwords import PasswordHasher
+    from server.auth.schemas import RegisterIn
+    from server.handles import open_database
+    from server.users.store import UserStore
+
+    password = args.password or getpass.getpass("Password: ")
+    email = args.email or f"{args.username}@localhost.localdomain"
+    try:
+        body = RegisterIn(username=args.username, email=email, password=password)
+    except ValidationError as exc:
+        raise ConfigError("; ".join(f"{e['loc'][0]}: {e['msg']}" for e in exc.errors())) from exc
+
+    async def run() -> str:
+        hasher = PasswordHasher(1)
+        try:
+            async with open_database(settings) as db:
+                await apply_pending(db)
+                user = await UserStore(db).create(
+                    username=body.username,
+                    email=body.email,
+                    password_hash=await hasher.hash(body.password),
+                    roles=[args.role],
+                )
+                return user["_id"]
+        finally:
+            hasher.close()
+
+    user_id = asyncio.run(run())
+    print(f"created {args.role} {args.username} ({user_id})")

@@ -1,0 +1,59 @@
+"""Open the database and Redis handles: real servers when URLs are configured, embedded otherwise.
+
+The rest of the code sees only a PyMongo-shaped async database and a redis-py asyncio client, so the
+same stores and services run in both modes. Embedded means tinymongo's SQLite backend in the data dir
+(safe across processes) and fakeredis in-process (one process only: fine for ``serve`` alone).
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Any
+
+import redis.asyncio as aioredis
+
+from server.settings import Settings
+
+Database = Any
+"""A ``pymongo.asynchronous.database.AsyncDatabase`` or tinymongo's async database (same calls)."""
+
+
+@asynccontextmanager
+async def open_database(settings: Settings) -> AsyncIterator[Database]:
+    if settings.mongo_url:
+        from pymongo import AsyncMongoClient
+
+        timeout_ms = int(settings.dependency_timeout * 1000)
+        client: Any = AsyncMongoClient(
+            settings.mongo_url,
+            serverSelectionTimeoutMS=timeout_ms,
+            connectTimeoutMS=timeout_ms,
+            socketTimeoutMS=timeout_ms * 4,
+            appname="harmonystream",
+        )
+    else:
+        from tinymongo.asyncio import AsyncTinyMongoClient
+
+        settings.store_dir.mkdir(parents=True, exist_ok=True)
+        # Never the memory backend: it copies the whole database on every call.
+        client = AsyncTinyMongoClient(str(settings.store_dir), "sqlite")
+    try:
+        yield client[settings.mongo_db]
+    finally:
+        await client.close()
+
+
+def make_redis(settings: Settings) -> aioredis.Redis:
+    """A Redis client; it connects lazily, so it can be made before the event loop runs."""
+    if settings.redis_url:
+        return aioredis.from_url(
+            settings.redis_url,
+            socket_timeout=settings.dependency_timeout,
+            socket_connect_timeout=settings.dependency_timeout,
+            health_check_interval=30,
+            retry_on_timeout=False,
+        )
+    import fakeredis
+
+    return fakeredis.FakeAsyncRedis()

@@ -1,0 +1,62 @@
+"""Request id, one structured log line per request, and the request metrics.
+
+Outermost, so it sees the final status of everything below it, error answers included.
+"""
+
+from __future__ import annotations
+
+import re
+import time
+import uuid
+
+import structlog
+from aiohttp import web
+from aiohttp.typedefs import Handler
+
+from server import keys
+
+log = structlog.get_logger("harmonystream.access")
+_VALID_ID = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
+
+
+@web.middleware
+async def access_log_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
+    incoming = request.headers.get("X-Request-ID", "")
+    request_id = incoming if _VALID_ID.match(incoming) else uuid.uuid4().hex
+    request[keys.REQUEST_ID] = request_id
+    started = time.perf_counter()
+    status = 500
+    try:
+        response = await handler(request)
+        status = response.status
+        if not response.prepared:
+            response.headers["X-Request-ID"] = request_id
+        return response
+    except web.HTTPException as exc:
+        status = exc.status
+        exc.headers["X-Request-ID"] = request_id
+        raise
+    finally:
+        elapsed = time.perf_counter() - started
+        route = _route_name(request)
+        request.app[keys.METRICS].observe(request.method, route, status, elapsed)
+        principal = request.get(keys.PRINCIPAL)
+        log.info(
+            "request",
+            request_id=request_id,
+            method=request.method,
+            path=request.path,
+            route=route,
+            status=status,
+            ms=round(elapsed * 1000, 2),
+            user_id=principal.user_id if principal else None,
+        )
+
+
+def _route_name(request: web.Request) -> str:
+    """The route's template (``/api/v1/users/{id}``), never the raw path, to bound label cardinality."""
+    info = request.match_info
+    resource = info.route.resource if info.route is not None else None
+    if resource is None or info.http_exception is not None:
+        return "unmatched"
+    return resource.canonical

@@ -1,0 +1,168 @@
+"""Process settings, read once from ``HS_*`` environment variables.
+
+``Settings`` is frozen and handed to ``create_app``; nothing else in the code reads the environment.
+Every field is documented in the README's configuration table.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+from collections.abc import Mapping
+from dataclasses import dataclass, field, fields
+from pathlib import Path
+
+from server.errors import ConfigError
+
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+
+
+@dataclass(frozen=True, slots=True)
+class RateLimits:
+    """Sliding-window limits, each as (requests, window seconds)."""
+
+    login_per_ip: tuple[int, int] = (30, 60)
+    login_per_username: tuple[int, int] = (10, 60)
+    register_per_ip: tuple[int, int] = (10, 3600)
+    api_per_client: tuple[int, int] = (1200, 60)
+
+
+@dataclass(frozen=True, slots=True)
+class Settings:
+    """Everything a process needs to know about its environment."""
+
+    data_dir: Path = PROJECT_ROOT / "data"
+    """Embedded store, media files and temp uploads live here."""
+    host: str = "127.0.0.1"
+    port: int = 8080
+    public_url: str = ""
+    """Base URL players reach the server at (for signed media URLs); empty = derived from the request."""
+    mongo_url: str = ""
+    """Empty means the embedded on-disk store in ``data_dir``."""
+    mongo_db: str = "harmonystream"
+    redis_url: str = ""
+    """Empty means the in-process Redis stand-in (fakeredis)."""
+    redis_prefix: str = "hs:"
+    """Every Redis key and channel starts with this, so several deployments (or tests) can share a server."""
+    secret_key: str = ""
+    """Signs JWTs, session cookies and media URLs. Required when ``mongo_url`` or ``redis_url`` is set."""
+    access_token_ttl: int = 900
+    refresh_token_ttl: int = 30 * 86400
+    media_url_ttl: int = 4 * 3600
+    jwt_issuer: str = "harmonystream"
+    jwt_audience: str = "harmonystream-api"
+    cookie_secure: bool = False
+    max_upload_mb: int = 500
+    worker_concurrency: int = 0
+    """Parallel transcodes per worker; 0 = number of CPU cores."""
+    hash_threads: int = 0
+    """Threads that hash passwords off the event loop; 0 = number of CPU cores."""
+    dependency_timeout: float = 3.0
+    """Seconds before a MongoDB or Redis call is given up and answered with 503."""
+    trust_proxy: bool = False
+    """Take the client address from X-Forwarded-For (only behind a proxy you run)."""
+    accel_redirect: str = ""
+    """Internal nginx location prefix for X-Accel-Redirect offload; empty = the server sends files itself."""
+    log_json: bool | None = None
+    """None = JSON when stderr is not a terminal."""
+    log_level: str = "info"
+    rate_limits: RateLimits = field(default_factory=RateLimits)
+
+    @property
+    def embedded(self) -> bool:
+        return not self.mongo_url and not self.redis_url
+
+    @property
+    def media_dir(self) -> Path:
+        return self.data_dir / "media"
+
+    @property
+    def store_dir(self) -> Path:
+        return self.data_dir / "store"
+
+    @property
+    def tmp_dir(self) -> Path:
+        return self.data_dir / "tmp"
+
+    @property
+    def web_dir(self) -> Path:
+        return PROJECT_ROOT / "web"
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str] | None = None, **overrides: object) -> Settings:
+        """Build settings from ``HS_*`` variables; ``overrides`` (e.g. CLI flags) win."""
+        env = os.environ if env is None else env
+        values: dict[str, object] = {}
+        for f in fields(cls):
+            if f.name == "rate_limits":
+                continue
+            raw = env.get("HS_" + f.name.upper())
+            if raw is None or raw == "":
+                continue
+            values[f.name] = _parse(f.name, raw, f.type)
+        values["rate_limits"] = _rate_limits_from_env(env)
+        values.update({k: v for k, v in overrides.items() if v is not None})
+        if "data_dir" in values:
+            values["data_dir"] = Path(str(values["data_dir"])).expanduser().resolve()
+        if not values.get("secret_key"):
+            if values.get("mongo_url") or values.get("redis_url"):
+                raise ConfigError("HS_SECRET_KEY must be set when HS_MONGO_URL or HS_REDIS_URL is set")
+            data_dir = values.get("data_dir", cls.data_dir)
+            values["secret_key"] = _embedded_secret(Path(str(data_dir)))
+        return cls(**values)  # type: ignore[arg-type]
+
+
+def _parse(name: str, raw: str, annotation: object) -> object:
+    kind = str(annotation)
+    try:
+        if kind.startswith("bool"):
+            if raw.lower() in ("1", "true", "yes", "on"):
+                return True
+            if raw.lower() in ("0", "false", "no", "off"):
+                return False
+            raise ValueError(raw)
+        if kind == "int":
+            return int(raw)
+        if kind == "float":
+            return float(raw)
+        if kind == "Path":
+            return Path(raw)
+    except ValueError as exc:
+        raise ConfigError(f"HS_{name.upper()}={raw!r} is not a valid {kind}") from exc
+    return raw
+
+
+def _rate_limits_from_env(env: Mapping[str, str]) -> RateLimits:
+    """``HS_RATE_LOGIN_PER_IP=30/60`` and friends: requests per window seconds."""
+    values: dict[str, tuple[int, int]] = {}
+    for f in fields(RateLimits):
+        raw = env.get("HS_RATE_" + f.name.upper())
+        if not raw:
+            continue
+        try:
+            count, window = raw.split("/")
+            values[f.name] = (int(count), int(window))
+        except ValueError as exc:
+            raise ConfigError(f"HS_RATE_{f.name.upper()}={raw!r}: expected COUNT/SECONDS") from exc
+    return RateLimits(**values)
+
+
+def _embedded_secret(data_dir: Path) -> str:
+    """One machine, zero setup: keep a generated secret beside the embedded store."""
+    path = data_dir / "secret_key"
+    try:
+        return path.read_text().strip()
+    except FileNotFoundError:
+        pass
+    data_dir.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(f".tmp{os.getpid()}")
+    tmp.write_text(secrets.token_urlsafe(48))
+    os.chmod(tmp, 0o600)
+    # link() fails if another process won the race; everyone then reads the winner's secret.
+    try:
+        os.link(tmp, path)
+    except FileExistsError:
+        pass
+    finally:
+        tmp.unlink(missing_ok=True)
+    return path.read_text().strip()

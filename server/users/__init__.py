@@ -1,0 +1,1 @@
+"""User accounts: the store, the caller's own profile and admin management."""

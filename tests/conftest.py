@@ -1,0 +1,64 @@
+"""Fixtures shared by every test: real Redis, a fresh store per test, the app under test."""
+
+from __future__ import annotations
+
+import os
+import uuid
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
+
+import pytest
+from aiohttp import web
+from aiohttp.test_utils import TestClient
+
+from server.app import create_app
+from server.settings import Settings
+from tests.services import BACKENDS, private_redis
+
+
+@pytest.fixture(scope="session")
+def redis_url() -> Iterator[str]:
+    """HS_TEST_REDIS_URL when given (shared: the tests never flush it), else a private redis-server."""
+    given = os.environ.get("HS_TEST_REDIS_URL")
+    if given:
+        yield given
+        return
+    with private_redis() as url:
+        yield url
+
+
+@pytest.fixture(params=BACKENDS)
+def store_backend(request: pytest.FixtureRequest) -> str:
+    return request.param
+
+
+@pytest.fixture
+async def settings(tmp_path: Path, redis_url: str, store_backend: str) -> AsyncIterator[Settings]:
+    """Settings of one test: its own data dir, its own Redis key prefix, its own database."""
+    mongo_url = os.environ.get("HS_TEST_MONGO_URL", "") if store_backend == "mongo" else ""
+    db_name = f"hs_test_{uuid.uuid4().hex[:12]}"
+    yield Settings(
+        data_dir=tmp_path / "data",
+        mongo_url=mongo_url,
+        mongo_db=db_name,
+        redis_url=redis_url,
+        redis_prefix=f"hstest:{uuid.uuid4().hex[:12]}:",
+        secret_key="test-secret-" + uuid.uuid4().hex,
+        hash_threads=2,
+    )
+    if mongo_url:
+        from pymongo import AsyncMongoClient
+
+        client: AsyncMongoClient = AsyncMongoClient(mongo_url)
+        await client.drop_database(db_name)  # only the database this test created
+        await client.close()
+
+
+@pytest.fixture
+def app(settings: Settings) -> web.Application:
+    return create_app(settings)
+
+
+@pytest.fixture
+async def client(aiohttp_client, app: web.Application) -> TestClient:
+    return await aiohttp_client(app)
