@@ -17,7 +17,9 @@ from server.auth.passwords import PasswordHasher
 from server.auth.service import AuthService
 from server.auth.store import LoginStore
 from server.auth.tokens import TokenCodec
+from server.catalog.store import TrackStore
 from server.handles import make_redis, open_database
+from server.events import EventBus
 from server.health import routes as health_routes
 from server.metrics import Metrics
 from server.middleware.access_log import access_log_middleware
@@ -65,6 +67,7 @@ def create_app(settings: Settings) -> web.Application:
     app[keys.SETTINGS] = settings
     app[keys.REDIS] = redis
     app[keys.METRICS] = Metrics()
+    app[keys.EVENTS] = EventBus()
     app[keys.RATE_LIMITER] = RateLimiter(redis, settings.redis_prefix)
     app[keys.TOKENS] = TokenCodec(
         settings.secret_key,
@@ -100,6 +103,7 @@ async def _services_ctx(app: web.Application) -> AsyncIterator[None]:
     hasher = PasswordHasher(settings.hash_threads)
     app[keys.HASHER] = hasher
     app[keys.USERS] = UserStore(db)
+    app[keys.TRACKS] = TrackStore(db)
     app[keys.AUTH] = AuthService(
         users=app[keys.USERS],
         logins=LoginStore(db),

@@ -22,6 +22,8 @@ HASHER = web.AppKey("hasher", "PasswordHasher")
 TOKENS = web.AppKey("tokens", "TokenCodec")
 USERS = web.AppKey("users", "UserStore")
 AUTH = web.AppKey("auth", "AuthService")
+EVENTS = web.AppKey("events", "EventBus")
+TRACKS = web.AppKey("tracks", "TrackStore")
 
 # Per-request state.
 PRINCIPAL = web.RequestKey("principal", "Principal")

@@ -1,0 +1,1 @@
+"""The catalog: artists, albums and tracks, uploads and folder scans."""
