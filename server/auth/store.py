@@ -41,7 +41,7 @@ class LoginStore:
         return await self._logins.find_one({"_id": login_id})
 
     async def rotate(self, login_id: str, old_hash: str, new_hash: str) -> dict[str, Any] | None:
-        """Swap the refresh hash only if ``old_hash`` is still current: two racing refreshes can't both win."""
+        """Swap the hash only if ``old_hash`` is still current: two racing refreshes can't both win."""
         doc = await self._logins.find_one_and_update(
             {"_id": login_id, "refresh_hash": old_hash, "revoked": False},
             {"$set": {"refresh_hash": new_hash}, "$push": {"previous_hashes": old_hash}},

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import os
 import subprocess
 import sys
@@ -25,17 +26,17 @@ def _cli(*args: str, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
     )
 
 
-async def _wait_healthy(session: aiohttp.ClientSession, base: str, proc: subprocess.Popen) -> None:
+async def _wait_healthy(session: aiohttp.ClientSession, base: str, proc: asyncio.subprocess.Process) -> None:
     deadline = time.monotonic() + 30
     while time.monotonic() < deadline:
-        assert proc.poll() is None, proc.stderr.read() if proc.stderr else "server exited"
+        assert proc.returncode is None, "server exited"
         try:
             async with session.get(f"{base}/healthz") as resp:
                 if resp.status == 200:
                     return
         except aiohttp.ClientConnectionError:
             pass
-        time.sleep(0.1)
+        await asyncio.sleep(0.1)
     raise AssertionError("server did not become healthy")
 
 
@@ -52,12 +53,16 @@ async def test_serve_on_embedded_defaults_keeps_users_across_restart(tmp_path):
     base = f"http://127.0.0.1:{port}"
     async with aiohttp.ClientSession() as session:
         for _ in range(2):  # the second round is the restart
-            proc = subprocess.Popen(
-                [sys.executable, "-m", "server", "serve", "--port", str(port)],
+            proc = await asyncio.create_subprocess_exec(
+                sys.executable,
+                "-m",
+                "server",
+                "serve",
+                "--port",
+                str(port),
                 env=env,
-                stdout=subprocess.PIPE,
-                stderr=subprocess.PIPE,
-                text=True,
+                stdout=asyncio.subprocess.DEVNULL,
+                stderr=asyncio.subprocess.DEVNULL,
             )
             try:
                 await _wait_healthy(session, base, proc)
@@ -71,7 +76,7 @@ async def test_serve_on_embedded_defaults_keeps_users_across_restart(tmp_path):
                     assert body["user"]["roles"] == ["admin"]
             finally:
                 proc.terminate()
-                proc.wait(timeout=20)
+                await asyncio.wait_for(proc.wait(), timeout=20)
     assert (tmp_path / "data" / "secret_key").exists()
 
 
