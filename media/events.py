@@ -14,7 +14,8 @@ class PlaybackPayload(TypedDict):
     position_ms: int
     is_playing: bool
     device_id: str | None
-    updated_at: str
+    updated_at: str | None
+    """None only before the user's first command."""
 
 
 class TrackPayload(TypedDict):
@@ -40,3 +41,37 @@ class EventPublisher(Protocol):
     """Where events go. ``user_id`` addresses one user's devices; None means everyone."""
 
     async def publish(self, event: EventName, payload: dict, *, user_id: str | None = None) -> None: ...
+
+
+SOCKETIO_CHANNEL_SUFFIX = "socketio"
+"""The Socket.IO Redis channel is ``settings.redis_prefix + SOCKETIO_CHANNEL_SUFFIX``; servers listen on it
+and workers emit on it (``socketio.AsyncRedisManager(url, write_only=True, channel=...)``)."""
+
+
+# Socket.IO events of one connection (not published on the bus: they address one device or one socket).
+PLAYBACK_COMMAND = "playback:command"
+"""Client → server: ``PlaybackCommand``. Server → the targeted device: ``DeviceCommandPayload``."""
+ERROR = "error"
+"""Server → the one socket whose command failed: ``ErrorPayload``."""
+
+
+class PlaybackCommand(TypedDict, total=False):
+    action: Literal["play", "pause", "resume", "seek", "stop"]
+    track_id: str
+    position_ms: int
+    target_device_id: str
+    command_id: str
+
+
+class DeviceCommandPayload(TypedDict):
+    action: Literal["play", "pause", "resume", "seek", "stop"]
+    track_id: str | None
+    position_ms: int | None
+    from_device_id: str
+    state: PlaybackPayload
+
+
+class ErrorPayload(TypedDict):
+    code: str
+    message: str
+    details: dict

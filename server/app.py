@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+import asyncio
+from collections.abc import AsyncIterator, Awaitable, Callable
 from importlib.metadata import PackageNotFoundError, version
 
 from aiohttp import web
 from aiohttp_session import session_middleware
 from aiohttp_session.redis_storage import RedisStorage
 
+from media.layout import MediaLayout
 from migrations import apply_pending
 from server import keys
 from server.api import add_routes
@@ -17,10 +19,21 @@ from server.auth.passwords import PasswordHasher
 from server.auth.service import AuthService
 from server.auth.store import LoginStore
 from server.auth.tokens import TokenCodec
+from server.catalog import routes as catalog_routes
+from server.catalog.album_store import AlbumStore
+from server.catalog.artist_store import ArtistStore
+from server.catalog.cache import CatalogCache
+from server.catalog.ingest import IngestService
+from server.catalog.service import CatalogService
 from server.catalog.store import TrackStore
+from server.catalog.upload import sweep_stale_uploads
+from server.delivery import routes as delivery_routes
+from server.delivery.service import DeliveryService
 from server.handles import make_redis, open_database
 from server.events import EventBus
 from server.health import routes as health_routes
+from server.jobs import routes as jobs_routes
+from server.jobs.runtime import jobs_ctx
 from server.metrics import Metrics
 from server.middleware.access_log import access_log_middleware
 from server.middleware.auth import SESSION_COOKIE, auth_middleware
@@ -29,6 +42,17 @@ from server.middleware.ratelimit import RateLimiter, rate_limit_middleware
 from server.middleware.security_headers import security_headers_middleware
 from server.openapi import api as openapi_routes
 from server.openapi import build_openapi
+from server.pages.routes import setup_pages
+from server.playback import routes as playback_routes
+from server.playlists import routes as playlist_routes
+from server.recommend import routes as recommend_routes
+from server.search import routes as search_routes
+from server.search.context import discovery_ctx
+from server.playback.service import PlaybackService
+from server.playback.state import PlaybackStates
+from server.playback.store import HistoryStore
+from server.realtime.devices import DeviceRegistry
+from server.realtime.hub import RealtimeHub
 from server.settings import Settings
 from server.users import routes as user_routes
 from server.users.store import UserStore
@@ -68,6 +92,7 @@ def create_app(settings: Settings) -> web.Application:
     app[keys.REDIS] = redis
     app[keys.METRICS] = Metrics()
     app[keys.EVENTS] = EventBus()
+    app[keys.DELIVERY] = DeliveryService(settings)
     app[keys.RATE_LIMITER] = RateLimiter(redis, settings.redis_prefix)
     app[keys.TOKENS] = TokenCodec(
         settings.secret_key,
@@ -79,9 +104,37 @@ def create_app(settings: Settings) -> web.Application:
     app.cleanup_ctx.append(_redis_ctx)
     app.cleanup_ctx.append(_database_ctx)
     app.cleanup_ctx.append(_services_ctx)
+    app.cleanup_ctx.append(_playback_ctx)
+    # Search index, playlists, recommendations: after the catalog; the index builds in the background.
+    app.cleanup_ctx.append(discovery_ctx)
+    # Socket.IO after the services its handlers call; stopped before them.
+    app.cleanup_ctx.append(_realtime_ctx)
+    # Background work last (the job queue, in-process transcoders): they publish through Socket.IO and
+    # stop first, finishing or handing back their jobs while everything they use is still open.
+    app.cleanup_ctx.append(jobs_ctx)
+    # /socket.io passes through every middleware: none of them touches a response once it is prepared
+    # (the WebSocket), auth skips the path (server.realtime authenticates), rate limits cover /api only.
+    app[keys.REALTIME] = RealtimeHub(settings)
+    app[keys.REALTIME].attach(app)
 
-    endpoints = add_routes(app, health_routes.api, auth_routes.api, user_routes.api, openapi_routes)
+    endpoints = add_routes(
+        app,
+        health_routes.api,
+        auth_routes.api,
+        user_routes.api,
+        catalog_routes.api,
+        openapi_routes,
+        delivery_routes.api,
+        delivery_routes.signed,
+        playback_routes.api,
+        search_routes.api,
+        playlist_routes.api,
+        recommend_routes.api,
+        jobs_routes.api,
+    )
     app[keys.OPENAPI] = build_openapi(endpoints, _version())
+    # After the API: the web app's shell and static files (not part of the OpenAPI document).
+    setup_pages(app)
     return app
 
 
@@ -104,6 +157,18 @@ async def _services_ctx(app: web.Application) -> AsyncIterator[None]:
     app[keys.HASHER] = hasher
     app[keys.USERS] = UserStore(db)
     app[keys.TRACKS] = TrackStore(db)
+    app[keys.CATALOG] = CatalogService(
+        tracks=app[keys.TRACKS],
+        artists=ArtistStore(db),
+        albums=AlbumStore(db),
+        cache=CatalogCache(app[keys.REDIS], settings.redis_prefix),
+        events=app[keys.EVENTS],
+        layout=MediaLayout(settings.media_dir),
+    )
+    # The job queue is looked up per upload: it is wired separately and may start after this.
+    app[keys.INGEST] = IngestService(app[keys.CATALOG], lambda: _enqueue(app))
+    # Temp uploads of a process that died mid-upload; a day old, so no live upload is touched.
+    await asyncio.to_thread(sweep_stale_uploads, settings.tmp_dir, 86400)
     app[keys.AUTH] = AuthService(
         users=app[keys.USERS],
         logins=LoginStore(db),
@@ -114,6 +179,35 @@ async def _services_ctx(app: web.Application) -> AsyncIterator[None]:
     )
     yield
     hasher.close()
+
+
+def _enqueue(app: web.Application) -> Callable[[str], Awaitable[object]] | None:
+    jobs = app.get(keys.JOBS)
+    return jobs.enqueue if jobs is not None else None
+
+
+async def _playback_ctx(app: web.Application) -> AsyncIterator[None]:
+    settings = app[keys.SETTINGS]
+    app[keys.HISTORY] = HistoryStore(app[keys.DB])
+    app[keys.PLAYBACK] = PlaybackService(
+        states=PlaybackStates(app[keys.REDIS], settings.redis_prefix),
+        history=app[keys.HISTORY],
+        tracks=app[keys.TRACKS],
+        events=app[keys.EVENTS],
+    )
+    yield
+
+
+async def _realtime_ctx(app: web.Application) -> AsyncIterator[None]:
+    hub = app[keys.REALTIME]
+    await hub.start(
+        auth=app[keys.AUTH],
+        playback=app[keys.PLAYBACK],
+        devices=DeviceRegistry(app[keys.REDIS], app[keys.SETTINGS].redis_prefix),
+        events=app[keys.EVENTS],
+    )
+    yield
+    await hub.stop()
 
 
 def _version() -> str:

@@ -40,7 +40,9 @@ def _parser() -> argparse.ArgumentParser:
     serve.add_argument("--data-dir", default=None)
     serve.set_defaults(run=_serve)
 
-    worker = sub.add_parser("worker", help="run a transcoder worker (needs HS_REDIS_URL and HS_MONGO_URL)")
+    worker = sub.add_parser(
+        "worker", help="run a transcoder worker (needs HS_REDIS_URL; HS_MONGO_URL or the embedded store)"
+    )
     worker.add_argument("--data-dir", default=None)
     worker.set_defaults(run=_worker)
 
@@ -55,6 +57,11 @@ def _parser() -> argparse.ArgumentParser:
     create.add_argument("--role", choices=["listener", "artist", "admin"], default="listener")
     create.add_argument("--data-dir", default=None)
     create.set_defaults(run=_create_user)
+
+    scan = sub.add_parser("scan", help="import a folder of audio files, referencing them in place")
+    scan.add_argument("path")
+    scan.add_argument("--data-dir", default=None)
+    scan.set_defaults(run=_scan)
     return parser
 
 
@@ -75,12 +82,10 @@ def _serve(args: argparse.Namespace, settings: Settings) -> None:
 
 
 def _worker(args: argparse.Namespace, settings: Settings) -> None:
-    if not settings.redis_url or not settings.mongo_url:
-        raise ConfigError(
-            "a separate worker needs HS_REDIS_URL and HS_MONGO_URL; with embedded defaults "
-            "'harmonystream serve' transcodes in-process"
-        )
-    raise ConfigError("the transcoder worker is not available in this version")
+    from server.jobs.cli import check, run_worker
+
+    check(settings)
+    asyncio.run(run_worker(settings))
 
 
 def _migrate(args: argparse.Namespace, settings: Settings) -> None:
@@ -128,3 +133,14 @@ def _create_user(args: argparse.Namespace, settings: Settings) -> None:
 
     user_id = asyncio.run(run())
     print(f"created {args.role} {args.username} ({user_id})")
+
+
+def _scan(args: argparse.Namespace, settings: Settings) -> None:
+    from pathlib import Path
+
+    from server.catalog.scan_cli import run_scan
+
+    path = Path(args.path).expanduser()
+    if not path.is_dir():
+        raise ConfigError(f"{path} is not a folder")
+    asyncio.run(run_scan(settings, path))

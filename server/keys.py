@@ -24,6 +24,19 @@ USERS = web.AppKey("users", "UserStore")
 AUTH = web.AppKey("auth", "AuthService")
 EVENTS = web.AppKey("events", "EventBus")
 TRACKS = web.AppKey("tracks", "TrackStore")
+PLAYBACK = web.AppKey("playback", "PlaybackService")
+HISTORY = web.AppKey("history", "HistoryStore")
+REALTIME = web.AppKey("realtime", "RealtimeHub")
+CATALOG = web.AppKey("catalog", "CatalogService")
+INGEST = web.AppKey("ingest", "IngestService")
+DELIVERY = web.AppKey("delivery", "DeliveryService")
+JOBS = web.AppKey("jobs", "JobQueue")
+"""The transcode job queue; always present once the app started."""
+WORKER = web.AppKey("worker", "Worker")
+"""The in-process transcoder worker; present only when ``serve`` transcodes itself."""
+SEARCH = web.AppKey("search", "SearchService")
+PLAYLISTS = web.AppKey("playlists", "PlaylistService")
+RECOMMEND = web.AppKey("recommend", "RecommendService")
 
 # Per-request state.
 PRINCIPAL = web.RequestKey("principal", "Principal")

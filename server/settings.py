@@ -55,6 +55,21 @@ class Settings:
     max_upload_mb: int = 500
     worker_concurrency: int = 0
     """Parallel transcodes per worker; 0 = number of CPU cores."""
+    inprocess_worker: bool = False
+    """Run transcoder workers inside ``serve`` even with an external Redis (always on with the embedded
+    Redis, which no other process can reach)."""
+    job_claim_timeout: float = 30.0
+    """Seconds without a heartbeat after which a job's worker is presumed dead and another takes it over."""
+    job_max_attempts: int = 5
+    """Attempts per transcode job (transient failures and workers that died) before it ends ``failed``."""
+    job_retry_delay: float = 10.0
+    """Seconds before the first retry of a transiently failed job; doubles with each further attempt."""
+    job_poll_interval: float = 2.0
+    """Longest a worker waits for a new job before looking for due retries and jobs of dead workers."""
+    job_sweep_interval: float = 60.0
+    """``serve`` re-queues tracks left ``processing`` without a live job at start and this often after."""
+    worker_shutdown_grace: float = 20.0
+    """On SIGTERM, seconds in-flight transcodes get to finish before they are handed back to the queue."""
     hash_threads: int = 0
     """Threads that hash passwords off the event loop; 0 = number of CPU cores."""
     dependency_timeout: float = 3.0
@@ -66,11 +81,20 @@ class Settings:
     log_json: bool | None = None
     """None = JSON when stderr is not a terminal."""
     log_level: str = "info"
+    search_refresh_seconds: float = 2.0
+    """Search catches up with catalog changes made by other processes at most this often (on a query)."""
+    search_reconcile_seconds: float = 300.0
+    """How often search re-checks which catalog documents exist and refreshes play counts."""
     rate_limits: RateLimits = field(default_factory=RateLimits)
 
     @property
     def embedded(self) -> bool:
         return not self.mongo_url and not self.redis_url
+
+    @property
+    def runs_inprocess_worker(self) -> bool:
+        """Whether ``serve`` transcodes itself: with the embedded Redis, or when asked to."""
+        return not self.redis_url or self.inprocess_worker
 
     @property
     def media_dir(self) -> Path:

@@ -45,6 +45,13 @@ async def settings(tmp_path: Path, redis_url: str, store_backend: str) -> AsyncI
         redis_prefix=f"hstest:{uuid.uuid4().hex[:12]}:",
         secret_key="test-secret-" + uuid.uuid4().hex,
         hash_threads=2,
+        # The app transcodes in-process (real Redis would otherwise leave it to separate workers);
+        # short job timings keep retries and take-overs quick, and shutdown hands jobs back at once.
+        inprocess_worker=True,
+        job_claim_timeout=3.0,
+        job_retry_delay=0.2,
+        job_poll_interval=0.5,
+        worker_shutdown_grace=0.0,
     )
     if mongo_url:
         from pymongo import AsyncMongoClient

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import asyncio
 import uuid
+from pathlib import Path
 from typing import Any
 
+import aiohttp
 from aiohttp import web
 from aiohttp.test_utils import TestClient
 
@@ -41,3 +44,61 @@ def error_code(body: dict[str, Any]) -> str:
     assert set(body) == {"error"}, body
     assert set(body["error"]) == {"code", "message", "details"}, body
     return body["error"]["code"]
+
+
+async def upload_file(
+    client: TestClient,
+    headers: dict[str, str],
+    path: Path,
+    *,
+    fields: dict[str, Any] | None = None,
+    filename: str | None = None,
+) -> tuple[int, dict[str, Any]]:
+    """POST ``path`` to /api/v1/tracks as multipart/form-data: (status, JSON body)."""
+    form = aiohttp.FormData()
+    for name, value in (fields or {}).items():
+        form.add_field(name, str(value))
+    with path.open("rb") as fh:
+        form.add_field("file", fh, filename=filename or path.name, content_type="application/octet-stream")
+        resp = await client.post("/api/v1/tracks", data=form, headers=headers)
+        return resp.status, await resp.json()
+
+
+async def make_track(
+    client: TestClient,
+    headers: dict[str, str],
+    fmt: str = "mp3",
+    *,
+    seconds: float = 3.0,
+    tags: dict[str, str] | None = None,
+    fields: dict[str, Any] | None = None,
+    filename: str | None = None,
+) -> dict[str, Any]:
+    """Generate a ``fmt`` file (tests/audio.py) and upload it through the API; the 202 track JSON.
+
+    ``tags`` are written into the file (ffmpeg names: title, artist, album, genre, date, track);
+    ``fields`` are sent as form fields. ``headers`` must belong to an artist or an admin.
+    """
+    from tests.audio import make_audio
+
+    folder = client.app[keys.SETTINGS].data_dir / "generated"
+    folder.mkdir(parents=True, exist_ok=True)
+    path = make_audio(folder / f"{uuid.uuid4().hex}.{fmt}", fmt, seconds, tags=tags)
+    status, body = await upload_file(client, headers, path, fields=fields, filename=filename)
+    assert status == 202, body
+    return body
+
+
+async def wait_for_track(
+    client: TestClient, headers: dict[str, str], track_id: str, *, within: float = 60.0
+) -> dict[str, Any]:
+    """Poll GET /tracks/{id} until it is no longer ``processing``; the final track JSON."""
+    deadline = asyncio.get_running_loop().time() + within
+    while True:
+        resp = await client.get(f"/api/v1/tracks/{track_id}", headers=headers)
+        assert resp.status == 200, await resp.text()
+        track = await resp.json()
+        if track["status"] != "processing":
+            return track
+        assert asyncio.get_running_loop().time() < deadline, f"track still processing after {within} s"
+        await asyncio.sleep(0.1)

@@ -10,15 +10,86 @@ A track document::
      renditions: [{name, codec, bitrate, average_bandwidth, peak_bandwidth}],
      loudness: {integrated_lufs, true_peak_dbtp} | None, cover: relative path | None,
      created_at, updated_at}
+
+Derived and catalog-only fields kept beside them: ``title_sort`` and ``genre_key`` (case- and
+accent-insensitive forms for sorting and filtering, maintained here from ``title`` and ``genre``),
+``scan_path`` and ``original.mtime_ns`` (scanned files only: the absolute path, unique, and the
+modification time seen by the last scan) and ``missing`` (a scanned file that vanished from disk).
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Any
 
+from pymongo.errors import BulkWriteError, DuplicateKeyError
+
+from server.catalog.names import sort_key
 from server.documents import new_id, utcnow
 from server.errors import NotFound
 from server.handles import Database
+
+SORTS = {
+    "title": "title_sort",
+    "created_at": "created_at",
+    "play_count": "play_count",
+    "duration_ms": "duration_ms",
+    "release_year": "release_year",
+    "track_no": "track_no",
+}
+"""Public sort names (``-`` prefix for descending) → document fields."""
+
+
+@dataclass(frozen=True, slots=True)
+class TrackQuery:
+    """Filters of a track listing.
+
+    ``visible_to`` (a user id) restricts to ready tracks and that user's own.
+    """
+
+    artist_id: str | None = None
+    album_id: str | None = None
+    genre: str | None = None
+    status: str | None = None
+    visible_to: str | None = None
+    everything: bool = False
+    """True for admins: no visibility restriction."""
+
+    def to_filter(self) -> dict[str, Any]:
+        clauses: list[dict[str, Any]] = []
+        if self.artist_id:
+            clauses.append({"artist_id": self.artist_id})
+        if self.album_id:
+            clauses.append({"album_id": self.album_id})
+        if self.genre:
+            clauses.append({"genre_key": sort_key(self.genre)})
+        if self.status:
+            clauses.append({"status": self.status})
+        if not self.everything:
+            visible: list[dict[str, Any]] = [{"status": "ready"}]
+            if self.visible_to:
+                visible.append({"owner_id": self.visible_to})
+            clauses.append({"$or": visible})
+        if not clauses:
+            return {}
+        return clauses[0] if len(clauses) == 1 else {"$and": clauses}
+
+
+def sort_spec(sort: str) -> list[tuple[str, int]]:
+    """``"-created_at"`` → ``[("created_at", -1), ("_id", -1)]``; the id makes pages stable."""
+    direction = -1 if sort.startswith("-") else 1
+    field = SORTS[sort.lstrip("-")]
+    return [(field, direction), ("_id", direction)]
+
+
+def _derived(fields: dict[str, Any]) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    if "title" in fields:
+        out["title_sort"] = sort_key(fields["title"])
+    if "genre" in fields:
+        out["genre_key"] = sort_key(fields["genre"]) if fields["genre"] else None
+    return out
 
 
 class TrackStore:
@@ -31,9 +102,18 @@ class TrackStore:
             raise NotFound("No such track.")
         return doc
 
-    async def insert(self, fields: dict[str, Any]) -> dict[str, Any]:
+    async def find(self, track_id: str) -> dict[str, Any] | None:
+        return await self._tracks.find_one({"_id": track_id})
+
+    async def get_many(self, ids: Sequence[str]) -> list[dict[str, Any]]:
+        if not ids:
+            return []
+        return await self._tracks.find({"_id": {"$in": list(ids)}}).to_list(None)
+
+    def new_document(self, fields: dict[str, Any]) -> dict[str, Any]:
+        """A complete track document (not yet saved); ``fields`` may carry its ``_id``."""
         now = utcnow()
-        doc = {
+        return {
             "_id": new_id(),
             "album_id": None,
             "duration_ms": None,
@@ -48,16 +128,97 @@ class TrackStore:
             "loudness": None,
             "cover": None,
             **fields,
+            **_derived({"title": fields.get("title"), "genre": fields.get("genre")}),
             "created_at": now,
             "updated_at": now,
         }
+
+    async def insert(self, fields: dict[str, Any]) -> dict[str, Any]:
+        doc = self.new_document(fields)
         await self._tracks.insert_one(doc)
         return doc
 
+    async def insert_many(self, docs: list[dict[str, Any]]) -> list[str]:
+        """Insert complete documents (from :meth:`new_document`) in one batch; returns the ids inserted.
+
+        Unordered: a document that collides with an existing one (the same ``scan_path`` added by a
+        concurrent scan) is skipped and the rest are inserted.
+        """
+        if not docs:
+            return []
+        try:
+            await self._tracks.insert_many(docs, ordered=False)
+        except BulkWriteError as exc:
+            failed = {err["index"] for err in exc.details.get("writeErrors", [])}
+            return [d["_id"] for i, d in enumerate(docs) if i not in failed]
+        except DuplicateKeyError:
+            # Backends that report a single failure: find out which ones made it.
+            saved = await self.get_many([d["_id"] for d in docs])
+            return [d["_id"] for d in saved]
+        return [d["_id"] for d in docs]
+
     async def update(self, track_id: str, changes: dict[str, Any]) -> dict[str, Any]:
         doc = await self._tracks.find_one_and_update(
-            {"_id": track_id}, {"$set": {**changes, "updated_at": utcnow()}}, return_document=True
+            {"_id": track_id},
+            {"$set": {**changes, **_derived(changes), "updated_at": utcnow()}},
+            return_document=True,
         )
         if doc is None:
             raise NotFound("No such track.")
         return doc
+
+    async def update_where(self, track_id: str, expected: dict[str, Any], changes: dict[str, Any]) -> bool:
+        """Apply ``changes`` only if the track still matches ``expected``; True if it did."""
+        result = await self._tracks.update_one(
+            {"_id": track_id, **expected}, {"$set": {**changes, **_derived(changes), "updated_at": utcnow()}}
+        )
+        return result.matched_count == 1
+
+    async def delete(self, track_id: str) -> dict[str, Any]:
+        """Remove the document and return it (so the caller can clean its files up)."""
+        doc = await self._tracks.find_one_and_delete({"_id": track_id})
+        if doc is None:
+            raise NotFound("No such track.")
+        return doc
+
+    async def list(self, query: TrackQuery, *, sort: str, limit: int, offset: int) -> tuple[list[dict], int]:
+        flt = query.to_filter()
+        cursor = self._tracks.find(flt).sort(sort_spec(sort)).skip(offset).limit(limit)
+        return await cursor.to_list(None), await self._tracks.count_documents(flt)
+
+    async def count(self, flt: dict[str, Any]) -> int:
+        return await self._tracks.count_documents(flt)
+
+    async def ids_where(self, flt: dict[str, Any]) -> list[str]:
+        return [d["_id"] for d in await self._tracks.find(flt, {"_id": 1}).to_list(None)]
+
+    async def set_many(self, ids: Sequence[str], changes: dict[str, Any]) -> None:
+        """The same ``$set`` on many tracks (detaching them from a deleted album, marking files missing)."""
+        if ids:
+            await self._tracks.update_many(
+                {"_id": {"$in": list(ids)}},
+                {"$set": {**changes, **_derived(changes), "updated_at": utcnow()}},
+            )
+
+    async def with_cover(self, album_ids: Sequence[str]) -> dict[str, str]:
+        """{album id: id of one of its tracks that has a cover}, for album cover URLs."""
+        if not album_ids:
+            return {}
+        docs = (
+            await self._tracks.find(
+                {"album_id": {"$in": list(album_ids)}, "cover": {"$ne": None}}, {"_id": 1, "album_id": 1}
+            )
+            .sort([("track_no", 1), ("_id", 1)])
+            .to_list(None)
+        )
+        out: dict[str, str] = {}
+        for doc in docs:
+            out.setdefault(doc["album_id"], doc["_id"])
+        return out
+
+    async def scanned(self) -> list[dict[str, Any]]:
+        """Every scanned track with just what a rescan compares: path, size, mtime, missing."""
+        return await self._tracks.find(
+            {"scan_path": {"$exists": True}},
+            {"_id": 1, "scan_path": 1, "original.size": 1, "original.mtime_ns": 1, "missing": 1},
+        ).to_list(None)

@@ -18,7 +18,9 @@ from server.errors import Unauthorized
 SESSION_COOKIE = "hs_session"
 CSRF_HEADER = "X-CSRF-Token"
 _SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
-_NO_AUTH_PREFIXES = ("/healthz", "/readyz", "/metrics", "/hls/", "/static/", "/media/")
+# /socket.io authenticates in server.realtime (auth payload or cookie); a refusal there is a Socket.IO
+# connect_error, never an HTTP error that would break the transport.
+_NO_AUTH_PREFIXES = ("/healthz", "/readyz", "/metrics", "/hls/", "/static/", "/media/", "/socket.io")
 
 
 @web.middleware

@@ -1,0 +1,129 @@
+"""Benchmark: our transcode() against bare ffmpeg running the same ladder command.
+
+    python bench/transcode.py [--seconds 240] [--rounds 3]
+
+Generates a stereo 44.1 kHz FLAC (three sine tones and two pink-noise beds, different per channel;
+noise is the worst case for AAC, so this is a pessimistic load), then alternates, ``--rounds`` times
+each: ``transcoder.transcode()`` (probe, the one ffmpeg pass with progress parsing, init renaming,
+measured master, cover check, validation, atomic publish) and the bare ffmpeg command line that
+``media.commands.hls_ladder_argv`` builds for it, run with ``subprocess`` and nothing else. Prints the
+medians as a markdown table, the ratio ours/bare (goal <= 1.10) and the realtime factor (goal >= 30x).
+
+This script spawns ffmpeg itself on purpose: "bare ffmpeg" means without our code around it.
+Everything stays in a temp directory that is removed at the end.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import platform
+import resource
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+# Run as a script from anywhere: make the repository root importable.
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from media import commands
+from media.ladder import DEFAULT_LADDER
+from transcoder.pipeline import transcode
+
+RATIO_GOAL = 1.10
+REALTIME_GOAL = 30.0
+
+
+def make_source(path: Path, seconds: int) -> None:
+    graph = ";".join([
+        f"sine=frequency=220:sample_rate=44100:duration={seconds}[s1]",
+        f"sine=frequency=330:sample_rate=44100:duration={seconds}[s2]",
+        f"sine=frequency=554.37:sample_rate=44100:duration={seconds}[s3]",
+        f"anoisesrc=color=pink:amplitude=0.2:seed=1:sample_rate=44100:duration={seconds}[n1]",
+        f"anoisesrc=color=pink:amplitude=0.2:seed=2:sample_rate=44100:duration={seconds}[n2]",
+        "[s2]asplit[s2a][s2b]",
+        "[s1][s2a][n1]amix=inputs=3[l]",
+        "[s3][s2b][n2]amix=inputs=3[r]",
+        "[l][r]join=inputs=2:channel_layout=stereo[out]",
+    ])
+    subprocess.run(["ffmpeg", "-nostdin", "-v", "error", "-y", "-filter_complex", graph, "-map", "[out]",
+                    "-c:a", "flac", str(path)], check=True, timeout=600)
+
+
+def _cpu_seconds() -> float:
+    """CPU time of this process and of its reaped children (ffmpeg, ffprobe), user + system."""
+    me, kids = resource.getrusage(resource.RUSAGE_SELF), resource.getrusage(resource.RUSAGE_CHILDREN)
+    return me.ru_utime + me.ru_stime + kids.ru_utime + kids.ru_stime
+
+
+def run_ours(source: Path, out_dir: Path) -> tuple[float, float]:
+    """(wall, CPU) seconds of one transcode()."""
+    cpu, started = _cpu_seconds(), time.perf_counter()
+    asyncio.run(transcode(source, out_dir))
+    return time.perf_counter() - started, _cpu_seconds() - cpu
+
+
+def run_bare(source: Path, out_dir: Path) -> tuple[float, float]:
+    """(wall, CPU) seconds of the bare ffmpeg command line."""
+    out_dir.mkdir()
+    argv = commands.hls_ladder_argv(source, DEFAULT_LADDER, DEFAULT_LADDER.sample_rate_for(44_100),
+                                    measure_loudness=True)
+    cpu, started = _cpu_seconds(), time.perf_counter()
+    subprocess.run(argv, cwd=out_dir, check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                   timeout=900)
+    return time.perf_counter() - started, _cpu_seconds() - cpu
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--seconds", type=int, default=240, help="length of the test file (default 240)")
+    parser.add_argument("--rounds", type=int, default=3, help="runs of each variant (default 3)")
+    args = parser.parse_args()
+
+    load_before = os.getloadavg()[0]  # other work on the machine skews wall times; say so
+    work = Path(tempfile.mkdtemp(prefix="hs-bench-"))
+    try:
+        source = work / "source.flac"
+        make_source(source, args.seconds)
+        ours: list[tuple[float, float]] = []
+        bare: list[tuple[float, float]] = []
+        for round_no in range(args.rounds):
+            # Alternate which goes first, so neither always gets the warmer page cache.
+            order = [("ours", run_ours, ours), ("bare", run_bare, bare)]
+            for name, runner, times in order if round_no % 2 == 0 else order[::-1]:
+                out = work / f"{name}-{round_no}"
+                times.append(runner(source, out))
+                shutil.rmtree(out)
+        medians = {name: (statistics.median(w for w, _ in runs), statistics.median(c for _, c in runs))
+                   for name, runs in (("ours", ours), ("bare", bare))}
+        ratio = medians["ours"][0] / medians["bare"][0]
+        cpu_ratio = medians["ours"][1] / medians["bare"][1]
+        realtime = args.seconds / medians["ours"][0]
+        rungs = len(DEFAULT_LADDER.rungs)
+        print(f"Transcode of a {args.seconds} s stereo 44.1 kHz FLAC into the {rungs}-rung "
+              f"AAC ladder + EBU R128 loudness, {args.rounds} alternating rounds "
+              f"({os.cpu_count()} cores, {platform.python_implementation()} {platform.python_version()}, "
+              f"load average at start: {load_before:.2f})\n")
+        print("| run | median wall (s) | wall of each run (s) | median CPU (s) | realtime factor |")
+        print("|---|---:|---|---:|---:|")
+        for label, name, runs in (("transcode()", "ours", ours), ("bare ffmpeg", "bare", bare)):
+            wall, cpu = medians[name]
+            each = ", ".join(f"{w:.2f}" for w, _ in runs)
+            print(f"| {label} | {wall:.2f} | {each} | {cpu:.2f} | {args.seconds / wall:.1f}x |")
+        ok_ratio, ok_realtime = ratio <= RATIO_GOAL, realtime >= REALTIME_GOAL
+        print(f"\nratio ours/bare (wall): {ratio:.3f} "
+              f"(goal <= {RATIO_GOAL:.2f}: {'met' if ok_ratio else 'NOT met'}); CPU: {cpu_ratio:.3f}")
+        print(f"realtime factor: {realtime:.1f}x (goal >= {REALTIME_GOAL:.0f}x: "
+              f"{'met' if ok_realtime else 'NOT met'})")
+        return 0
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,261 @@
+"""Read tags and the embedded cover of an audio file with mutagen, defensively.
+
+Tags come from whoever made the file, so nothing in them is trusted: strings are NFC-normalised,
+stripped of control characters, whitespace-collapsed and capped; numbers are parsed leniently
+("3/12" → 3, "2003-05-01" → 2003) and range-checked; covers above ``MAX_COVER_BYTES`` or that are not
+a known image format are ignored. A file mutagen cannot parse yields empty :class:`Tags`: reading tags
+never raises for a bad file (only for a missing one).
+
+mutagen parses a tag block fully into memory, so a huge embedded picture in ID3/FLAC/MP4 is read once
+and then dropped. For Vorbis comments (Ogg/Opus) the picture is base64 text, and its size is checked
+before it is decoded.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import binascii
+import logging
+import math
+import re
+import unicodedata
+from collections.abc import Iterable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import mutagen
+from mutagen._vorbis import VCommentDict  # the base of FLAC, Ogg Vorbis/Opus/FLAC comments
+from mutagen.flac import Picture
+from mutagen.id3 import ID3
+from mutagen.mp4 import MP4Cover, MP4Tags
+
+log = logging.getLogger(__name__)
+
+MAX_TEXT = 200
+MAX_COVER_BYTES = 10 * 1024 * 1024
+_FRONT_COVER = 3  # APIC / FLAC picture type "Cover (front)"
+_CONTROL_RE = re.compile(r"[\x00-\x1f\x7f-\x9f\ufeff\ufffe\uffff]")
+# Bidi embeddings, overrides and isolates can make a title display as something else (spoofing);
+# plain marks (LRM/RLM) are kept, mixed-direction text legitimately needs them.
+_BIDI_CONTROL_RE = re.compile(r"[\u202a-\u202e\u2066-\u2069]")
+_SPACE_RE = re.compile(r"\s+")
+# Invisible characters are fine inside a name (ZWJ joins emoji) but not at its ends.
+_EDGES_RE = re.compile(r"^[\s\u200b-\u200d\u2060]+|[\s\u200b-\u200d\u2060]+$")
+_YEAR_RE = re.compile(r"(?<!\d)(\d{4})(?!\d)")
+_NUMBER_RE = re.compile(r"^\s*(\d{1,4})(?!\d)")
+
+
+@dataclass(frozen=True, slots=True)
+class Cover:
+    data: bytes
+    mime: str
+    """Sniffed from the bytes (image/jpeg, image/png, image/gif, image/webp), not taken from the tag."""
+
+
+@dataclass(frozen=True, slots=True)
+class Tags:
+    """What a file says about itself. Every field may be None."""
+
+    title: str | None = None
+    artist: str | None = None
+    album: str | None = None
+    album_artist: str | None = None
+    genre: str | None = None
+    year: int | None = None
+    track_no: int | None = None
+    disc_no: int | None = None
+    duration_ms: int | None = None
+    cover: Cover | None = None
+
+
+def read_tags(path: Path) -> Tags:
+    """Tags of ``path``. Blocking (file I/O): from async code use :func:`read_tags_async`.
+
+    FileNotFoundError if the file does not exist; anything else wrong with the file gives empty or
+    partial tags.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(path)
+    try:
+        easy = mutagen.File(path, easy=True)
+    except Exception as exc:  # mutagen raises a zoo (struct.error, IndexError, …) on malformed files
+        log.info("tags unreadable", extra={"path": str(path), "error": repr(exc)})
+        return Tags()
+    if easy is None:
+        return Tags()
+    text = _easy_fields(easy)
+    return Tags(
+        title=clean_text(text.get("title")),
+        artist=clean_text(text.get("artist")),
+        album=clean_text(text.get("album")),
+        album_artist=clean_text(text.get("albumartist")),
+        genre=clean_text(text.get("genre")),
+        year=parse_year(text.get("date") or text.get("originaldate") or text.get("year")),
+        track_no=parse_number(text.get("tracknumber")),
+        disc_no=parse_number(text.get("discnumber")),
+        duration_ms=_duration_ms(easy),
+        cover=_safe_cover(path, easy),
+    )
+
+
+async def read_tags_async(path: Path) -> Tags:
+    """:func:`read_tags` in a worker thread, so the event loop is not blocked by file I/O."""
+    return await asyncio.to_thread(read_tags, path)
+
+
+# --- text cleaning -------------------------------------------------------------------------------
+
+
+def clean_text(value: Any, limit: int = MAX_TEXT) -> str | None:
+    """First non-empty value, NFC, without control characters, whitespace collapsed, at most ``limit``."""
+    for item in _as_list(value):
+        text = item if isinstance(item, str) else str(item)
+        text = text[: limit * 8]  # bound the work on absurd values before normalising
+        text = unicodedata.normalize("NFC", text)
+        text = _BIDI_CONTROL_RE.sub("", text)
+        text = _EDGES_RE.sub("", _SPACE_RE.sub(" ", _CONTROL_RE.sub(" ", text)))
+        # Lone surrogates (from broken UTF-16 tags) cannot be encoded, and would break JSON/BSON later.
+        text = text.encode("utf-8", "replace").decode("utf-8")
+        if text:
+            return _EDGES_RE.sub("", text[:limit])
+    return None
+
+
+def parse_year(value: Any) -> int | None:
+    """The first plausible four-digit year in the value ("2003", "2003-05-01", "May 2003")."""
+    for item in _as_list(value):
+        match = _YEAR_RE.search(str(item)[:64])
+        if match and 1000 <= int(match.group(1)) <= 2999:
+            return int(match.group(1))
+    return None
+
+
+def parse_number(value: Any) -> int | None:
+    """A track/disc number: "3", "03", "3/12" → 3; 0, negative, non-numeric and absurd values → None."""
+    for item in _as_list(value):
+        if isinstance(item, tuple | list) and item:  # MP4 trkn/disk are (number, total) pairs
+            item = item[0]
+        match = _NUMBER_RE.match(str(item)[:32])
+        if match and int(match.group(1)) > 0:
+            return int(match.group(1))
+    return None
+
+
+def _as_list(value: Any) -> list[Any]:
+    if value is None:
+        return []
+    if isinstance(value, str | bytes | tuple | int):
+        return [value]
+    try:
+        return list(value)[:16]
+    except TypeError:
+        return [value]
+
+
+# Containers whose ID3 tag mutagen.File(easy=True) does not wrap in EasyID3 (WAV, AIFF, DSF…).
+_ID3_FRAMES = {"title": "TIT2", "artist": "TPE1", "album": "TALB", "albumartist": "TPE2", "genre": "TCON",
+               "date": "TDRC", "originaldate": "TDOR", "year": "TYER", "tracknumber": "TRCK",
+               "discnumber": "TPOS"}
+
+
+def _easy_fields(easy: Any) -> dict[str, Any]:
+    tags = getattr(easy, "tags", None)
+    if tags is None:
+        return {}
+    fields: dict[str, Any] = {}
+    if isinstance(tags, ID3):
+        for key, frame_id in _ID3_FRAMES.items():
+            frame = tags.get(frame_id)
+            if frame is not None and getattr(frame, "text", None):
+                fields[key] = [str(t) for t in frame.text]
+        return fields
+    for key in ("title", "artist", "album", "albumartist", "genre", "date", "originaldate", "year",
+                "tracknumber", "discnumber"):
+        try:
+            value = tags.get(key)
+        except Exception:  # EasyID3/EasyMP4 raise on keys that a given format cannot map
+            value = None
+        if value:
+            fields[key] = value
+    return fields
+
+
+def _duration_ms(easy: Any) -> int | None:
+    length = getattr(getattr(easy, "info", None), "length", None)
+    if isinstance(length, int | float) and math.isfinite(length) and length > 0:
+        return round(length * 1000)
+    return None
+
+
+# --- covers --------------------------------------------------------------------------------------
+
+
+def sniff_image(data: bytes) -> str | None:
+    """MIME type of an image from its first bytes; None for anything we would not serve as a cover."""
+    if data.startswith(b"\xff\xd8\xff"):
+        return "image/jpeg"
+    if data.startswith(b"\x89PNG\r\n\x1a\n"):
+        return "image/png"
+    if data[:6] in (b"GIF87a", b"GIF89a"):
+        return "image/gif"
+    if data[:4] == b"RIFF" and data[8:12] == b"WEBP":
+        return "image/webp"
+    return None
+
+
+def _safe_cover(path: Path, easy: Any) -> Cover | None:
+    try:
+        candidates = list(_cover_candidates(path, easy))
+    except Exception as exc:  # a broken picture block must not cost us the text tags
+        log.info("cover unreadable", extra={"path": str(path), "error": repr(exc)})
+        return None
+    for data in candidates:
+        if data and len(data) <= MAX_COVER_BYTES and (mime := sniff_image(data)):
+            return Cover(bytes(data), mime)
+    return None
+
+
+def _cover_candidates(path: Path, easy: Any) -> Iterable[bytes]:
+    """Picture bytes in preference order (front cover first), per tag format."""
+    pictures = getattr(easy, "pictures", None)  # FLAC metadata blocks
+    if pictures:
+        yield from (p.data for p in sorted(pictures, key=lambda p: p.type != _FRONT_COVER))
+    tags = getattr(easy, "tags", None)
+    if isinstance(tags, VCommentDict):
+        yield from _vorbis_pictures(tags)
+    raw = _raw_tags(path, easy)
+    if isinstance(raw, ID3):
+        frames = raw.getall("APIC")
+        yield from (f.data for f in sorted(frames, key=lambda f: f.type != _FRONT_COVER))
+    elif isinstance(raw, MP4Tags):
+        yield from (bytes(c) for c in raw.get("covr", []) if isinstance(c, MP4Cover))
+
+
+def _raw_tags(path: Path, easy: Any) -> Any:
+    """The format's own tag object: easy wrappers (EasyID3, EasyMP4) hide pictures, so reopen."""
+    tags = getattr(easy, "tags", None)
+    if tags is None or type(tags).__name__ not in ("EasyID3", "EasyMP4Tags"):
+        return tags
+    full = mutagen.File(path)
+    return getattr(full, "tags", None)
+
+
+def _vorbis_pictures(tags: Any) -> Iterable[bytes]:
+    """METADATA_BLOCK_PICTURE (and the legacy COVERART) of Vorbis comments, size-checked before decoding."""
+    limit = MAX_COVER_BYTES * 4 // 3 + 4096  # base64 length of the largest picture we accept
+    for key, legacy in (("metadata_block_picture", False), ("coverart", True)):
+        try:
+            values = tags.get(key) or []
+        except Exception:  # some tag classes raise on unknown keys
+            continue
+        for value in values[:8]:
+            if not isinstance(value, str) or len(value) > limit:
+                continue
+            try:
+                raw = base64.b64decode(value, validate=False)
+                yield raw if legacy else Picture(raw).data
+            except (binascii.Error, ValueError, mutagen.MutagenError):
+                continue

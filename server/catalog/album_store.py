@@ -1,0 +1,150 @@
+"""The ``albums`` collection. The only code that reads or writes album documents.
+
+An album document::
+
+    {_id, title, title_key (unique per artist: case- and accent-insensitive), artist_id,
+     release_year | None, owner_ids: [user ids that manage it], created_at, updated_at}
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from pymongo.errors import DuplicateKeyError
+
+from server.catalog.artist_store import insert_all
+from server.catalog.names import sort_key
+from server.documents import new_id, utcnow
+from server.errors import Conflict, NotFound
+from server.handles import Database
+
+SORTS = {"title": "title_key", "release_year": "release_year", "created_at": "created_at"}
+
+
+class AlbumStore:
+    def __init__(self, db: Database) -> None:
+        self._albums = db["albums"]
+
+    async def create(
+        self, *, title: str, artist_id: str, release_year: int | None, owner_ids: list[str]
+    ) -> dict[str, Any]:
+        """A new album; :class:`Conflict` if the artist already has one with this title."""
+        doc = self._new(title, artist_id, release_year, owner_ids)
+        try:
+            await self._albums.insert_one(doc)
+        except DuplicateKeyError as exc:
+            raise _taken() from exc
+        return doc
+
+    async def find_or_create(
+        self, title: str, artist_id: str, release_year: int | None, owner_id: str | None
+    ) -> tuple[dict[str, Any], bool]:
+        """The artist's album called ``title`` (case-insensitively), created if unknown: (doc, created)."""
+        flt = {"artist_id": artist_id, "title_key": sort_key(title)}
+        existing = await self._albums.find_one(flt)
+        if existing is not None:
+            return existing, False
+        doc = self._new(title, artist_id, release_year, [owner_id] if owner_id else [])
+        try:
+            await self._albums.insert_one(doc)
+        except DuplicateKeyError:
+            existing = await self._albums.find_one(flt)
+            if existing is None:
+                raise
+            return existing, False
+        return doc, True
+
+    async def find_or_create_many(
+        self, wanted: list[tuple[str, str, int | None]], owner_id: str | None
+    ) -> tuple[dict[tuple[str, str], dict[str, Any]], list[dict[str, Any]]]:
+        """Many (title, artist id, year) at once: ({(artist id, title_key): doc}, created docs)."""
+        by_key = {(artist_id, sort_key(title)): (title, year) for title, artist_id, year in wanted}
+        found = await self._by_keys(list(by_key))
+        owners = [owner_id] if owner_id else []
+        new = [self._new(t, a, y, owners) for (a, k), (t, y) in by_key.items() if (a, k) not in found]
+        if not new:
+            return found, []
+        if await insert_all(self._albums, new):
+            found.update(((d["artist_id"], d["title_key"]), d) for d in new)
+            return found, new
+        found = await self._by_keys(list(by_key))
+        ids = {d["_id"] for d in found.values()}
+        return found, [d for d in new if d["_id"] in ids]
+
+    async def _by_keys(self, keys: list[tuple[str, str]]) -> dict[tuple[str, str], dict[str, Any]]:
+        artist_ids = list({a for a, _ in keys})
+        title_keys = list({k for _, k in keys})
+        docs = await self._albums.find(
+            {"artist_id": {"$in": artist_ids}, "title_key": {"$in": title_keys}}
+        ).to_list(None)
+        wanted = set(keys)
+        return {
+            (d["artist_id"], d["title_key"]): d for d in docs if (d["artist_id"], d["title_key"]) in wanted
+        }
+
+    async def get(self, album_id: str) -> dict[str, Any]:
+        doc = await self.find(album_id)
+        if doc is None:
+            raise NotFound("No such album.")
+        return doc
+
+    async def find(self, album_id: str) -> dict[str, Any] | None:
+        return await self._albums.find_one({"_id": album_id})
+
+    async def get_many(self, ids: Sequence[str]) -> list[dict[str, Any]]:
+        if not ids:
+            return []
+        return await self._albums.find({"_id": {"$in": list(ids)}}).to_list(None)
+
+    async def list(
+        self, *, artist_id: str | None, sort: str, limit: int, offset: int
+    ) -> tuple[list[dict[str, Any]], int]:
+        flt: dict[str, Any] = {"artist_id": artist_id} if artist_id else {}
+        direction = -1 if sort.startswith("-") else 1
+        order = [(SORTS[sort.lstrip("-")], direction), ("_id", direction)]
+        cursor = self._albums.find(flt).sort(order).skip(offset).limit(limit)
+        return await cursor.to_list(None), await self._albums.count_documents(flt)
+
+    async def count(self, flt: dict[str, Any]) -> int:
+        return await self._albums.count_documents(flt)
+
+    async def update(self, album_id: str, changes: dict[str, Any]) -> dict[str, Any]:
+        changes = dict(changes)
+        if "title" in changes:
+            changes["title_key"] = sort_key(changes["title"])
+        changes["updated_at"] = utcnow()
+        try:
+            doc = await self._albums.find_one_and_update(
+                {"_id": album_id}, {"$set": changes}, return_document=True
+            )
+        except DuplicateKeyError as exc:
+            raise _taken() from exc
+        if doc is None:
+            raise NotFound("No such album.")
+        return doc
+
+    async def delete(self, album_id: str) -> None:
+        result = await self._albums.delete_one({"_id": album_id})
+        if result.deleted_count == 0:
+            raise NotFound("No such album.")
+
+    @staticmethod
+    def _new(title: str, artist_id: str, release_year: int | None, owner_ids: list[str]) -> dict[str, Any]:
+        now = utcnow()
+        return {
+            "_id": new_id(),
+            "title": title,
+            "title_key": sort_key(title),
+            "artist_id": artist_id,
+            "release_year": release_year,
+            "owner_ids": owner_ids,
+            "created_at": now,
+            "updated_at": now,
+        }
+
+
+def _taken() -> Conflict:
+    return Conflict(
+        "This artist already has an album with that title.", code="album_exists", details={"field": "title"}
+    )

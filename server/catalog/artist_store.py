@@ -1,0 +1,149 @@
+"""The ``artists`` collection. The only code that reads or writes artist documents.
+
+An artist document::
+
+    {_id, name, name_key (unique: case- and accent-insensitive name), bio | None, image | None,
+     owner_ids: [user ids that manage the profile], created_at, updated_at}
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+from typing import Any
+
+from pymongo.errors import BulkWriteError, DuplicateKeyError
+
+from server.catalog.names import sort_key
+from server.documents import new_id, utcnow
+from server.errors import Conflict, NotFound
+from server.handles import Database
+
+SORTS = {"name": "name_key", "created_at": "created_at"}
+
+
+class ArtistStore:
+    def __init__(self, db: Database) -> None:
+        self._artists = db["artists"]
+
+    async def create(self, *, name: str, bio: str | None, owner_ids: list[str]) -> dict[str, Any]:
+        """A new artist; :class:`Conflict` if the name is taken."""
+        doc = self._new(name, bio, owner_ids)
+        try:
+            await self._artists.insert_one(doc)
+        except DuplicateKeyError as exc:
+            raise _taken() from exc
+        return doc
+
+    async def find_or_create(self, name: str, owner_id: str | None) -> tuple[dict[str, Any], bool]:
+        """The artist called ``name`` (matched case-insensitively), created if unknown: (doc, created).
+
+        Insert first and fall back to reading on a duplicate, so concurrent uploads and scans that name
+        the same new artist end with one profile.
+        """
+        existing = await self._artists.find_one({"name_key": sort_key(name)})
+        if existing is not None:
+            return existing, False
+        doc = self._new(name, None, [owner_id] if owner_id else [])
+        try:
+            await self._artists.insert_one(doc)
+        except DuplicateKeyError:
+            existing = await self._artists.find_one({"name_key": sort_key(name)})
+            if existing is None:
+                raise
+            return existing, False
+        return doc, True
+
+    async def find_or_create_many(
+        self, names: list[str], owner_id: str | None
+    ) -> tuple[dict[str, dict[str, Any]], list[dict[str, Any]]]:
+        """:meth:`find_or_create` for many names in three queries: ({name_key: doc}, created docs)."""
+        wanted = {sort_key(n): n for n in names}
+        found = {d["name_key"]: d for d in await self._by_keys(list(wanted))}
+        new = [self._new(wanted[k], None, [owner_id] if owner_id else []) for k in wanted if k not in found]
+        if not new:
+            return found, []
+        if await insert_all(self._artists, new):
+            found.update((d["name_key"], d) for d in new)
+            return found, new
+        # Someone else created some of them meanwhile: theirs win, ours that made it count as created.
+        found = {d["name_key"]: d for d in await self._by_keys(list(wanted))}
+        ids = {d["_id"] for d in found.values()}
+        return found, [d for d in new if d["_id"] in ids]
+
+    async def _by_keys(self, name_keys: list[str]) -> list[dict[str, Any]]:
+        return await self._artists.find({"name_key": {"$in": name_keys}}).to_list(None)
+
+    async def get(self, artist_id: str) -> dict[str, Any]:
+        doc = await self.find(artist_id)
+        if doc is None:
+            raise NotFound("No such artist.")
+        return doc
+
+    async def find(self, artist_id: str) -> dict[str, Any] | None:
+        return await self._artists.find_one({"_id": artist_id})
+
+    async def get_many(self, ids: Sequence[str]) -> list[dict[str, Any]]:
+        if not ids:
+            return []
+        return await self._artists.find({"_id": {"$in": list(ids)}}).to_list(None)
+
+    async def list(
+        self, *, name_prefix: str | None, owner_id: str | None, sort: str, limit: int, offset: int
+    ) -> tuple[list[dict[str, Any]], int]:
+        flt: dict[str, Any] = {}
+        if name_prefix:
+            flt["name_key"] = {"$regex": "^" + re.escape(sort_key(name_prefix))}
+        if owner_id:
+            flt["owner_ids"] = owner_id
+        direction = -1 if sort.startswith("-") else 1
+        order = [(SORTS[sort.lstrip("-")], direction), ("_id", direction)]
+        cursor = self._artists.find(flt).sort(order).skip(offset).limit(limit)
+        return await cursor.to_list(None), await self._artists.count_documents(flt)
+
+    async def update(self, artist_id: str, changes: dict[str, Any]) -> dict[str, Any]:
+        changes = dict(changes)
+        if "name" in changes:
+            changes["name_key"] = sort_key(changes["name"])
+        changes["updated_at"] = utcnow()
+        try:
+            doc = await self._artists.find_one_and_update(
+                {"_id": artist_id}, {"$set": changes}, return_document=True
+            )
+        except DuplicateKeyError as exc:
+            raise _taken() from exc
+        if doc is None:
+            raise NotFound("No such artist.")
+        return doc
+
+    async def delete(self, artist_id: str) -> None:
+        result = await self._artists.delete_one({"_id": artist_id})
+        if result.deleted_count == 0:
+            raise NotFound("No such artist.")
+
+    @staticmethod
+    def _new(name: str, bio: str | None, owner_ids: list[str]) -> dict[str, Any]:
+        now = utcnow()
+        return {
+            "_id": new_id(),
+            "name": name,
+            "name_key": sort_key(name),
+            "bio": bio,
+            "image": None,
+            "owner_ids": owner_ids,
+            "created_at": now,
+            "updated_at": now,
+        }
+
+
+def _taken() -> Conflict:
+    return Conflict("An artist with that name exists.", code="artist_exists", details={"field": "name"})
+
+
+async def insert_all(collection: Any, docs: list[dict[str, Any]]) -> bool:
+    """Insert ``docs`` unordered; False if any collided with a unique index (the rest are inserted)."""
+    try:
+        await collection.insert_many(docs, ordered=False)
+    except (BulkWriteError, DuplicateKeyError):
+        return False
+    return True

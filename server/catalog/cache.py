@@ -1,0 +1,109 @@
+"""Redis read-through cache of catalog documents (artists, albums, tracks), invalidated on every write.
+
+A read is one ``MGET`` of the value and its generation counter. On a miss the loader reads the
+database and the value is stored only if the generation is still the one seen before the read
+(``WATCH``/``MULTI``): a write bumps the generation before deleting the value, so a reader that
+loaded the old document while a write happened can never put it back in the cache.
+
+Documents are stored as BSON, which keeps datetimes and nested documents exactly as the stores
+return them.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable, Iterable
+from typing import Any, Literal
+
+import bson
+import redis.asyncio as aioredis
+from redis.exceptions import WatchError
+
+Kind = Literal["artist", "album", "track"]
+Doc = dict[str, Any]
+
+DEFAULT_TTL = 300
+"""Seconds a cached document lives. Bounded so that writes from another process whose Redis we do not
+share (``scan`` beside an embedded ``serve``) show within minutes."""
+GENERATION_TTL = 86400
+
+
+class CatalogCache:
+    def __init__(self, redis: aioredis.Redis, prefix: str, ttl: int = DEFAULT_TTL) -> None:
+        self._redis = redis
+        self._prefix = f"{prefix}cache:"
+        self._ttl = ttl
+
+    def _keys(self, kind: Kind, doc_id: str) -> tuple[str, str]:
+        key = f"{self._prefix}{kind}:{doc_id}"
+        return key, key + ":gen"
+
+    async def get(
+        self,
+        kind: Kind,
+        doc_id: str,
+        load: Callable[[], Awaitable[Doc | None]],
+        *,
+        cacheable: Callable[[Doc], bool] | None = None,
+    ) -> Doc | None:
+        """The document from the cache, else from ``load()`` (then cached if ``cacheable``)."""
+        key, gen_key = self._keys(kind, doc_id)
+        raw, gen = await self._redis.mget(key, gen_key)
+        if raw is not None:
+            return bson.decode(raw)
+        doc = await load()
+        if doc is not None and (cacheable is None or cacheable(doc)):
+            await self._fill(key, gen_key, gen, doc)
+        return doc
+
+    async def get_many(
+        self,
+        kind: Kind,
+        ids: Iterable[str],
+        load_many: Callable[[list[str]], Awaitable[list[Doc]]],
+        *,
+        cacheable: Callable[[Doc], bool] | None = None,
+    ) -> dict[str, Doc]:
+        """{id: document} for the ids that exist; one MGET, one database query for the misses."""
+        wanted = list(dict.fromkeys(i for i in ids if i))
+        if not wanted:
+            return {}
+        names = [name for doc_id in wanted for name in self._keys(kind, doc_id)]
+        values = await self._redis.mget(names)
+        found: dict[str, Doc] = {}
+        missing: dict[str, Any] = {}
+        for i, doc_id in enumerate(wanted):
+            raw, gen = values[2 * i], values[2 * i + 1]
+            if raw is not None:
+                found[doc_id] = bson.decode(raw)
+            else:
+                missing[doc_id] = gen
+        if missing:
+            for doc in await load_many(list(missing)):
+                found[doc["_id"]] = doc
+                if cacheable is None or cacheable(doc):
+                    await self._fill(*self._keys(kind, doc["_id"]), missing[doc["_id"]], doc)
+        return found
+
+    async def invalidate(self, kind: Kind, *ids: str) -> None:
+        """Forget these documents; call after every write to them (after the database write)."""
+        if not ids:
+            return
+        async with self._redis.pipeline(transaction=False) as pipe:
+            for doc_id in ids:
+                key, gen_key = self._keys(kind, doc_id)
+                pipe.incr(gen_key)
+                pipe.expire(gen_key, GENERATION_TTL)
+                pipe.delete(key)
+            await pipe.execute()
+
+    async def _fill(self, key: str, gen_key: str, seen_gen: Any, doc: Doc) -> None:
+        async with self._redis.pipeline(transaction=True) as pipe:
+            try:
+                await pipe.watch(gen_key)
+                if await pipe.get(gen_key) != seen_gen:
+                    return  # a write happened since we read the generation: our copy may be stale
+                pipe.multi()
+                pipe.set(key, bson.encode(doc), ex=self._ttl)
+                await pipe.execute()
+            except WatchError:
+                pass

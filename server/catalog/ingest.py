@@ -1,0 +1,167 @@
+"""From a received upload to a ``processing`` track with a queued transcode.
+
+ffprobe must find audio (else 415 or 422 with its reason) → tags read with mutagen → form fields win
+over tags, names cleaned → artist and album found or created → the original moved into the media store
+under the track id (the user's file name never becomes a path) → track saved → job enqueued.
+If any step after the move fails, the track and its files are removed again: nothing is orphaned.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import shutil
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+import structlog
+
+from media.errors import MediaError, NotAudio, ToolMissing
+from media.ffmpeg import ProbeResult, probe
+from media.tags import Tags, read_tags_async
+from server.api import validate
+from server.auth.service import Principal
+from server.catalog.names import GENRE_MAX, NAME_MAX, TITLE_MAX, clean_name, title_from_filename
+from server.catalog.schemas import UploadFields
+from server.catalog.service import CatalogService
+from server.catalog.upload import ReceivedUpload
+from server.documents import new_id
+from server.errors import ServiceUnavailable, Unprocessable, UnsupportedMedia
+
+log = structlog.get_logger("harmonystream.ingest")
+
+Enqueue = Callable[[str], Awaitable[Any]]
+UNKNOWN_ARTIST = "Unknown Artist"
+UNTITLED = "Untitled"
+
+MIME_TYPES = {
+    "mp3": "audio/mpeg",
+    "flac": "audio/flac",
+    "wav": "audio/wav",
+    "ogg": "audio/ogg",
+    "oga": "audio/ogg",
+    "opus": "audio/ogg",
+    "m4a": "audio/mp4",
+    "aac": "audio/aac",
+    "aiff": "audio/aiff",
+    "mka": "audio/x-matroska",
+}
+# ffprobe reasons (media.ffmpeg.probe) that mean "this is not an audio file at all" → 415; every other
+# NotAudio is a file that claims to be audio but cannot be decoded → 422.
+_NOT_AUDIO_REASONS = ("not a recognised audio file", "the file has no audio stream")
+
+
+def media_error(exc: MediaError) -> Exception:
+    """The HTTP error for a file ffprobe refused, carrying ffprobe's reason for humans."""
+    if isinstance(exc, ToolMissing):
+        return ServiceUnavailable("ffprobe")
+    reason = exc.reason
+    if isinstance(exc, NotAudio) and reason.startswith(_NOT_AUDIO_REASONS):
+        return UnsupportedMedia(
+            f"This is not an audio file: {reason}.", code="not_audio", details={"reason": reason}
+        )
+    return Unprocessable(
+        f"The audio cannot be decoded: {reason}.", code="undecodable_audio", details={"reason": reason}
+    )
+
+
+def pick(form: str | None, tag: str | None, max_len: int) -> str | None:
+    """A form field wins over the file's tag; both are cleaned the same way."""
+    return form or clean_name(tag, max_len)
+
+
+class IngestService:
+    def __init__(self, catalog: CatalogService, enqueue: Callable[[], Enqueue | None]) -> None:
+        self._catalog = catalog
+        # Looked up per upload: the job queue is wired after this service, and may be absent.
+        self._enqueue = enqueue
+
+    async def ingest(self, principal: Principal, upload: ReceivedUpload) -> dict[str, Any]:
+        """Turn ``upload`` into a processing track; the temp file is consumed either way."""
+        try:
+            form = validate(UploadFields, {k: v for k, v in upload.fields.items() if v.strip()})
+            if upload.size == 0:
+                raise Unprocessable("The file is empty.", code="empty_file", details={"reason": "empty file"})
+            try:
+                probed = await probe(upload.path)
+            except MediaError as exc:
+                raise media_error(exc) from exc
+            tags = await read_tags_async(upload.path)
+            track_id = new_id()
+            dest = self._catalog.layout.original_path(track_id, probed.suggested_extension())
+            await asyncio.to_thread(_move, upload.path, dest)
+        finally:
+            upload.discard()
+        try:
+            fields = await self._fields(principal, form, tags, probed, upload.filename)
+            doc = await self._catalog.tracks.insert(
+                {
+                    "_id": track_id,
+                    **fields,
+                    "owner_id": principal.user_id,
+                    "status": "processing",
+                    "original": {
+                        "path": self._catalog.layout.relative(dest),
+                        "format": probed.format_name,
+                        "codec": probed.codec,
+                        "mime": MIME_TYPES.get(dest.suffix[1:], "application/octet-stream"),
+                        "size": upload.size,
+                        "sha256": upload.sha256,
+                        "source": "upload",
+                    },
+                }
+            )
+        except BaseException:
+            await asyncio.to_thread(shutil.rmtree, dest.parent, True)
+            raise
+        await self._start(doc)
+        await self._catalog.library("track", track_id, "created")
+        await self._catalog.track_status(doc)
+        return doc
+
+    async def _fields(
+        self, principal: Principal, form: UploadFields, tags: Tags, probed: ProbeResult, filename: str | None
+    ) -> dict[str, Any]:
+        artist_name = (
+            pick(form.artist, tags.artist, NAME_MAX)
+            or clean_name(tags.album_artist, NAME_MAX)
+            or UNKNOWN_ARTIST
+        )
+        artist = await self._catalog.resolve_artist(artist_name, principal.user_id)
+        year = form.release_year or tags.year
+        album_title = pick(form.album, tags.album, TITLE_MAX)
+        album = (
+            await self._catalog.resolve_album(album_title, artist["_id"], year, principal.user_id)
+            if album_title
+            else None
+        )
+        return {
+            "title": pick(form.title, tags.title, TITLE_MAX) or title_from_filename(filename) or UNTITLED,
+            "artist_id": artist["_id"],
+            "album_id": album["_id"] if album else None,
+            "genre": pick(form.genre, tags.genre, GENRE_MAX),
+            "release_year": year,
+            "track_no": form.track_no or tags.track_no,
+            "duration_ms": probed.duration_ms,
+        }
+
+    async def _start(self, doc: dict[str, Any]) -> None:
+        """Queue the transcode. If the queue refuses, undo the upload rather than leave a stuck track."""
+        enqueue = self._enqueue()
+        if enqueue is None:
+            # No queue wired in this process: the track stays processing and is picked up by the
+            # start-up sweep of tracks left processing without a job.
+            log.warning("no_job_queue", track_id=doc["_id"])
+            return
+        try:
+            await enqueue(doc["_id"])
+        except BaseException:
+            await self._catalog.tracks.delete(doc["_id"])
+            await asyncio.to_thread(self._catalog.layout.remove_track, doc["_id"])
+            raise
+
+
+def _move(source: os.PathLike[str], dest: os.PathLike[str]) -> None:
+    os.makedirs(os.path.dirname(dest), exist_ok=True)
+    # Same filesystem (tmp and media both live under the data dir), so this is a rename, not a copy.
+    shutil.move(source, dest)

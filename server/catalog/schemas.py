@@ -1,0 +1,220 @@
+"""Catalog payloads of the public API (API.md: Artists, Albums, Tracks, Upload)."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated, Literal
+
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, PlainSerializer
+
+from server.api import iso
+from server.catalog.names import BIO_MAX, GENRE_MAX, NAME_MAX, TITLE_MAX, clean_name, clean_text
+
+TrackStatus = Literal["processing", "ready", "failed"]
+Timestamp = Annotated[datetime, PlainSerializer(iso, return_type=str, when_used="json")]
+"""ISO 8601 UTC with milliseconds and a Z, as API.md asks (stores keep naive UTC datetimes)."""
+
+
+def _required_name(max_len: int):
+    def check(value: str) -> str:
+        cleaned = clean_name(value, max_len)
+        if cleaned is None:
+            raise ValueError("must not be empty")
+        return cleaned
+
+    return AfterValidator(check)
+
+
+def _optional_name(max_len: int):
+    return AfterValidator(lambda value: clean_name(value, max_len) if value is not None else None)
+
+
+Title = Annotated[str, Field(max_length=4 * TITLE_MAX), _required_name(TITLE_MAX)]
+Name = Annotated[str, Field(max_length=4 * NAME_MAX), _required_name(NAME_MAX)]
+Genre = Annotated[str | None, Field(max_length=4 * GENRE_MAX), _optional_name(GENRE_MAX)]
+Bio = Annotated[str | None, Field(max_length=4 * BIO_MAX), AfterValidator(clean_text)]
+Year = Annotated[int, Field(ge=1000, le=9999)]
+TrackNo = Annotated[int, Field(ge=1, le=9999)]
+Id = Annotated[str, Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_-]+$")]
+
+
+class Strict(BaseModel):
+    """Unknown fields are an error, never silently dropped."""
+
+    model_config = ConfigDict(extra="forbid")
+
+
+# -- artists -------------------------------------------------------------------------------------
+
+
+class ArtistOut(BaseModel):
+    id: str
+    name: str
+    bio: str | None
+    image_url: str | None
+    owner_ids: list[str]
+    created_at: Timestamp
+    updated_at: Timestamp
+
+
+class ArtistList(BaseModel):
+    items: list[ArtistOut]
+    total: int
+    limit: int
+    offset: int
+
+
+class ArtistIn(Strict):
+    name: Name
+    bio: Bio = None
+
+
+class ArtistPatch(Strict):
+    name: Name | None = None
+    bio: Bio = None
+
+
+class ArtistQuery(Strict):
+    q: str | None = Field(None, max_length=200, description="Name prefix, case-insensitive.")
+    mine: bool = Field(False, description="Only the profiles the caller manages.")
+    sort: Literal["name", "-name", "created_at", "-created_at"] = "name"
+    limit: int = Field(50, ge=1, le=200)
+    offset: int = Field(0, ge=0)
+
+
+# -- tracks --------------------------------------------------------------------------------------
+
+
+class Rendition(BaseModel):
+    name: str
+    codec: str
+    bitrate: int
+    average_bandwidth: int | None = None
+    peak_bandwidth: int | None = None
+
+
+class LoudnessOut(BaseModel):
+    integrated_lufs: float | None = None
+    true_peak_dbtp: float | None = None
+
+
+class TrackOut(BaseModel):
+    id: str
+    title: str
+    artist_id: str
+    artist_name: str | None
+    album_id: str | None
+    album_title: str | None
+    duration_ms: int | None
+    genre: str | None
+    track_no: int | None
+    release_year: int | None
+    play_count: int
+    status: TrackStatus
+    error: str | None
+    progress: int
+    cover_url: str | None
+    owner_id: str | None
+    source: Literal["upload", "scan"] | None
+    missing: bool = Field(False, description="A scanned file that is no longer at its path.")
+    loudness: LoudnessOut | None
+    renditions: list[Rendition]
+    created_at: Timestamp
+    updated_at: Timestamp
+
+
+class TrackList(BaseModel):
+    items: list[TrackOut]
+    total: int
+    limit: int
+    offset: int
+
+
+class TrackQuery(Strict):
+    artist_id: Id | None = None
+    album_id: Id | None = None
+    genre: str | None = Field(None, max_length=4 * GENRE_MAX)
+    status: TrackStatus | None = None
+    sort: Literal[
+        "title",
+        "-title",
+        "created_at",
+        "-created_at",
+        "play_count",
+        "-play_count",
+        "duration_ms",
+        "-duration_ms",
+        "release_year",
+        "-release_year",
+        "track_no",
+        "-track_no",
+    ] = "-created_at"
+    limit: int = Field(50, ge=1, le=200)
+    offset: int = Field(0, ge=0)
+
+
+class TrackPatch(Strict):
+    """Set a field to null to clear it (album_id, genre, track_no, release_year)."""
+
+    title: Title | None = None
+    artist_id: Id | None = None
+    album_id: Id | None = None
+    genre: Genre = None
+    track_no: TrackNo | None = None
+    release_year: Year | None = None
+
+
+class UploadFields(Strict):
+    """The optional text fields of an upload; each wins over the file's own tag."""
+
+    title: Annotated[str | None, Field(max_length=4 * TITLE_MAX), _optional_name(TITLE_MAX)] = None
+    artist: Annotated[str | None, Field(max_length=4 * NAME_MAX), _optional_name(NAME_MAX)] = None
+    album: Annotated[str | None, Field(max_length=4 * TITLE_MAX), _optional_name(TITLE_MAX)] = None
+    genre: Genre = None
+    release_year: Year | None = None
+    track_no: TrackNo | None = None
+
+
+# -- albums --------------------------------------------------------------------------------------
+
+
+class AlbumOut(BaseModel):
+    id: str
+    title: str
+    artist_id: str
+    artist_name: str | None
+    release_year: int | None
+    cover_url: str | None
+    owner_ids: list[str]
+    created_at: Timestamp
+    updated_at: Timestamp
+
+
+class AlbumDetail(AlbumOut):
+    artist: ArtistOut | None
+    tracks: list[TrackOut]
+
+
+class AlbumList(BaseModel):
+    items: list[AlbumOut]
+    total: int
+    limit: int
+    offset: int
+
+
+class AlbumIn(Strict):
+    title: Title
+    artist_id: Id
+    release_year: Year | None = None
+
+
+class AlbumPatch(Strict):
+    title: Title | None = None
+    release_year: Year | None = None
+
+
+class AlbumQuery(Strict):
+    artist_id: Id | None = None
+    sort: Literal["title", "-title", "release_year", "-release_year", "created_at", "-created_at"] = "title"
+    limit: int = Field(50, ge=1, le=200)
+    offset: int = Field(0, ge=0)

@@ -1,0 +1,319 @@
+"""Catalog rules: who may see and change artists, albums and tracks; the JSON views; cache and events.
+
+- Artists (role ``artist``) manage the artist profiles they created and the albums they created or
+  whose artist they manage; they may edit and delete only tracks they uploaded. Admins may do all.
+- Listeners see ready tracks; a track that is processing or failed is visible to its uploader and
+  to admins only. A track that cannot be seen answers 404, so its existence does not leak.
+- Reads of single artists, albums and tracks go through :class:`CatalogCache`; every write here
+  invalidates what it changed and publishes a ``library`` event. Tracks are cached only once they are
+  ready or failed: the transcoder (another process, which never imports the server) writes only
+  processing tracks, so it can never leave a stale copy behind.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+from media.events import LIBRARY, TRACK, EventPublisher
+from media.layout import MediaLayout
+from server.auth.service import Principal
+from server.catalog.album_store import AlbumStore
+from server.catalog.artist_store import ArtistStore
+from server.catalog.cache import CatalogCache
+from server.catalog.schemas import AlbumDetail, AlbumOut, ArtistOut, TrackOut
+from server.catalog.store import TrackQuery, TrackStore
+from server.errors import Conflict, Forbidden, Invalid, NotFound
+
+Doc = dict[str, Any]
+
+
+def _cacheable_track(doc: Doc) -> bool:
+    return doc.get("status") in ("ready", "failed")
+
+
+def cover_url(track_id: str) -> str:
+    return f"/api/v1/tracks/{track_id}/cover"
+
+
+class CatalogService:
+    def __init__(
+        self,
+        *,
+        tracks: TrackStore,
+        artists: ArtistStore,
+        albums: AlbumStore,
+        cache: CatalogCache,
+        events: EventPublisher,
+        layout: MediaLayout,
+    ) -> None:
+        self.tracks = tracks
+        self.artists = artists
+        self.albums = albums
+        self.cache = cache
+        self.events = events
+        self.layout = layout
+
+    # -- cached reads ----------------------------------------------------------------------------
+
+    async def track_doc(self, track_id: str) -> Doc:
+        doc = await self.cache.get(
+            "track", track_id, lambda: self.tracks.find(track_id), cacheable=_cacheable_track
+        )
+        if doc is None:
+            raise NotFound("No such track.")
+        return doc
+
+    async def artist_doc(self, artist_id: str) -> Doc:
+        doc = await self.cache.get("artist", artist_id, lambda: self.artists.find(artist_id))
+        if doc is None:
+            raise NotFound("No such artist.")
+        return doc
+
+    async def album_doc(self, album_id: str) -> Doc:
+        doc = await self.cache.get("album", album_id, lambda: self.albums.find(album_id))
+        if doc is None:
+            raise NotFound("No such album.")
+        return doc
+
+    # -- permissions -----------------------------------------------------------------------------
+
+    @staticmethod
+    def can_see(principal: Principal, track: Doc) -> bool:
+        return track["status"] == "ready" or principal.is_admin or track.get("owner_id") == principal.user_id
+
+    @staticmethod
+    def _check_owner(principal: Principal, doc: Doc, what: str, extra_owners: list[str] = ()) -> None:
+        owners = [*doc.get("owner_ids", []), *extra_owners]
+        if doc.get("owner_id"):
+            owners.append(doc["owner_id"])
+        if not principal.is_admin and principal.user_id not in owners:
+            raise Forbidden(f"Only the owners of this {what} and admins may change it.")
+
+    async def visible_track(self, principal: Principal, track_id: str) -> Doc:
+        doc = await self.track_doc(track_id)
+        if not self.can_see(principal, doc):
+            raise NotFound("No such track.")
+        return doc
+
+    # -- views -----------------------------------------------------------------------------------
+
+    async def track_views(self, docs: list[Doc]) -> list[TrackOut]:
+        artists = await self.cache.get_many("artist", [d["artist_id"] for d in docs], self.artists.get_many)
+        albums = await self.cache.get_many("album", [d.get("album_id") for d in docs], self.albums.get_many)
+        out = []
+        for d in docs:
+            artist = artists.get(d["artist_id"])
+            album = albums.get(d.get("album_id") or "")
+            original = d.get("original") or {}
+            out.append(
+                TrackOut(
+                    id=d["_id"],
+                    title=d["title"],
+                    artist_id=d["artist_id"],
+                    artist_name=artist["name"] if artist else None,
+                    album_id=d.get("album_id"),
+                    album_title=album["title"] if album else None,
+                    duration_ms=d.get("duration_ms"),
+                    genre=d.get("genre"),
+                    track_no=d.get("track_no"),
+                    release_year=d.get("release_year"),
+                    play_count=d.get("play_count", 0),
+                    status=d["status"],
+                    error=d.get("error"),
+                    progress=int(d.get("progress") or 0),
+                    cover_url=cover_url(d["_id"]) if d.get("cover") else None,
+                    owner_id=d.get("owner_id"),
+                    source=original.get("source"),
+                    missing=bool(d.get("missing")),
+                    loudness=d.get("loudness"),
+                    renditions=d.get("renditions") or [],
+                    created_at=d["created_at"],
+                    updated_at=d["updated_at"],
+                )
+            )
+        return out
+
+    async def track_view(self, doc: Doc) -> TrackOut:
+        return (await self.track_views([doc]))[0]
+
+    @staticmethod
+    def artist_view(doc: Doc) -> ArtistOut:
+        return ArtistOut(
+            id=doc["_id"],
+            name=doc["name"],
+            bio=doc.get("bio"),
+            image_url=None,  # no artist images are stored yet; the field is part of the contract
+            owner_ids=doc.get("owner_ids", []),
+            created_at=doc["created_at"],
+            updated_at=doc["updated_at"],
+        )
+
+    async def album_views(self, docs: list[Doc]) -> list[AlbumOut]:
+        artists = await self.cache.get_many("artist", [d["artist_id"] for d in docs], self.artists.get_many)
+        covers = await self.tracks.with_cover([d["_id"] for d in docs])
+        return [
+            AlbumOut(
+                id=d["_id"],
+                title=d["title"],
+                artist_id=d["artist_id"],
+                artist_name=artists[d["artist_id"]]["name"] if d["artist_id"] in artists else None,
+                release_year=d.get("release_year"),
+                cover_url=cover_url(covers[d["_id"]]) if d["_id"] in covers else None,
+                owner_ids=d.get("owner_ids", []),
+                created_at=d["created_at"],
+                updated_at=d["updated_at"],
+            )
+            for d in docs
+        ]
+
+    async def album_detail(self, principal: Principal, album_id: str) -> AlbumDetail:
+        album = await self.album_doc(album_id)
+        (summary,) = await self.album_views([album])
+        artist = await self.cache.get(
+            "artist", album["artist_id"], lambda: self.artists.find(album["artist_id"])
+        )
+        query = TrackQuery(album_id=album_id, visible_to=principal.user_id, everything=principal.is_admin)
+        docs, _ = await self.tracks.list(query, sort="track_no", limit=10_000, offset=0)
+        return AlbumDetail(
+            **summary.model_dump(),
+            artist=self.artist_view(artist) if artist else None,
+            tracks=await self.track_views(docs),
+        )
+
+    # -- artists ---------------------------------------------------------------------------------
+
+    async def create_artist(self, principal: Principal, name: str, bio: str | None) -> Doc:
+        doc = await self.artists.create(name=name, bio=bio, owner_ids=[principal.user_id])
+        await self.library("artist", doc["_id"], "created")
+        return doc
+
+    async def update_artist(self, principal: Principal, artist_id: str, changes: Doc) -> Doc:
+        self._check_owner(principal, await self.artist_doc(artist_id), "artist")
+        doc = await self.artists.update(artist_id, changes)
+        await self.cache.invalidate("artist", artist_id)
+        await self.library("artist", artist_id, "updated")
+        return doc
+
+    async def delete_artist(self, principal: Principal, artist_id: str) -> None:
+        self._check_owner(principal, await self.artist_doc(artist_id), "artist")
+        if await self.tracks.count({"artist_id": artist_id}) or await self.albums.count(
+            {"artist_id": artist_id}
+        ):
+            raise Conflict("Delete or move this artist's tracks and albums first.", code="artist_not_empty")
+        await self.artists.delete(artist_id)
+        await self.cache.invalidate("artist", artist_id)
+        await self.library("artist", artist_id, "deleted")
+
+    async def resolve_artist(self, name: str, owner_id: str | None) -> Doc:
+        """The artist named ``name``, created (owned by ``owner_id``) if unknown."""
+        doc, created = await self.artists.find_or_create(name, owner_id)
+        if created:
+            await self.library("artist", doc["_id"], "created")
+        return doc
+
+    async def resolve_artists(self, names: list[str], owner_id: str | None) -> dict[str, Doc]:
+        """Many artists by name at once (for scans): {name_key: doc}, unknown ones created."""
+        found, created = await self.artists.find_or_create_many(names, owner_id)
+        for doc in created:
+            await self.library("artist", doc["_id"], "created")
+        return found
+
+    # -- albums ----------------------------------------------------------------------------------
+
+    async def create_album(self, principal: Principal, title: str, artist_id: str, year: int | None) -> Doc:
+        self._check_owner(principal, await self.artist_doc(artist_id), "artist")
+        doc = await self.albums.create(
+            title=title, artist_id=artist_id, release_year=year, owner_ids=[principal.user_id]
+        )
+        await self.library("album", doc["_id"], "created")
+        return doc
+
+    async def update_album(self, principal: Principal, album_id: str, changes: Doc) -> Doc:
+        await self._check_album_owner(principal, await self.album_doc(album_id))
+        doc = await self.albums.update(album_id, changes)
+        await self.cache.invalidate("album", album_id)
+        await self.library("album", album_id, "updated")
+        return doc
+
+    async def delete_album(self, principal: Principal, album_id: str) -> None:
+        """Delete an album; its tracks stay, without an album."""
+        await self._check_album_owner(principal, await self.album_doc(album_id))
+        await self.albums.delete(album_id)
+        track_ids = await self.tracks.ids_where({"album_id": album_id})
+        await self.tracks.set_many(track_ids, {"album_id": None})
+        await self.cache.invalidate("album", album_id)
+        await self.cache.invalidate("track", *track_ids)
+        await self.library("album", album_id, "deleted")
+        for track_id in track_ids:
+            await self.library("track", track_id, "updated")
+
+    async def resolve_album(self, title: str, artist_id: str, year: int | None, owner_id: str | None) -> Doc:
+        doc, created = await self.albums.find_or_create(title, artist_id, year, owner_id)
+        if created:
+            await self.library("album", doc["_id"], "created")
+        return doc
+
+    async def resolve_albums(
+        self, wanted: list[tuple[str, str, int | None]], owner_id: str | None
+    ) -> dict[tuple[str, str], Doc]:
+        """Many (title, artist id, year) at once: {(artist id, title_key): doc}, unknown ones created."""
+        found, created = await self.albums.find_or_create_many(wanted, owner_id)
+        for doc in created:
+            await self.library("album", doc["_id"], "created")
+        return found
+
+    async def _check_album_owner(self, principal: Principal, album: Doc) -> None:
+        artist = await self.cache.get(
+            "artist", album["artist_id"], lambda: self.artists.find(album["artist_id"])
+        )
+        self._check_owner(principal, album, "album", extra_owners=(artist or {}).get("owner_ids", []))
+
+    # -- tracks ----------------------------------------------------------------------------------
+
+    async def update_track(self, principal: Principal, track_id: str, changes: Doc) -> Doc:
+        track = await self.visible_track(principal, track_id)
+        self._check_owner(principal, track, "track")
+        for required in ("title", "artist_id"):
+            if required in changes and changes[required] is None:
+                raise Invalid(details={"fields": {required: "must not be null"}})
+        artist_id = changes.get("artist_id", track["artist_id"])
+        if "artist_id" in changes:
+            await self.artist_doc(artist_id)
+        album_id = changes.get("album_id", track.get("album_id"))
+        if album_id and (await self.album_doc(album_id))["artist_id"] != artist_id:
+            raise Invalid(
+                "The album belongs to another artist.",
+                code="album_artist_mismatch",
+                details={"fields": {"album_id": "belongs to another artist"}},
+            )
+        doc = await self.tracks.update(track_id, changes)
+        await self.cache.invalidate("track", track_id)
+        await self.library("track", track_id, "updated")
+        return doc
+
+    async def delete_track(self, principal: Principal, track_id: str) -> None:
+        """Delete a track with its renditions and cover, and its original when it was uploaded.
+
+        A scanned original belongs to the library on disk and is left where it is.
+        """
+        track = await self.visible_track(principal, track_id)
+        self._check_owner(principal, track, "track")
+        doc = await self.tracks.delete(track_id)
+        await self.cache.invalidate("track", track_id)
+        await asyncio.to_thread(self.layout.remove_track, doc["_id"])
+        await self.library("track", track_id, "deleted")
+
+    async def track_status(self, doc: Doc) -> None:
+        """Tell the uploader's devices where their track stands."""
+        if doc.get("owner_id"):
+            payload = {
+                "id": doc["_id"],
+                "status": doc["status"],
+                "progress": int(doc.get("progress") or 0),
+                "error": doc.get("error"),
+            }
+            await self.events.publish(TRACK, payload, user_id=doc["owner_id"])
+
+    async def library(self, kind: str, doc_id: str, action: str) -> None:
+        await self.events.publish(LIBRARY, {"kind": kind, "id": doc_id, "action": action})

@@ -1,0 +1,143 @@
+"""Media delivery routes.
+
+- ``GET /api/v1/tracks/{id}/media`` → signed, absolute ``hls_url`` and ``stream_url`` for the caller;
+- ``GET|HEAD /api/v1/tracks/{id}/stream`` → the original with byte ranges, for a signed-in caller;
+- ``GET|HEAD|OPTIONS /hls/{token}/{track_id}/{path}`` → playlists, init and media segments;
+- ``GET|HEAD|OPTIONS /media/{token}/{track_id}/original`` → the original with byte ranges.
+
+The signed routes never touch the database for HLS: the token is checked and the file is served. A
+deleted track's files are gone, so its URLs answer 404; a track still transcoding has no playlist yet.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import UTC, datetime
+
+from aiohttp import web
+from pydantic import BaseModel
+
+from server import keys
+from server.api import ANYONE, SIGNED_IN, Api, iso
+from server.delivery.service import CORS_HEADERS, PREFLIGHT_HEADERS
+from server.errors import AppError, Conflict
+
+api = Api("/api/v1")
+signed = Api()
+
+HLS_PATH = "/hls/{token}/{track_id}/{path:.+}"
+ORIGINAL_PATH = "/media/{token}/{track_id}/original"
+_EMPTY = {"text/plain": "No content."}
+_FILE_CONTENT = {"audio/*": "The file, or the requested byte ranges of it."}
+_HLS_CONTENT = {
+    "application/vnd.apple.mpegurl": "A master or media playlist.",
+    "audio/mp4": "An init or media segment.",
+}
+
+
+class MediaUrlsOut(BaseModel):
+    hls_url: str
+    """Master playlist; every URI inside resolves relative to it."""
+    stream_url: str
+    """The original, with byte ranges."""
+    expires_at: str
+
+
+@api.route("GET", "/tracks/{id}/media", roles=SIGNED_IN, response=MediaUrlsOut, tags=["delivery"])
+async def media_urls(request: web.Request) -> MediaUrlsOut:
+    """Signed URLs a player without headers or cookies can play until ``expires_at``."""
+    track = await request.app[keys.TRACKS].get(request.match_info["id"])
+    if track.get("status") != "ready":
+        code = "track_failed" if track.get("status") == "failed" else "track_not_ready"
+        raise Conflict(
+            "This track cannot be played yet."
+            if code == "track_not_ready"
+            else "This track failed to process.",
+            code=code,
+            details={"status": track.get("status")},
+        )
+    service = request.app[keys.DELIVERY]
+    urls = service.urls(request, track["_id"], request[keys.PRINCIPAL].user_id)
+    return MediaUrlsOut(
+        hls_url=urls.hls_url,
+        stream_url=urls.stream_url,
+        expires_at=iso(datetime.fromtimestamp(urls.expires_at, UTC)),
+    )
+
+
+@api.route("GET", "/tracks/{id}/stream", roles=SIGNED_IN, tags=["delivery"], response_content=_FILE_CONTENT)
+async def stream_original(request: web.Request) -> web.StreamResponse:
+    """The original file with byte ranges, for the signed-in caller."""
+    track = await request.app[keys.TRACKS].get(request.match_info["id"])
+    service = request.app[keys.DELIVERY]
+    path = service.original_of(track)
+    mime = (track.get("original") or {}).get("mime")
+    return await service.answer(request, path, service.original_policy(path, signed=False, mime=mime))
+
+
+@api.route("HEAD", "/tracks/{id}/stream", roles=SIGNED_IN, tags=["delivery"], response_content=_FILE_CONTENT)
+async def stream_original_head(request: web.Request) -> web.StreamResponse:
+    """Headers of the original (size, type, validators), for the signed-in caller."""
+    return await stream_original(request)
+
+
+@signed.route("GET", HLS_PATH, roles=ANYONE, tags=["delivery"], response_content=_HLS_CONTENT)
+async def hls_file(request: web.Request) -> web.StreamResponse:
+    """A playlist or segment of a track's HLS ladder, authorised by the token in the path."""
+    service = request.app[keys.DELIVERY]
+    info = request.match_info
+    try:
+        service.authorise(info["token"], info["track_id"])
+        path, policy = service.hls_path(info["track_id"], info["path"])
+        return await service.answer(request, path, policy)
+    except AppError as exc:
+        raise _with_cors(exc) from None
+
+
+@signed.route("HEAD", HLS_PATH, roles=ANYONE, tags=["delivery"], response_content=_HLS_CONTENT)
+async def hls_file_head(request: web.Request) -> web.StreamResponse:
+    """Headers of a playlist or segment."""
+    return await hls_file(request)
+
+
+@signed.route("OPTIONS", HLS_PATH, roles=ANYONE, tags=["delivery"], response_content=_EMPTY)
+async def hls_preflight(request: web.Request) -> web.Response:
+    """CORS preflight: any origin may GET/HEAD media, sending Range and conditional headers."""
+    return web.Response(status=204, headers=PREFLIGHT_HEADERS)
+
+
+@signed.route("GET", ORIGINAL_PATH, roles=ANYONE, tags=["delivery"], response_content=_FILE_CONTENT)
+async def signed_original(request: web.Request) -> web.StreamResponse:
+    """The original file with byte ranges, authorised by the token in the path."""
+    service = request.app[keys.DELIVERY]
+    track_id = request.match_info["track_id"]
+    try:
+        service.authorise(request.match_info["token"], track_id)
+        path = await asyncio.get_running_loop().run_in_executor(None, service.find_original, track_id)
+        mime = None
+        if path is None:
+            # Not an upload: a scanned file referenced in place, which only the catalog can name.
+            track = await request.app[keys.TRACKS].get(track_id)
+            path = service.original_of(track)
+            mime = (track.get("original") or {}).get("mime")
+        return await service.answer(request, path, service.original_policy(path, signed=True, mime=mime))
+    except AppError as exc:
+        raise _with_cors(exc) from None
+
+
+@signed.route("HEAD", ORIGINAL_PATH, roles=ANYONE, tags=["delivery"], response_content=_FILE_CONTENT)
+async def signed_original_head(request: web.Request) -> web.StreamResponse:
+    """Headers of the original (size, type, validators)."""
+    return await signed_original(request)
+
+
+@signed.route("OPTIONS", ORIGINAL_PATH, roles=ANYONE, tags=["delivery"], response_content=_EMPTY)
+async def original_preflight(request: web.Request) -> web.Response:
+    """CORS preflight: any origin may GET/HEAD media, sending Range and conditional headers."""
+    return web.Response(status=204, headers=PREFLIGHT_HEADERS)
+
+
+def _with_cors(exc: AppError) -> AppError:
+    """Error answers carry CORS too, or a web player could not even read their status."""
+    exc.headers = {**CORS_HEADERS, **exc.headers}
+    return exc

@@ -1,0 +1,187 @@
+"""Delivery rules: which file a media URL names, how it is answered, and the URLs handed to players.
+
+Routes only parse and call this. Nothing here touches the database: the signed routes verify an
+HMAC and serve a file; only the catalog-backed routes (``/api/v1/tracks/{id}/…``) read the track.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+from urllib.parse import quote
+
+from aiohttp import web
+
+from media.errors import UnsafePath
+from media.layout import HLS_DIR, SAFE_COMPONENT_RE, MediaLayout
+from server.delivery.files import FilePolicy, content_type_for, open_regular, send_file
+from server.delivery.signing import MediaGrant, MediaSigner
+from server.errors import NotFound
+from server.settings import Settings
+
+CORS_HEADERS: dict[str, str] = {
+    # Tokens ride in the path and no cookie is ever needed, so any origin may read the answers.
+    "Access-Control-Allow-Origin": "*",
+    "Access-Control-Expose-Headers": "Content-Range, Content-Length, Accept-Ranges, ETag",
+}
+PREFLIGHT_HEADERS: dict[str, str] = {
+    **CORS_HEADERS,
+    "Access-Control-Allow-Methods": "GET, HEAD, OPTIONS",
+    "Access-Control-Allow-Headers": "Range, If-Range, If-None-Match, If-Modified-Since",
+    "Access-Control-Max-Age": "86400",
+}
+SEGMENT_CACHE = "public, max-age=31536000, immutable"
+PLAYLIST_CACHE = "public, max-age=60"
+"""Short: a track transcoded again gets new playlists (segments keep their immutable names per track)."""
+SIGNED_ORIGINAL_CACHE = "public, max-age=86400"
+PRIVATE_ORIGINAL_CACHE = "private, max-age=3600"
+
+HLS_SUFFIXES = frozenset({".m3u8", ".mp4", ".m4s"})
+"""All that ``/hls/`` ever serves: playlists, init segments, media segments."""
+_MAX_RELATIVE = 1024
+_HOST_RE = re.compile(r"^[A-Za-z0-9.:\[\]-]{1,255}$")
+
+
+@dataclass(frozen=True, slots=True)
+class MediaUrls:
+    hls_url: str
+    stream_url: str
+    expires_at: int
+
+
+class DeliveryService:
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self.layout = MediaLayout(settings.media_dir)
+        self.signer = MediaSigner(settings.secret_key, settings.media_url_ttl)
+        self._accel = settings.accel_redirect.rstrip("/")
+        # Resolved paths (layout.resolve follows symlinks) are compared with the real root.
+        self._real_root = settings.media_dir.resolve()
+        self._hls_policies = {
+            ".m3u8": FilePolicy(
+                content_type_for(Path("x.m3u8")), PLAYLIST_CACHE, gzip=True, headers=CORS_HEADERS
+            ),
+            ".mp4": FilePolicy("audio/mp4", SEGMENT_CACHE, headers=CORS_HEADERS),
+            ".m4s": FilePolicy("audio/mp4", SEGMENT_CACHE, headers=CORS_HEADERS),
+        }
+
+    # -- URLs ---------------------------------------------------------------------------------
+
+    def urls(self, request: web.Request, track_id: str, user_id: str) -> MediaUrls:
+        """Absolute signed URLs for ``user_id`` to play ``track_id``."""
+        signed = self.signer.sign(track_id, user_id)
+        base = self.base_url(request)
+        return MediaUrls(
+            hls_url=f"{base}/hls/{signed.token}/{track_id}/master.m3u8",
+            stream_url=f"{base}/media/{signed.token}/{track_id}/original",
+            expires_at=signed.expires_at,
+        )
+
+    def base_url(self, request: web.Request) -> str:
+        """``public_url`` when configured, else what the client reached (through our proxy if trusted)."""
+        if self.settings.public_url:
+            return self.settings.public_url.rstrip("/")
+        scheme, host = request.scheme, request.host
+        if self.settings.trust_proxy:
+            proto = request.headers.get("X-Forwarded-Proto", "").split(",")[0].strip().lower()
+            fwd_host = request.headers.get("X-Forwarded-Host", "").split(",")[0].strip()
+            scheme = proto if proto in ("http", "https") else scheme
+            host = fwd_host or host
+        if not _HOST_RE.match(host):
+            host = f"{self.settings.host}:{self.settings.port}"
+        return f"{scheme}://{host}"
+
+    # -- signed files -------------------------------------------------------------------------
+
+    def authorise(self, token: str, track_id: str) -> MediaGrant:
+        """The grant of a path token; Forbidden when it is not valid for this track."""
+        return self.signer.verify(token, track_id)
+
+    def hls_path(self, track_id: str, subpath: str) -> tuple[Path, FilePolicy]:
+        """The file ``subpath`` names in the track's HLS folder, and how to answer it; else NotFound."""
+        suffix = Path(subpath).suffix.lower()
+        policy = self._hls_policies.get(suffix)
+        if policy is None:
+            raise NotFound("No such file.")
+        return self._resolve(f"{HLS_DIR}/{track_id}/{subpath}"), policy
+
+    def find_original(self, track_id: str) -> Path | None:
+        """The uploaded original in the layout (no database). Blocking: a directory listing."""
+        try:
+            return self.layout.find_original(track_id)
+        except UnsafePath:
+            return None
+
+    def original_of(self, track: dict[str, Any]) -> Path:
+        """The original file a track document names (absolute for scanned files); NotFound if odd."""
+        original = track.get("original") or {}
+        raw = original.get("path")
+        if not isinstance(raw, str) or not raw:
+            raise NotFound("This track has no original file.")
+        if raw.startswith("/"):
+            # A scanned file referenced in place: the path comes from our catalog, not from a URL.
+            return Path(raw)
+        return self._resolve(raw)
+
+    @staticmethod
+    def original_policy(path: Path, *, signed: bool, mime: str | None = None) -> FilePolicy:
+        content_type = content_type_for(path)
+        if content_type == "application/octet-stream" and mime:
+            content_type = mime
+        if signed:
+            return FilePolicy(content_type, SIGNED_ORIGINAL_CACHE, headers=CORS_HEADERS)
+        return FilePolicy(content_type, PRIVATE_ORIGINAL_CACHE)
+
+    async def answer(self, request: web.Request, path: Path, policy: FilePolicy) -> web.StreamResponse:
+        """Send ``path``, or hand it to nginx with X-Accel-Redirect when configured and possible.
+
+        Files under the media root must really be there (no symlink out of it); a scanned original
+        outside the root, named by the catalog, is sent as it is.
+        """
+        relative = self._under_root(path)
+        confine = self._real_root if relative is not None else None
+        if self._accel and relative is not None:
+            # nginx opens the file again, but only after we checked this very path: no symlink out.
+            # On the loop, like every open here (see server.delivery.files).
+            fobj, _ = open_regular(path, confine)
+            fobj.close()
+            return self.accel_response(relative, policy)
+        return await send_file(request, path, policy, confine_to=confine)
+
+    def accel_response(self, relative: str, policy: FilePolicy) -> web.Response:
+        """An empty answer telling nginx to serve ``relative`` (under the media root) itself.
+
+        nginx keeps Content-Type and Cache-Control from this answer and adds validators, ranges and
+        gzip; the CORS headers are re-added by deploy/nginx.conf from ``$upstream_http_*``.
+        """
+        headers = {
+            "X-Accel-Redirect": f"{self._accel}/{quote(relative)}",
+            "Content-Type": policy.content_type,
+            "Cache-Control": policy.cache_control,
+            **policy.headers,
+        }
+        return web.Response(status=200, headers=headers)
+
+    def _resolve(self, relative: str) -> Path:
+        """``relative`` under the real media root, checked by the lexical rules of ``safe_resolve``.
+
+        The symlink half of :func:`media.layout.safe_resolve` (``realpath``, one ``lstat`` per
+        component, on every segment request) is replaced by checking the file actually opened
+        (:func:`server.delivery.files.open_regular`), which is cheaper and has no check-to-use window.
+        """
+        if not relative or len(relative) > _MAX_RELATIVE or relative.startswith("/") or "\\" in relative:
+            raise NotFound("No such file.")
+        if "%" in relative:  # a second round of encoding (%252e) is a trick, never one of our names
+            raise NotFound("No such file.")
+        parts = relative.split("/")
+        if not all(SAFE_COMPONENT_RE.fullmatch(part) for part in parts):
+            raise NotFound("No such file.")
+        return self._real_root.joinpath(*parts)
+
+    def _under_root(self, path: Path) -> str | None:
+        try:
+            return path.relative_to(self._real_root).as_posix()
+        except ValueError:
+            return None

@@ -1,0 +1,59 @@
+"""``/api/v1/jobs``: the transcode jobs, for the admin console (list, retry a failed one)."""
+
+from __future__ import annotations
+
+from aiohttp import web
+
+from server import keys
+from server.api import ADMIN, Api
+from server.errors import Conflict, NotFound
+from server.jobs.schemas import JobList, JobOut, JobsQuery
+from transcoder.jobs import JobNotFound, JobStateConflict
+
+api = Api("/api/v1")
+
+
+@api.route("GET", "/jobs", roles=ADMIN, query=JobsQuery, response=JobList, tags=["jobs"])
+async def list_jobs(request: web.Request, query: JobsQuery) -> JobList:
+    """Transcode jobs, newest first; filter by ``state`` (e.g. ``failed``) or ``track_id`` (admin)."""
+    docs, total = await request.app[keys.JOBS].jobs.list(
+        state=query.state, track_id=query.track_id, limit=query.limit, offset=query.offset
+    )
+    return JobList(items=[JobOut.of(d) for d in docs], total=total)
+
+
+@api.route("GET", "/jobs/{id}", roles=ADMIN, response=JobOut, tags=["jobs"])
+async def get_job(request: web.Request) -> JobOut:
+    """One transcode job (admin)."""
+    doc = await request.app[keys.JOBS].jobs.find(request.match_info["id"])
+    if doc is None:
+        raise NotFound("No such job.")
+    return JobOut.of(doc)
+
+
+@api.route("POST", "/jobs/{id}/retry", roles=ADMIN, response=JobOut, status=202, tags=["jobs"])
+async def retry_job(request: web.Request) -> JobOut:
+    """Queue a failed job again with fresh attempts; its track goes back to ``processing`` (admin)."""
+    queue = request.app[keys.JOBS]
+    catalog = request.app[keys.CATALOG]
+    job = await queue.jobs.find(request.match_info["id"])
+    if job is None:
+        raise NotFound("No such job.")
+    if job["state"] != "failed":
+        raise Conflict("Only a failed job can be retried.", code="job_not_failed")
+    track_id = job["track_id"]
+    if await catalog.tracks.find(track_id) is None:
+        raise Conflict("The track of this job no longer exists.", code="track_gone")
+    # The track first: a worker that met a job whose track is still "failed" would close it unchanged.
+    track = await catalog.tracks.update(track_id, {"status": "processing", "error": None, "progress": 0})
+    await catalog.cache.invalidate("track", track_id)
+    try:
+        job = await queue.retry(job["_id"])
+    except JobNotFound as exc:
+        raise NotFound("No such job.") from exc
+    except JobStateConflict as exc:
+        # Another admin retried it a moment ago; the track is processing either way.
+        raise Conflict("Only a failed job can be retried.", code="job_not_failed") from exc
+    await catalog.track_status(track)
+    await catalog.library("track", track_id, "updated")
+    return JobOut.of(job)

@@ -1,0 +1,98 @@
+"""Build the job queue and workers from settings; the ``cleanup_ctx`` that runs them inside ``serve``.
+
+``serve`` always has the queue (uploads and scans enqueue). It runs workers itself when Redis is
+embedded (no other process can reach it) or when ``inprocess_worker`` is set; otherwise separate
+``harmonystream worker`` processes do the work. Either way it sweeps, at start and every
+``job_sweep_interval``, for tracks left ``processing`` without a live job (a crash between saving a
+track and queueing it, a Redis that restarted empty, a ``scan`` run without a reachable queue).
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from typing import Any
+
+import redis.asyncio as aioredis
+import structlog
+from aiohttp import web
+
+from media.events import EventPublisher
+from server import keys
+from server.handles import Database
+from server.settings import Settings
+from transcoder.jobs import JobStore
+from transcoder.queue import JobQueue, QueueConfig
+from transcoder.tracks import TrackRecords
+from transcoder.worker import Worker, WorkerConfig
+
+log = structlog.get_logger("harmonystream.jobs")
+
+
+def make_queue(settings: Settings, db: Database, redis: aioredis.Redis) -> JobQueue:
+    """The job queue of this deployment (any process may enqueue: serve, scan, a worker)."""
+    return JobQueue(
+        redis,
+        JobStore(db, max_attempts=settings.job_max_attempts),
+        QueueConfig(
+            prefix=settings.redis_prefix,
+            claim_timeout=settings.job_claim_timeout,
+            max_attempts=settings.job_max_attempts,
+            retry_delay=settings.job_retry_delay,
+        ),
+    )
+
+
+def make_worker(settings: Settings, queue: JobQueue, db: Database, events: EventPublisher) -> Worker:
+    return Worker(
+        queue,
+        TrackRecords(db),
+        events,
+        WorkerConfig(
+            media_root=settings.media_dir,
+            concurrency=settings.worker_concurrency,
+            # A blocking read must end well before the Redis client's own socket timeout.
+            poll_interval=min(settings.job_poll_interval, settings.dependency_timeout / 2),
+            shutdown_grace=settings.worker_shutdown_grace,
+        ),
+    )
+
+
+async def sweep(queue: JobQueue, db: Database) -> list[str]:
+    """Queue again the tracks left ``processing`` without a live job; returns their ids."""
+    requeued = await queue.recover(await TrackRecords(db).processing_ids())
+    if requeued:
+        log.info("jobs_requeued", tracks=len(requeued))
+    return requeued
+
+
+async def jobs_ctx(app: web.Application) -> AsyncIterator[None]:
+    """Queue always; in-process workers when needed; the sweeper. Stopped in reverse order."""
+    settings = app[keys.SETTINGS]
+    db = app[keys.DB]
+    queue = make_queue(settings, db, app[keys.REDIS])
+    await queue.ensure_group()
+    app[keys.JOBS] = queue
+    worker: Worker | None = None
+    if settings.runs_inprocess_worker:
+        worker = make_worker(settings, queue, db, app[keys.EVENTS])
+        await worker.start()
+        app[keys.WORKER] = worker
+    sweeper = asyncio.create_task(_sweep_forever(queue, db, settings.job_sweep_interval))
+    try:
+        yield
+    finally:
+        sweeper.cancel()
+        await asyncio.gather(sweeper, return_exceptions=True)
+        if worker is not None:
+            await worker.stop()
+
+
+async def _sweep_forever(queue: JobQueue, db: Any, interval: float) -> None:
+    while True:
+        try:
+            await sweep(queue, db)
+        except Exception:
+            # The database or Redis may be briefly away; the next round tries again.
+            log.exception("job_sweep_failed")
+        await asyncio.sleep(max(1.0, interval))

@@ -1,0 +1,208 @@
+"""Playlist rules: who may read and edit, positions, duplicates, and the JSON and M3U views.
+
+- The owner reads and edits. Anyone signed in reads a public playlist; a private playlist of someone
+  else answers 404, exactly like one that does not exist, so its existence does not leak. Editing
+  someone else's public playlist answers 403. Admins may read and delete any playlist.
+- Positions count the tracks of the playlist as stored, minus tracks since deleted from the catalog
+  (those are pruned from the document the first time they are noticed, so positions stay aligned).
+- A track deleted from the catalog disappears: the ``library`` event pulls it from every playlist, and
+  reads prune whatever another process deleted (no event reached us).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from media.events import EventName
+from server.auth.service import Principal
+from server.catalog.schemas import TrackOut
+from server.catalog.service import CatalogService
+from server.errors import Conflict, Forbidden, Invalid, NotFound
+from server.playlists.schemas import MAX_TRACKS, PlaylistOut, PlaylistSummary
+from server.playlists.store import PlaylistStore
+from server.search.store import SearchStore
+
+Doc = dict[str, Any]
+FETCH_BATCH = 100
+
+
+class PlaylistService:
+    def __init__(self, store: PlaylistStore, catalog: CatalogService, reader: SearchStore) -> None:
+        self.store = store
+        self._catalog = catalog
+        self._reader = reader
+
+    # -- access ----------------------------------------------------------------------------------
+
+    async def readable(self, principal: Principal, playlist_id: str) -> Doc:
+        doc = await self.store.get(playlist_id)
+        if doc["user_id"] != principal.user_id and not doc["is_public"] and not principal.is_admin:
+            raise NotFound("No such playlist.", code="playlist_not_found")
+        return doc
+
+    async def editable(self, principal: Principal, playlist_id: str) -> Doc:
+        doc = await self.readable(principal, playlist_id)
+        if doc["user_id"] != principal.user_id:
+            raise Forbidden("Only the owner may change this playlist.", code="not_playlist_owner")
+        return doc
+
+    # -- tracks ----------------------------------------------------------------------------------
+
+    async def _tracks(self, ids: list[str]) -> dict[str, Doc]:
+        unique = list(dict.fromkeys(ids))
+        found: dict[str, Doc] = {}
+        for start in range(0, len(unique), FETCH_BATCH):
+            found.update(await self._reader.fetch("track", unique[start : start + FETCH_BATCH]))
+        return found
+
+    async def _current(self, doc: Doc) -> tuple[Doc, dict[str, Doc]]:
+        """The playlist with tracks deleted from the catalog pruned (in the database too), and its tracks."""
+        tracks = await self._tracks(doc["track_ids"])
+        missing = [i for i in dict.fromkeys(doc["track_ids"]) if i not in tracks]
+        if missing:
+            await self.store.pull_tracks(missing, playlist_id=doc["_id"])
+            doc = await self.store.get(doc["_id"])
+            tracks = await self._tracks(doc["track_ids"])
+        return doc, tracks
+
+    async def on_library(self, event: EventName, payload: dict, user_id: str | None) -> None:
+        if payload.get("kind") == "track" and payload.get("action") == "deleted":
+            await self.store.pull_tracks([payload["id"]])
+
+    # -- views -----------------------------------------------------------------------------------
+
+    async def view(self, principal: Principal, doc: Doc) -> PlaylistOut:
+        doc, tracks = await self._current(doc)
+        docs = [tracks[i] for i in doc["track_ids"] if i in tracks]
+        if doc["user_id"] != principal.user_id:
+            # Others see only what they could play; the owner sees every entry, so positions line up.
+            docs = [d for d in docs if self._catalog.can_see(principal, d)]
+        views = await self._catalog.track_views(docs)
+        return PlaylistOut(
+            id=doc["_id"],
+            user_id=doc["user_id"],
+            name=doc["name"],
+            description=doc.get("description"),
+            is_public=doc["is_public"],
+            version=doc.get("version", 0),
+            tracks=views,
+            track_count=len(views),
+            duration_ms=sum(t.duration_ms or 0 for t in views),
+            created_at=doc["created_at"],
+            updated_at=doc["updated_at"],
+        )
+
+    @staticmethod
+    def summary(doc: Doc) -> PlaylistSummary:
+        return PlaylistSummary(
+            id=doc["_id"],
+            user_id=doc["user_id"],
+            name=doc["name"],
+            description=doc.get("description"),
+            is_public=doc["is_public"],
+            version=doc.get("version", 0),
+            track_count=len(doc["track_ids"]),
+            created_at=doc["created_at"],
+            updated_at=doc["updated_at"],
+        )
+
+    async def playable(self, principal: Principal, doc: Doc) -> list[TrackOut]:
+        """The tracks of ``doc`` the caller may play, in order (for the M3U export)."""
+        doc, tracks = await self._current(doc)
+        docs = [tracks[i] for i in doc["track_ids"] if i in tracks]
+        return await self._catalog.track_views([d for d in docs if self._catalog.can_see(principal, d)])
+
+    # -- edits -----------------------------------------------------------------------------------
+
+    async def add(
+        self,
+        principal: Principal,
+        playlist_id: str,
+        track_ids: list[str],
+        position: int | None,
+        allow_duplicates: bool,
+    ) -> Doc:
+        doc, _ = await self._current(await self.editable(principal, playlist_id))
+        size = len(doc["track_ids"])
+        if position is None:
+            position = size
+        if position > size:
+            raise _out_of_range("position", position, size)
+        wanted = await self._tracks(track_ids)
+        unknown = [
+            i
+            for i in dict.fromkeys(track_ids)
+            if i not in wanted or not self._catalog.can_see(principal, wanted[i])
+        ]
+        if unknown:
+            raise Invalid(
+                "Some tracks do not exist.",
+                code="unknown_tracks",
+                details={"fields": {"track_ids": "unknown track ids"}, "track_ids": unknown},
+            )
+        if not allow_duplicates:
+            seen = set(doc["track_ids"])
+            dupes = [i for n, i in enumerate(track_ids) if i in seen or i in track_ids[:n]]
+            if dupes:
+                raise Conflict(
+                    "Some tracks are already in the playlist; send allow_duplicates=true to add them again.",
+                    code="duplicate_tracks",
+                    details={"track_ids": list(dict.fromkeys(dupes))},
+                )
+        if size + len(track_ids) > MAX_TRACKS:
+            raise Conflict(f"A playlist holds at most {MAX_TRACKS} tracks.", code="playlist_full")
+        return await self.store.insert_tracks(playlist_id, track_ids, position)
+
+    async def remove(self, principal: Principal, playlist_id: str, position: int, version: int | None) -> Doc:
+        def edit(ids: list[str]) -> list[str]:
+            if position >= len(ids):
+                raise _out_of_range("position", position, len(ids) - 1)
+            return ids[:position] + ids[position + 1 :]
+
+        return await self._edit(principal, playlist_id, version, edit)
+
+    async def move(
+        self, principal: Principal, playlist_id: str, src: int, dst: int, version: int | None
+    ) -> Doc:
+        def edit(ids: list[str]) -> list[str]:
+            for name, value in (("from", src), ("to", dst)):
+                if value >= len(ids):
+                    raise _out_of_range(name, value, len(ids) - 1)
+            moved = ids[:]
+            moved.insert(dst, moved.pop(src))
+            return moved
+
+        return await self._edit(principal, playlist_id, version, edit)
+
+    async def _edit(
+        self,
+        principal: Principal,
+        playlist_id: str,
+        version: int | None,
+        edit: Callable[[list[str]], list[str]],
+    ) -> Doc:
+        """Apply a position-based ``edit`` to the list as read, only if nobody changed it meanwhile."""
+        doc, _ = await self._current(await self.editable(principal, playlist_id))
+        if version is not None and version != doc.get("version", 0):
+            raise _changed(doc)
+        updated = await self.store.replace_tracks(playlist_id, doc.get("version", 0), edit(doc["track_ids"]))
+        if updated is None:
+            raise _changed(await self.store.get(playlist_id))
+        return updated
+
+
+def _out_of_range(field: str, value: int, last: int) -> Invalid:
+    return Invalid(
+        f"Position {value} is out of range.",
+        code="position_out_of_range",
+        details={"fields": {field: f"must be between 0 and {max(last, 0)}"}, "max": last},
+    )
+
+
+def _changed(doc: Doc) -> Conflict:
+    return Conflict(
+        "The playlist changed meanwhile; read it again and retry.",
+        code="playlist_changed",
+        details={"version": doc.get("version", 0)},
+    )

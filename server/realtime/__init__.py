@@ -1,0 +1,1 @@
+"""Socket.IO: authenticated connections per user and device, pushed events, playback commands."""

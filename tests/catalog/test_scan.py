@@ -1,0 +1,127 @@
+"""``harmonystream scan``: imports in place, idempotent, updates changed files, marks vanished ones."""
+
+from __future__ import annotations
+
+import io
+import os
+import shutil
+import subprocess
+import sys
+
+from server import keys
+from server.catalog.scan_cli import run_scan
+from tests.audio import FORMATS, make_audio, make_garbage
+from tests.catalog.test_upload import add_wav_id3
+from tests.helpers import signed_in, wait_for_track
+
+
+def library(root):
+    (root / "Artist A" / ".hidden").mkdir(parents=True)
+    (root / "Artist B").mkdir()
+    for i, fmt in enumerate(FORMATS):
+        folder = root / ("Artist A" if i % 2 else "Artist B")
+        tags = {"title": f"Song {fmt}", "artist": "Scanned Band", "album": "Disk", "track": str(i + 1)}
+        name = f"{i:02d} song.{fmt.upper() if fmt == 'flac' else fmt}"
+        path = make_audio(folder / name, fmt, 1.0, tags=tags)
+        if fmt == "wav":
+            add_wav_id3(path, tags)
+    make_audio(root / "Artist A" / ".hidden" / "secret.mp3", "mp3", 1.0)
+    make_garbage(root / "Artist A" / "diary.mp3", "text")
+    make_garbage(root / "Artist B" / "empty.ogg", "empty")
+    (root / "notes.txt").write_text("not audio")
+    return root
+
+
+async def test_scan_imports_in_place_and_a_second_run_adds_nothing(client, tmp_path):
+    settings = client.app[keys.SETTINGS]
+    root = library(tmp_path / "music")
+    out = io.StringIO()
+    # The server (client fixture) runs on the same store meanwhile, as `serve` would.
+    first = await run_scan(settings, root, out=out, err=io.StringIO())
+    assert (first.found, first.added, len(first.skipped)) == (8, 6, 2)
+    assert {os.path.basename(p) for p, _ in first.skipped} == {"diary.mp3", "empty.ogg"}
+    assert "6 added" in out.getvalue() and "2 skipped" in out.getvalue()
+
+    _, admin_h = await signed_in(client, "admin")
+    resp = await client.get("/api/v1/tracks?sort=track_no&limit=50", headers=admin_h)
+    listing = await resp.json()
+    assert listing["total"] == 6
+    assert [t["title"] for t in listing["items"]] == [f"Song {fmt}" for fmt in FORMATS]
+    assert {t["artist_name"] for t in listing["items"]} == {"Scanned Band"}
+    assert {t["album_title"] for t in listing["items"]} == {"Disk"}
+    assert {t["source"] for t in listing["items"]} == {"scan"}
+    # Referenced in place: nothing copied into the media store.
+    assert not (settings.media_dir / "originals").exists() or not list(
+        (settings.media_dir / "originals").iterdir()
+    )
+    doc = await client.app[keys.TRACKS].get(listing["items"][0]["id"])
+    assert doc["original"]["path"].startswith(str(root.resolve()))
+
+    second = await run_scan(settings, root, out=io.StringIO(), err=io.StringIO())
+    assert (second.added, second.updated, second.unchanged, second.missing) == (0, 0, 6, 0)
+    assert (await (await client.get("/api/v1/tracks", headers=admin_h)).json())["total"] == 6
+
+    # The queued transcodes run in the server: a scanned file becomes ready like an upload.
+    final = await wait_for_track(client, admin_h, listing["items"][0]["id"])
+    assert final["status"] == "ready", final["error"]
+
+
+async def test_changed_vanished_and_returning_files(client, tmp_path):
+    settings = client.app[keys.SETTINGS]
+    root = tmp_path / "music"
+    root.mkdir()
+    keep = make_audio(root / "keep.mp3", "mp3", 1.0, tags={"title": "Keep", "artist": "X"})
+    change = make_audio(root / "change.ogg", "ogg", 1.0, tags={"title": "Before", "artist": "X"})
+    leave = make_audio(root / "leave.flac", "flac", 1.0, tags={"title": "Leave", "artist": "X"})
+    await run_scan(settings, root, out=io.StringIO(), err=io.StringIO())
+    tracks = client.app[keys.TRACKS]
+    by_title = {d["title"]: d for d in await client.app[keys.DB]["tracks"].find({}).to_list(None)}
+
+    make_audio(change, "ogg", 2.0, tags={"title": "After", "artist": "X"})
+    os.utime(change, ns=(1, 1))  # a different mtime whatever the clock's resolution
+    parked = tmp_path / "parked.flac"
+    shutil.move(leave, parked)
+    summary = await run_scan(settings, root, out=io.StringIO(), err=io.StringIO())
+    assert (summary.added, summary.updated, summary.unchanged, summary.missing) == (0, 1, 1, 1)
+    changed = await tracks.get(by_title["Before"]["_id"])
+    assert changed["title"] == "After" and changed["status"] == "processing"
+    assert abs(changed["duration_ms"] - 2000) < 150
+    assert (await tracks.get(by_title["Leave"]["_id"]))["missing"] is True
+    assert not (await tracks.get(by_title["Keep"]["_id"])).get("missing")
+
+    shutil.move(parked, leave)
+    summary = await run_scan(settings, root, out=io.StringIO(), err=io.StringIO())
+    assert (summary.added, summary.restored, summary.missing) == (0, 1, 0)
+    assert (await tracks.get(by_title["Leave"]["_id"]))["missing"] is False
+    assert keep.exists()
+
+
+async def test_odd_file_names_are_imported_or_skipped_with_a_reason(client, tmp_path):
+    settings = client.app[keys.SETTINGS]
+    root = tmp_path / "music"
+    root.mkdir()
+    make_audio(root / "caf\u00e9 \u202e\u0627\u0644\u0639\u0631\u0628\u064a\u0629 \U0001f3b5.mp3", "mp3", 1.0)
+    bad_name = os.fsencode(root) + b"/broken-\xff\xfe.mp3"
+    shutil.copy(root / os.listdir(root)[0], bad_name)
+    summary = await run_scan(settings, root, out=io.StringIO(), err=io.StringIO())
+    assert summary.added == 1
+    assert [reason for _, reason in summary.skipped] == ["the file name is not valid UTF-8"]
+    (doc,) = await client.app[keys.DB]["tracks"].find({}).to_list(None)
+    assert doc["title"] == "caf\u00e9 \u0627\u0644\u0639\u0631\u0628\u064a\u0629 \U0001f3b5"
+
+
+def test_the_command_prints_a_summary(tmp_path):
+    root = tmp_path / "music"
+    root.mkdir()
+    make_audio(root / "one.mp3", "mp3", 1.0, tags={"title": "One"})
+    env = {**os.environ, "HS_DATA_DIR": str(tmp_path / "data"), "HS_LOG_LEVEL": "warning"}
+    env.pop("HS_REDIS_URL", None)
+    env.pop("HS_MONGO_URL", None)
+    argv = [sys.executable, "-m", "server", "scan", str(root)]
+    first = subprocess.run(argv, env=env, capture_output=True, text=True, timeout=120)
+    assert first.returncode == 0, first.stderr
+    assert "1 added" in first.stdout
+    again = subprocess.run(argv, env=env, capture_output=True, text=True, timeout=120)
+    assert "0 added" in again.stdout and "1 unchanged" in again.stdout
+    missing = subprocess.run([*argv[:-1], str(tmp_path / "nope")], env=env, capture_output=True, text=True)
+    assert missing.returncode != 0 and "not a folder" in missing.stderr

@@ -1,0 +1,128 @@
+"""Recommendations from a small real history: every reason, cold start, trending in Redis."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from aiohttp.test_utils import TestClient
+
+from server import keys
+from server.documents import new_id
+from server.recommend.trending import record_play, trending
+from tests.helpers import error_code, signed_in
+from tests.search.catalog_docs import Catalog
+
+
+async def _catalog(client: TestClient) -> dict[str, str]:
+    cat = Catalog(client.app)
+    tracks = {
+        "Feeling Good": ("Nina Simone", "Jazz", 70),
+        "Sinnerman": ("Nina Simone", "Jazz", 30),
+        "I Put a Spell on You": ("Nina Simone", "Jazz", 20),
+        "So What": ("Miles Davis", "Jazz", 80),
+        "Blue in Green": ("Miles Davis", "Jazz", 40),
+        "Halo": ("Beyoncé", "Pop", 95),
+        "Formation": ("Beyoncé", "Pop", 60),
+        "Paranoid": ("Black Sabbath", "Metal", 50),
+    }
+    ids = {}
+    for title, (artist, genre, plays) in tracks.items():
+        ids[title] = (await cat.track(title, artist, genre=genre, plays=plays))["_id"]
+    await cat.track("Work in Progress", "Nina Simone", genre="Jazz", status="processing", plays=999)
+    await client.app[keys.SEARCH].sync()
+    return ids
+
+
+async def _played(client: TestClient, user_id: str, track_id: str, hours_ago: float) -> None:
+    played_at = datetime.now(UTC).replace(tzinfo=None) - timedelta(hours=hours_ago)
+    await client.app[keys.DB]["play_history"].insert_one(
+        {"_id": new_id(), "user_id": user_id, "track_id": track_id, "played_at": played_at,
+         "ms_played": 60_000, "device": None, "counted": True}
+    )  # fmt: skip
+
+
+async def _get(client: TestClient, path: str, headers: dict[str, str], **params: Any) -> list[dict[str, Any]]:
+    resp = await client.get(path, params={k: str(v) for k, v in params.items()}, headers=headers)
+    assert resp.status == 200, await resp.text()
+    return (await resp.json())["tracks"]
+
+
+async def test_for_you_from_history(client: TestClient) -> None:
+    ids = await _catalog(client)
+    user, headers = await signed_in(client)
+    # Lately: Nina Simone, over and over; long ago: some metal.
+    for hours in (1, 2, 3):
+        await _played(client, user["_id"], ids["Feeling Good"], hours)
+    await _played(client, user["_id"], ids["Paranoid"], 24 * 30)
+    items = await _get(client, "/api/v1/recommendations", headers, limit=10)
+    by_title = {t["title"]: t for t in items}
+    # Just played: not recommended again.
+    assert "Feeling Good" not in by_title
+    assert "Work in Progress" not in by_title  # never a track that is not ready
+    # Same artist first, with the reason a person would give.
+    assert items[0]["title"] in ("Sinnerman", "I Put a Spell on You")
+    assert by_title["Sinnerman"]["reason"] == "Because you played Nina Simone"
+    assert by_title["Sinnerman"]["reason_kind"] == "artist"
+    # Same genre, other artist.
+    assert by_title["So What"]["reason"] == "Because you listen to Jazz"
+    # Recency: the old metal listen weighs less than recent jazz.
+    titles = [t["title"] for t in items]
+    assert titles.index("So What") < titles.index("Paranoid")
+    assert all(t["status"] == "ready" and t["reason"] for t in items)
+
+
+async def test_cold_start_trending_and_popular(client: TestClient) -> None:
+    ids = await _catalog(client)
+    _, headers = await signed_in(client)
+    redis, prefix = client.app[keys.REDIS], client.app[keys.SETTINGS].redis_prefix
+    for _ in range(3):
+        await record_play(redis, prefix, ids["Paranoid"], "Metal")
+    await record_play(redis, prefix, ids["Blue in Green"], "Jazz")
+    items = await _get(client, "/api/v1/recommendations", headers, limit=5)
+    assert [t["title"] for t in items[:2]] == ["Paranoid", "Blue in Green"]
+    assert items[0]["reason"] == "Trending now" and items[0]["reason_kind"] == "trending"
+    # Then the most played of the catalog, by genre.
+    assert items[2]["title"] == "Halo" and items[2]["reason"] == "Popular in Pop"
+    assert items[3]["title"] == "So What" and items[3]["reason"] == "Popular in Jazz"
+    assert len(items) == 5
+    # Trending per genre, over its own endpoint.
+    jazz = await _get(client, "/api/v1/recommendations/trending", headers, genre="jazz")
+    assert [t["title"] for t in jazz] == ["Blue in Green"] and jazz[0]["reason"] == "Trending in jazz"
+
+
+async def test_trending_decays_with_age() -> None:
+    import fakeredis
+
+    redis = fakeredis.FakeAsyncRedis()
+    now = 1_800_000_000.0
+    for _ in range(4):
+        await record_play(redis, "t:", "old", None, now=now - 6 * 86400)
+    for _ in range(2):
+        await record_play(redis, "t:", "new", None, now=now)
+    ranked = await trending(redis, "t:", now=now)
+    # Four plays six days ago (weight 1/8 each) count less than two today.
+    assert [track for track, _ in ranked] == ["new", "old"]
+    assert ranked[0][1] == 2.0 and abs(ranked[1][1] - 0.5) < 1e-9
+
+
+async def test_similar_to_a_track(client: TestClient) -> None:
+    ids = await _catalog(client)
+    user, headers = await signed_in(client)
+    # Two other listeners played Halo and then Paranoid.
+    for other in ("u-one", "u-two"):
+        await _played(client, other, ids["Halo"], 5)
+        await _played(client, other, ids["Paranoid"], 4)
+    items = await _get(client, f"/api/v1/tracks/{ids['Halo']}/similar", headers)
+    by_title = {t["title"]: t for t in items}
+    assert items[0]["title"] == "Paranoid"
+    assert items[0]["reason"] == "Listeners of Halo also played this"
+    assert by_title["Formation"]["reason"] == "More from Beyoncé"
+    assert "Halo" not in by_title
+    seed = await _get(client, f"/api/v1/tracks/{ids['So What']}/similar", headers)
+    assert {t["reason"] for t in seed} >= {"More from Miles Davis", "Popular in Jazz"}
+    resp = await client.get("/api/v1/tracks/nope/similar", headers=headers)
+    assert resp.status == 404
+    resp = await client.get("/api/v1/recommendations", params={"limit": "0"}, headers=headers)
+    assert resp.status == 400 and error_code(await resp.json()) == "invalid_input"
+    assert user["_id"]

@@ -1,0 +1,228 @@
+"""The transcode pipeline: one original in, one published HLS ladder directory out.
+
+probe → ONE ffmpeg pass (every rung + the loudness meter) → name the init segments and rewrite the
+master playlist from measured sizes → check nothing was lost (truncation) → extract the cover →
+validate the ladder → publish the directory atomically.
+
+Everything is written into a temp directory beside ``out_dir`` (same filesystem, so the final
+``os.rename`` is atomic) and only renamed into place once it validates; on any failure, cancellation
+included, the temp directory is removed. Readers therefore see either the previous complete ladder or
+the new complete ladder, never a half-written one.
+
+No database, no Redis, no aiohttp: the worker (``transcoder/worker.py``) calls :func:`transcode` and
+records the result; progress goes out through ``on_progress``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import shutil
+import time
+import uuid
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from media import commands
+from media.errors import MediaError, NotAudio, TranscodeFailed
+from media.ffmpeg import (
+    ProbeResult,
+    ProgressCallback,
+    call_progress,
+    extract_cover,
+    parse_ebur128_summary,
+    run_ffmpeg,
+)
+from media.ffmpeg import probe as probe_file
+from media.hls import RenditionStats, normalise_init_segment, validate_ladder, write_master
+from media.ladder import DEFAULT_LADDER, Ladder
+
+log = logging.getLogger(__name__)
+
+COVER_NAME = "cover.jpg"
+"""Embedded cover, written inside the output directory (the worker may copy it to covers/<id>.jpg)."""
+STALE_AFTER_S = 6 * 3600
+"""Temp/old directories left by a killed worker are removed by the next attempt after this long."""
+_TRUNCATION_MIN_S = 1.0
+_TRUNCATION_SHARE = 0.05
+# Share of the progress scale each stage owns; the ffmpeg pass is nearly all of the work.
+_FFMPEG_START, _FFMPEG_END, _FINALISED, _COVERED = 2.0, 95.0, 97.0, 99.0
+
+
+@dataclass(frozen=True, slots=True)
+class Rendition:
+    """One rung as produced: nominal ``bitrate`` and the measured bandwidths (bit/s) of the files."""
+
+    name: str
+    codec: str
+    bitrate: int
+    average_bandwidth: int
+    peak_bandwidth: int
+
+    def as_dict(self) -> dict[str, Any]:
+        """The shape stored in ``tracks.renditions``."""
+        return {"name": self.name, "codec": self.codec, "bitrate": self.bitrate,
+                "average_bandwidth": self.average_bandwidth, "peak_bandwidth": self.peak_bandwidth}
+
+
+@dataclass(frozen=True, slots=True)
+class TranscodeResult:
+    duration_ms: int
+    renditions: tuple[Rendition, ...]
+    loudness_lufs: float | None
+    true_peak_dbtp: float | None
+    cover_path: Path | None
+    sample_rate: int
+    segment_count: int
+    probe: ProbeResult
+    elapsed_s: float
+
+
+async def transcode(original: Path, out_dir: Path, *, on_progress: ProgressCallback | None = None,
+                    ladder: Ladder = DEFAULT_LADDER,
+                    timeout: float | None = None,  # noqa: ASYNC109 - becomes TranscodeFailed, see run_ffmpeg
+                    probed: ProbeResult | None = None) -> TranscodeResult:
+    """Transcode ``original`` into the HLS ladder at ``out_dir`` (replaced atomically if it exists).
+
+    ``on_progress`` receives increasing percentages ending at 100. ``timeout`` bounds the ffmpeg pass
+    (default: one minute plus the track's duration, i.e. it must run at least at real time).
+    ``probed`` skips the probe when the caller already has it. Raises :class:`NotAudio` for input that
+    is not (complete) audio - retrying will not help - and :class:`TranscodeFailed` when ffmpeg or
+    the checks of its output fail. Nothing is left behind on failure.
+    """
+    started = time.monotonic()
+    original, out_dir = _absolute(original), _absolute(out_dir)
+    progress = _MonotonicProgress(on_progress)
+    info = probed or await probe_file(original)
+    await progress(_FFMPEG_START)
+    sample_rate = ladder.sample_rate_for(info.sample_rate)
+    await asyncio.to_thread(_remove_stale_siblings, out_dir)
+    work = out_dir.parent / f".{out_dir.name}.tmp-{int(time.time())}-{uuid.uuid4().hex[:8]}"
+    await asyncio.to_thread(work.mkdir, parents=True)
+    try:
+        run = await run_ffmpeg(
+            commands.hls_ladder_argv(original, ladder, sample_rate, measure_loudness=True),
+            duration_ms=info.duration_ms,
+            on_progress=lambda p: progress(_FFMPEG_START + p * (_FFMPEG_END - _FFMPEG_START) / 100),
+            timeout=timeout if timeout is not None else 60.0 + info.duration_ms / 1000,
+            cwd=work,
+        )
+        stats = await asyncio.to_thread(_finalise, work, ladder)
+        decoded_s = stats[0].duration_s
+        _check_complete(info, decoded_s)
+        await progress(_FINALISED)
+        has_cover = info.has_cover and await _try_cover(original, work / COVER_NAME)
+        await progress(_COVERED)
+        problems = await asyncio.to_thread(validate_ladder, work)
+        if problems:
+            raise TranscodeFailed("the HLS output failed validation: " + "; ".join(problems[:3]))
+        await asyncio.to_thread(_publish, work, out_dir)
+    except BaseException:
+        # Synchronous on purpose: this also runs on cancellation, where awaiting is unreliable; the
+        # directory holds a few hundred files at most.
+        shutil.rmtree(work, ignore_errors=True)
+        raise
+    await progress(100.0)
+    loudness = parse_ebur128_summary(run.stderr_tail)
+    if loudness is None:
+        log.warning("no loudness summary from ffmpeg", extra={"original": original.name})
+    return TranscodeResult(
+        # The probe's duration is the file's own; when it was only estimated, what decoded is better.
+        duration_ms=round(decoded_s * 1000) if info.duration_estimated else info.duration_ms,
+        renditions=tuple(
+            Rendition(s.name, ladder.rung(s.name).codec, ladder.rung(s.name).bitrate, s.average_bandwidth,
+                      s.peak_bandwidth) for s in stats),
+        loudness_lufs=loudness.integrated_lufs if loudness else None,
+        true_peak_dbtp=loudness.true_peak_dbtp if loudness else None,
+        cover_path=out_dir / COVER_NAME if has_cover else None,
+        sample_rate=sample_rate,
+        segment_count=stats[0].segment_count,
+        probe=info,
+        elapsed_s=time.monotonic() - started,
+    )
+
+
+def _absolute(path: Path) -> Path:
+    # Only getcwd() and string work: not worth a thread, even though the linter cannot tell.
+    return Path(os.path.abspath(path))
+
+
+class _MonotonicProgress:
+    """Forwards only increasing values, so stages can report without knowing what was sent before."""
+
+    def __init__(self, callback: ProgressCallback | None) -> None:
+        self._callback = callback
+        self._last = -1.0
+
+    async def __call__(self, percent: float) -> None:
+        percent = round(min(100.0, max(0.0, percent)), 1)
+        if percent > self._last:
+            self._last = percent
+            await call_progress(self._callback, percent)
+
+
+def _finalise(work: Path, ladder: Ladder) -> list[RenditionStats]:
+    """Blocking: give init segments their layout name, then replace ffmpeg's master with a measured one."""
+    names = [rung.name for rung in ladder.rungs]
+    for name in names:
+        normalise_init_segment(work / name)
+    return write_master(work, names)
+
+
+def _check_complete(info: ProbeResult, decoded_s: float) -> None:
+    """Fail when far less decoded than the file declares: a truncated upload must not become 'ready'.
+
+    ffmpeg decodes a truncated MP3 up to the cut and exits 0, so only the durations tell. Skipped when
+    the declared duration was itself estimated from the bitrate (it can be off by several percent).
+    """
+    if decoded_s <= 0:
+        raise NotAudio("no audio could be decoded from the file")
+    declared_s = info.duration_ms / 1000
+    if info.duration_estimated:
+        return
+    if declared_s - decoded_s > max(_TRUNCATION_MIN_S, _TRUNCATION_SHARE * declared_s):
+        raise NotAudio(f"the file is truncated or damaged: only {decoded_s:.1f} s of its "
+                       f"{declared_s:.1f} s could be decoded")
+
+
+async def _try_cover(original: Path, dest: Path) -> bool:
+    """Extract the cover; a broken picture is logged and skipped, it never fails the transcode."""
+    try:
+        await extract_cover(original, dest)
+    except MediaError as exc:
+        log.warning("cover not extracted", extra={"original": original.name, "reason": exc.reason})
+        return False
+    return True
+
+
+def _publish(work: Path, out_dir: Path) -> None:
+    """Blocking: move ``work`` to ``out_dir``; an existing ``out_dir`` is moved aside first, then deleted.
+
+    Both renames are within one directory, hence atomic. Between them ``out_dir`` briefly does not
+    exist (a reader gets a 404 and retries); if the second rename fails the old ladder is put back.
+    """
+    if not out_dir.exists():
+        os.rename(work, out_dir)
+        return
+    old = out_dir.parent / f".{out_dir.name}.old-{int(time.time())}-{uuid.uuid4().hex[:8]}"
+    os.rename(out_dir, old)
+    try:
+        os.rename(work, out_dir)
+    except OSError:
+        os.rename(old, out_dir)
+        raise
+    shutil.rmtree(old, ignore_errors=True)
+
+
+def _remove_stale_siblings(out_dir: Path) -> None:
+    """Blocking: remove temp/old directories of ``out_dir`` that a killed worker left behind long ago."""
+    if not out_dir.parent.is_dir():
+        return
+    now = time.time()
+    for kind in ("tmp", "old"):
+        for path in out_dir.parent.glob(f".{out_dir.name}.{kind}-*"):
+            stamp = path.name.rsplit("-", 2)[-2] if path.name.count("-") >= 2 else ""
+            if stamp.isdigit() and now - int(stamp) > STALE_AFTER_S:
+                shutil.rmtree(path, ignore_errors=True)

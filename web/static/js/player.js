@@ -1,0 +1,514 @@
+// The player: queue, hls.js (native HLS where MediaSource is missing), even loudness, Media Session,
+// and the shared playback state of the user's devices (one plays; the others show it and control it).
+
+import { get, post } from './api.js';
+import { $, clear, formatTime, h, toast, errorText } from './dom.js';
+import { deviceId, deviceLabel, events } from './realtime.js';
+
+const TARGET_LUFS = -16; // the level every track is brought to when "Even loudness" is on
+const PEAK_CEILING_DB = -1; // never raise a track so far that its true peak passes this
+
+class Player {
+  constructor() {
+    this.audio = $('#audio');
+    this.queue = [];
+    this.order = []; // indexes into queue, shuffled or not
+    this.pos = -1; // position in order
+    this.shuffle = false;
+    this.repeat = 'off'; // off | all | one
+    this.normalise = localStorage.getItem('hs-normalise') !== 'off';
+    this.volume = Number(localStorage.getItem('hs-volume') ?? 1);
+    this.hls = null;
+    this.Hls = undefined;
+    this.remote = null; // the last playback state from the server
+    this.remoteTrack = null;
+    this.seeking = false;
+    this.graph = null; // Web Audio gain stage, built on the first play
+    this.listeners = new Set();
+    this.pending = 0; // own playback commands still waiting for their answer
+  }
+
+  get current() {
+    return this.pos >= 0 ? this.queue[this.order[this.pos]] : null;
+  }
+
+  // Another device is the active one and has something loaded: the bar controls it.
+  get isRemote() {
+    return Boolean(this.remote && this.remote.track_id && this.remote.device_id && this.remote.device_id !== deviceId);
+  }
+
+  onChange(fn) {
+    this.listeners.add(fn);
+    return () => this.listeners.delete(fn);
+  }
+
+  changed() {
+    this.render();
+    for (const fn of this.listeners) fn(this);
+  }
+
+  bind() {
+    const a = this.audio;
+    $('#btn-play').addEventListener('click', () => this.toggle());
+    $('#btn-next').addEventListener('click', () => this.next());
+    $('#btn-prev').addEventListener('click', () => this.previous());
+    $('#btn-shuffle').addEventListener('click', () => this.setShuffle(!this.shuffle));
+    $('#btn-repeat').addEventListener('click', () => this.cycleRepeat());
+    $('#btn-play-here').addEventListener('click', () => this.playHere());
+    const seek = $('#seek');
+    seek.addEventListener('input', () => {
+      this.seeking = true;
+      $('#time-current').textContent = formatTime(Number(seek.value) * 1000);
+    });
+    seek.addEventListener('change', () => {
+      this.seeking = false;
+      this.seekTo(Number(seek.value) * 1000);
+    });
+    const volume = $('#volume');
+    volume.value = String(Math.round(this.volume * 100));
+    volume.addEventListener('input', () => this.setVolume(Number(volume.value) / 100));
+    const norm = $('#normalise');
+    norm.checked = this.normalise;
+    norm.addEventListener('change', () => {
+      this.normalise = norm.checked;
+      localStorage.setItem('hs-normalise', this.normalise ? 'on' : 'off');
+      this.applyGain();
+    });
+    a.addEventListener('timeupdate', () => this.renderTime());
+    a.addEventListener('durationchange', () => this.renderTime());
+    a.addEventListener('play', () => this.changed());
+    a.addEventListener('pause', () => this.changed());
+    a.addEventListener('ended', () => this.onEnded());
+    events.addEventListener('playback', (e) => this.onRemoteState(e.detail));
+    events.addEventListener('playback:command', (e) => this.onRemoteState(e.detail.state));
+    events.addEventListener('status', (e) => {
+      if (e.detail.connected) this.sync();
+    });
+    this.bindMediaSession();
+    this.render();
+  }
+
+  // -- queue ----------------------------------------------------------------------------------
+
+  async playTracks(tracks, start = 0) {
+    this.queue = tracks.slice();
+    this.buildOrder(start);
+    await this.load(this.current, { autoplay: true });
+  }
+
+  addNext(track) {
+    if (!this.current) return this.playTracks([track]);
+    this.queue.push(track);
+    this.order.splice(this.pos + 1, 0, this.queue.length - 1);
+    toast(`“${track.title}” plays next.`);
+    this.changed();
+  }
+
+  addToQueue(track) {
+    if (!this.current) return this.playTracks([track]);
+    this.queue.push(track);
+    this.order.push(this.queue.length - 1);
+    toast(`“${track.title}” added to the queue.`);
+    this.changed();
+  }
+
+  upcoming() {
+    return this.order.slice(this.pos).map((i) => this.queue[i]);
+  }
+
+  async jump(offset) {
+    this.pos += offset;
+    await this.load(this.current, { autoplay: true });
+  }
+
+  buildOrder(start) {
+    const indexes = this.queue.map((_, i) => i);
+    if (this.shuffle) {
+      const rest = indexes.filter((i) => i !== start);
+      for (let i = rest.length - 1; i > 0; i--) {
+        const j = Math.floor(Math.random() * (i + 1));
+        [rest[i], rest[j]] = [rest[j], rest[i]];
+      }
+      this.order = [start, ...rest];
+      this.pos = 0;
+    } else {
+      this.order = indexes;
+      this.pos = start;
+    }
+  }
+
+  setShuffle(on) {
+    this.shuffle = on;
+    if (this.queue.length) this.buildOrder(this.order[this.pos] ?? 0);
+    this.changed();
+  }
+
+  cycleRepeat() {
+    this.repeat = { off: 'all', all: 'one', one: 'off' }[this.repeat];
+    this.changed();
+  }
+
+  async next() {
+    if (this.isRemote) return;
+    if (this.pos + 1 < this.order.length) return this.jump(1);
+    if (this.repeat === 'all' && this.order.length) {
+      this.pos = 0;
+      return this.load(this.current, { autoplay: true });
+    }
+  }
+
+  async previous() {
+    if (this.isRemote) return;
+    if (this.audio.currentTime > 3 || this.pos <= 0) return this.seekTo(0);
+    return this.jump(-1);
+  }
+
+  async onEnded() {
+    if (this.repeat === 'one') return this.seekTo(0, { play: true });
+    if (this.pos + 1 < this.order.length || this.repeat === 'all') return this.next();
+    this.report('pause');
+  }
+
+  // -- loading and playing --------------------------------------------------------------------
+
+  async hlsClass() {
+    if (this.Hls === undefined) {
+      try {
+        this.Hls = (await import('/static/vendor/hls.js/hls.min.mjs')).default;
+      } catch {
+        this.Hls = null;
+      }
+    }
+    return this.Hls;
+  }
+
+  async load(track, { autoplay = true, positionMs = 0, report = true } = {}) {
+    if (!track) return;
+    let media;
+    try {
+      media = await get(`/tracks/${encodeURIComponent(track.id)}/media`);
+    } catch (err) {
+      toast(`Cannot play “${track.title}”: ${errorText(err)}`, 'error');
+      return;
+    }
+    const a = this.audio;
+    if (this.hls) {
+      this.hls.destroy();
+      this.hls = null;
+    }
+    const Hls = track.status === 'ready' ? await this.hlsClass() : null;
+    const start = positionMs / 1000;
+    if (Hls && Hls.isSupported()) {
+      // MediaSource exists: hls.js picks the rung from measured bandwidth.
+      const hls = new Hls({ startPosition: start, capLevelToPlayerSize: false });
+      this.hls = hls;
+      hls.on(Hls.Events.ERROR, (_, data) => {
+        if (!data.fatal) return;
+        if (data.type === Hls.ErrorTypes.MEDIA_ERROR) hls.recoverMediaError();
+        else if (data.type === Hls.ErrorTypes.NETWORK_ERROR) hls.startLoad();
+        else this.fallback(media, a.currentTime);
+      });
+      hls.loadSource(media.hls_url);
+      hls.attachMedia(a);
+    } else if (track.status === 'ready' && a.canPlayType('application/vnd.apple.mpegurl')) {
+      a.src = media.hls_url; // Safari and iOS play HLS natively
+      if (start) a.addEventListener('loadedmetadata', () => (a.currentTime = start), { once: true });
+    } else {
+      a.src = media.stream_url; // not transcoded yet, or no HLS at all: the original by byte ranges
+      if (start) a.addEventListener('loadedmetadata', () => (a.currentTime = start), { once: true });
+    }
+    this.loaded = track;
+    this.remote = this.remote && { ...this.remote, device_id: deviceId, track_id: track.id };
+    this.applyGain();
+    this.updateMediaSession(track);
+    this.changed();
+    if (autoplay) {
+      await this.startAudio();
+      if (report) this.report('play', { track_id: track.id, position_ms: Math.round(positionMs) });
+    }
+  }
+
+  fallback(media, at) {
+    if (this.hls) this.hls.destroy();
+    this.hls = null;
+    this.audio.src = media.stream_url;
+    this.audio.currentTime = at || 0;
+    this.startAudio();
+  }
+
+  async startAudio() {
+    this.ensureGraph();
+    if (this.graph && this.graph.ctx.state === 'suspended') this.graph.ctx.resume().catch(() => {});
+    try {
+      await this.audio.play();
+    } catch (err) {
+      if (err && err.name !== 'AbortError') toast('Press play to start.', 'info');
+    }
+  }
+
+  async toggle() {
+    if (this.isRemote) {
+      return this.report(this.remote.is_playing ? 'pause' : 'resume');
+    }
+    if (!this.current) {
+      if (this.remote && this.remote.track_id) return this.playHere();
+      return;
+    }
+    if (this.audio.paused) {
+      await this.startAudio();
+      const mine = this.remote && this.remote.device_id === deviceId && this.remote.track_id === this.current.id;
+      if (mine) this.report('resume');
+      else this.report('play', { track_id: this.current.id, position_ms: Math.round(this.audio.currentTime * 1000) });
+    } else {
+      this.audio.pause();
+      this.report('pause');
+    }
+  }
+
+  async seekTo(ms, { play = false } = {}) {
+    if (this.isRemote) return this.report('seek', { position_ms: Math.round(ms) });
+    if (!this.current) return;
+    this.audio.currentTime = ms / 1000;
+    if (play) await this.startAudio();
+    this.report('seek', { position_ms: Math.round(ms) });
+    this.renderTime();
+  }
+
+  setVolume(v) {
+    this.volume = Math.min(1, Math.max(0, v));
+    localStorage.setItem('hs-volume', String(this.volume));
+    $('#volume').value = String(Math.round(this.volume * 100));
+    this.applyGain();
+  }
+
+  // -- even loudness ----------------------------------------------------------------------------
+
+  trackGainDb(track) {
+    const l = track && track.loudness;
+    if (!this.normalise || !l || typeof l.integrated_lufs !== 'number') return 0;
+    let gain = TARGET_LUFS - l.integrated_lufs;
+    if (typeof l.true_peak_dbtp === 'number') gain = Math.min(gain, PEAK_CEILING_DB - l.true_peak_dbtp);
+    return gain;
+  }
+
+  ensureGraph() {
+    // A GainNode can raise quiet tracks too; audio.volume alone could only lower loud ones.
+    if (this.graph || this.graphFailed) return;
+    const Ctx = window.AudioContext || window.webkitAudioContext;
+    if (!Ctx) {
+      this.graphFailed = true;
+      return;
+    }
+    try {
+      const ctx = new Ctx();
+      const source = ctx.createMediaElementSource(this.audio);
+      const gain = ctx.createGain();
+      source.connect(gain).connect(ctx.destination);
+      this.graph = { ctx, gain };
+    } catch {
+      this.graphFailed = true;
+    }
+    this.applyGain();
+  }
+
+  applyGain() {
+    const factor = Math.pow(10, this.trackGainDb(this.current || this.loaded) / 20);
+    if (this.graph) {
+      this.audio.volume = this.volume;
+      this.graph.gain.gain.value = factor;
+    } else {
+      this.audio.volume = Math.min(1, this.volume * factor);
+    }
+    this.gainFactor = factor;
+    this.audio.dataset.gain = factor.toFixed(3);
+  }
+
+  // -- devices ----------------------------------------------------------------------------------
+
+  async report(action, body) {
+    const paths = { play: '/playback/play', pause: '/playback/pause', resume: '/playback/resume', seek: '/playback/seek' };
+    if (action === 'play') body = { ...body, device_id: deviceId };
+    // Until the answer arrives, events describe older states and must not undo what the user just did.
+    this.pending += 1;
+    try {
+      const state = await post(paths[action], body);
+      this.pending -= 1;
+      await this.onRemoteState(state, { own: true });
+    } catch (err) {
+      this.pending -= 1;
+      if (err.status !== 409) toast(errorText(err), 'error');
+    }
+  }
+
+  async sync() {
+    try {
+      this.onRemoteState(await get('/playback'));
+    } catch {
+      /* the next event brings the state */
+    }
+  }
+
+  async onRemoteState(state, { own = false } = {}) {
+    if (!own && this.pending > 0) return;
+    if (!state || (this.remote && state.updated_at && this.remote.updated_at && state.updated_at < this.remote.updated_at)) return;
+    this.remote = { ...state, received: performance.now() };
+    const a = this.audio;
+    if (state.device_id && state.device_id !== deviceId) {
+      // Another device took over: this one stops.
+      if (!a.paused) a.pause();
+    } else if (state.device_id === deviceId && !own) {
+      if (!state.is_playing && !a.paused) a.pause();
+      else if (state.is_playing && state.track_id) {
+        if (!this.current || this.current.id !== state.track_id) {
+          const track = await this.fetchTrack(state.track_id);
+          if (track) {
+            this.queue = [track];
+            this.buildOrder(0);
+            await this.load(track, { autoplay: true, positionMs: state.position_ms, report: false });
+          }
+        } else if (a.paused) {
+          await this.startAudio();
+        }
+      }
+    }
+    if (state.track_id && (!this.remoteTrack || this.remoteTrack.id !== state.track_id)) {
+      this.remoteTrack = await this.fetchTrack(state.track_id);
+    }
+    this.changed();
+  }
+
+  async fetchTrack(id) {
+    const known = this.queue.find((t) => t.id === id);
+    if (known) return known;
+    try {
+      return await get(`/tracks/${encodeURIComponent(id)}`);
+    } catch {
+      return null;
+    }
+  }
+
+  remotePositionMs() {
+    const r = this.remote;
+    if (!r) return 0;
+    const elapsed = r.is_playing ? performance.now() - r.received : 0;
+    return r.position_ms + elapsed;
+  }
+
+  async playHere() {
+    const r = this.remote;
+    if (!r || !r.track_id) return;
+    const track = this.remoteTrack || (await this.fetchTrack(r.track_id));
+    if (!track) return;
+    const at = this.remotePositionMs();
+    if (!this.current || this.current.id !== track.id) {
+      this.queue = [track];
+      this.buildOrder(0);
+    }
+    await this.load(track, { autoplay: true, positionMs: at });
+  }
+
+  // -- Media Session: OS media keys and the lock screen ----------------------------------------
+
+  bindMediaSession() {
+    if (!('mediaSession' in navigator)) return;
+    const ms = navigator.mediaSession;
+    const handlers = {
+      play: () => this.toggle(),
+      pause: () => this.toggle(),
+      previoustrack: () => this.previous(),
+      nexttrack: () => this.next(),
+      seekbackward: () => this.seekTo(Math.max(0, this.audio.currentTime * 1000 - 10000)),
+      seekforward: () => this.seekTo(this.audio.currentTime * 1000 + 10000),
+      seekto: (d) => this.seekTo(d.seekTime * 1000),
+    };
+    for (const [action, fn] of Object.entries(handlers)) {
+      try {
+        ms.setActionHandler(action, fn);
+      } catch {
+        /* not supported by this browser */
+      }
+    }
+  }
+
+  updateMediaSession(track) {
+    if (!('mediaSession' in navigator) || !window.MediaMetadata) return;
+    navigator.mediaSession.metadata = new MediaMetadata({
+      title: track.title,
+      artist: track.artist_name || '',
+      album: track.album_title || '',
+      artwork: track.cover_url ? [{ src: track.cover_url, sizes: '512x512', type: 'image/jpeg' }] : [],
+    });
+  }
+
+  // -- drawing the bar ------------------------------------------------------------------------
+
+  render() {
+    const remote = this.isRemote;
+    const track = remote ? this.remoteTrack : this.current || this.remoteTrack;
+    const playing = remote ? this.remote.is_playing : !this.audio.paused;
+    $('#player-title').textContent = track ? track.title : 'Nothing playing';
+    $('#player-artist').textContent = track ? track.artist_name || '' : '';
+    const coverBox = $('#player-cover');
+    const url = track && track.cover_url;
+    if (coverBox.dataset.url !== (url || '')) {
+      coverBox.dataset.url = url || '';
+      clear(coverBox, url ? h('img', { src: url, alt: '' }) : null);
+    }
+    const play = $('#btn-play');
+    play.setAttribute('aria-label', playing ? 'Pause' : 'Play');
+    $('#player').dataset.state = playing ? 'playing' : 'paused';
+    const shuffle = $('#btn-shuffle');
+    shuffle.setAttribute('aria-pressed', String(this.shuffle));
+    const repeat = $('#btn-repeat');
+    repeat.setAttribute('aria-pressed', String(this.repeat !== 'off'));
+    repeat.setAttribute('aria-label', `Repeat: ${this.repeat}`);
+    repeat.dataset.mode = this.repeat;
+    $('#btn-next').disabled = remote || !(this.pos + 1 < this.order.length || (this.repeat === 'all' && this.order.length));
+    $('#btn-prev').disabled = remote || !this.current;
+    const label = $('#device-label');
+    const here = $('#btn-play-here');
+    if (remote) {
+      label.textContent = `${playing ? 'Playing' : 'Paused'} on ${deviceLabel(this.remote.device_id)}`;
+      here.hidden = false;
+    } else {
+      label.textContent = this.current && !this.audio.paused ? 'On this browser' : '';
+      here.hidden = true;
+    }
+    $('#device').dataset.device = this.remote ? this.remote.device_id || '' : '';
+    this.renderTime();
+  }
+
+  renderTime() {
+    if (this.seeking) return;
+    let current;
+    let total;
+    if (this.isRemote) {
+      current = this.remotePositionMs();
+      total = (this.remoteTrack && this.remoteTrack.duration_ms) || 0;
+    } else {
+      current = this.audio.currentTime * 1000;
+      const d = this.audio.duration;
+      total = Number.isFinite(d) ? d * 1000 : (this.current && this.current.duration_ms) || 0;
+    }
+    const seek = $('#seek');
+    seek.max = String(Math.max(0, Math.round(total / 1000)));
+    seek.value = String(Math.round(current / 1000));
+    seek.setAttribute('aria-valuetext', `${formatTime(current)} of ${formatTime(total)}`);
+    $('#time-current').textContent = formatTime(current);
+    $('#time-total').textContent = formatTime(total);
+    if ('mediaSession' in navigator && navigator.mediaSession.setPositionState && total > 0 && !this.isRemote) {
+      try {
+        navigator.mediaSession.setPositionState({ duration: total / 1000, position: Math.min(current, total) / 1000, playbackRate: 1 });
+      } catch {
+        /* position outside duration while loading */
+      }
+    }
+  }
+}
+
+export const player = new Player();
+
+// Remote position keeps moving between events.
+setInterval(() => {
+  if (player.isRemote && player.remote.is_playing) player.renderTime();
+}, 1000);
