@@ -1,4 +1,11 @@
 # HarmonyStream server and transcoder worker (one image, two commands).
+
+# The web app's browser libraries (hls.js, socket.io-client) come from npm, pinned by the lock file.
+FROM node:20-bookworm-slim AS web-libraries
+WORKDIR /app
+COPY package.json package-lock.json ./
+RUN npm ci --omit=dev --no-audit --no-fund
+
 FROM python:3.11-slim-bookworm
 
 ENV PYTHONDONTWRITEBYTECODE=1 \
@@ -20,6 +27,7 @@ COPY media ./media
 COPY transcoder ./transcoder
 COPY migrations ./migrations
 COPY web ./web
+COPY --from=web-libraries /app/node_modules ./node_modules
 RUN pip install -e .
 
 RUN useradd --system --uid 10001 --home-dir /app harmony \
