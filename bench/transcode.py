@@ -1,6 +1,6 @@
 """Benchmark: our transcode() against bare ffmpeg running the same ladder command.
 
-    python bench/transcode.py [--seconds 240] [--rounds 3]
+    python bench/transcode.py [--seconds 240] [--rounds 3] [--aac-coder twoloop|fast]
 
 Generates a stereo 44.1 kHz FLAC (three sine tones and two pink-noise beds, different per channel;
 noise is the worst case for AAC, so this is a pessimistic load), then alternates, ``--rounds`` times
@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import dataclasses
 import os
 import platform
 import resource
@@ -32,7 +33,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from media import commands
-from media.ladder import DEFAULT_LADDER
+from media.ladder import AAC_CODERS, DEFAULT_LADDER, Ladder
 from transcoder.pipeline import transcode
 
 RATIO_GOAL = 1.10
@@ -61,18 +62,17 @@ def _cpu_seconds() -> float:
     return me.ru_utime + me.ru_stime + kids.ru_utime + kids.ru_stime
 
 
-def run_ours(source: Path, out_dir: Path) -> tuple[float, float]:
+def run_ours(source: Path, out_dir: Path, ladder: Ladder) -> tuple[float, float]:
     """(wall, CPU) seconds of one transcode()."""
     cpu, started = _cpu_seconds(), time.perf_counter()
-    asyncio.run(transcode(source, out_dir))
+    asyncio.run(transcode(source, out_dir, ladder=ladder))
     return time.perf_counter() - started, _cpu_seconds() - cpu
 
 
-def run_bare(source: Path, out_dir: Path) -> tuple[float, float]:
+def run_bare(source: Path, out_dir: Path, ladder: Ladder) -> tuple[float, float]:
     """(wall, CPU) seconds of the bare ffmpeg command line."""
     out_dir.mkdir()
-    argv = commands.hls_ladder_argv(source, DEFAULT_LADDER, DEFAULT_LADDER.sample_rate_for(44_100),
-                                    measure_loudness=True)
+    argv = commands.hls_ladder_argv(source, ladder, ladder.sample_rate_for(44_100), measure_loudness=True)
     cpu, started = _cpu_seconds(), time.perf_counter()
     subprocess.run(argv, cwd=out_dir, check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
                    timeout=900)
@@ -83,7 +83,14 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--seconds", type=int, default=240, help="length of the test file (default 240)")
     parser.add_argument("--rounds", type=int, default=3, help="runs of each variant (default 3)")
+    parser.add_argument("--aac-coder", choices=AAC_CODERS,
+                        help="use this AAC search method on every rung (default: the ladder's own per rung)")
     args = parser.parse_args()
+    ladder = DEFAULT_LADDER
+    if args.aac_coder:
+        rungs = tuple(dataclasses.replace(r, aac_coder=args.aac_coder) for r in ladder.rungs)
+        ladder = dataclasses.replace(ladder, rungs=rungs)
+    coders = "/".join(r.aac_coder for r in ladder.rungs)
 
     load_before = os.getloadavg()[0]  # other work on the machine skews wall times; say so
     work = Path(tempfile.mkdtemp(prefix="hs-bench-"))
@@ -97,16 +104,17 @@ def main() -> int:
             order = [("ours", run_ours, ours), ("bare", run_bare, bare)]
             for name, runner, times in order if round_no % 2 == 0 else order[::-1]:
                 out = work / f"{name}-{round_no}"
-                times.append(runner(source, out))
+                times.append(runner(source, out, ladder))
                 shutil.rmtree(out)
         medians = {name: (statistics.median(w for w, _ in runs), statistics.median(c for _, c in runs))
                    for name, runs in (("ours", ours), ("bare", bare))}
         ratio = medians["ours"][0] / medians["bare"][0]
         cpu_ratio = medians["ours"][1] / medians["bare"][1]
         realtime = args.seconds / medians["ours"][0]
-        rungs = len(DEFAULT_LADDER.rungs)
+        rungs = len(ladder.rungs)
         print(f"Transcode of a {args.seconds} s stereo 44.1 kHz FLAC into the {rungs}-rung "
-              f"AAC ladder + EBU R128 loudness, {args.rounds} alternating rounds "
+              f"AAC ladder (aac_coder {coders}) + EBU R128 loudness, "
+              f"{args.rounds} alternating rounds "
               f"({os.cpu_count()} cores, {platform.python_implementation()} {platform.python_version()}, "
               f"load average at start: {load_before:.2f})\n")
         print("| run | median wall (s) | wall of each run (s) | median CPU (s) | realtime factor |")

@@ -59,7 +59,7 @@ def hls_ladder_argv(source: Path, ladder: Ladder, sample_rate: int, *, measure_l
         argv += ["-map", f"[a{i}]"]
     argv += ["-map_metadata", "-1", "-c:a", "aac", "-profile:a", "aac_low", "-ac", "2"]
     for i, rung in enumerate(ladder.rungs):
-        argv += [f"-b:a:{i}", str(rung.bitrate)]
+        argv += [f"-b:a:{i}", str(rung.bitrate), f"-aac_coder:a:{i}", rung.aac_coder]
     var_stream_map = " ".join(f"a:{i},name:{rung.name}" for i, rung in enumerate(ladder.rungs))
     argv += [
         "-f", "hls",

@@ -14,6 +14,12 @@ AAC_LC_CODEC = "mp4a.40.2"
 """RFC 6381 codec string of AAC-LC, as declared in CODECS of the master playlist."""
 
 _RUNG_NAME_RE = re.compile(r"^[A-Za-z0-9_-]{1,32}$")
+AAC_CODERS = ("twoloop", "fast")
+"""Search methods of ffmpeg's native AAC encoder we allow. "twoloop" is ffmpeg 5.1's default (timed:
+it is what runs without ``-aac_coder``). The encoder's maintainer, in ffmpeg commit fcb681ac3edd
+(2018): twoloop "sounds decent at low bitrates, however at higher bitrates it sounds worse than the
+fast coder ... and needs quite a lot more CPU". Measured here: fast encodes about twice as fast
+(docs/PERFORMANCE.md). No listening test of our own backs the quality half of that claim."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -21,21 +27,21 @@ class Rung:
     """One rendition of the ladder.
 
     ``name`` is also the rung's directory name under ``hls/<track_id>/``, so it is restricted to a safe
-    alphabet. ``bitrate`` is the nominal encoder bitrate in bit/s.
+    alphabet. ``bitrate`` is the nominal encoder bitrate in bit/s; ``aac_coder`` one of ``AAC_CODERS``.
     """
 
     name: str
     bitrate: int
+    aac_coder: str = "twoloop"
     codec: str = AAC_LC_CODEC
-    channels: int = 2
 
     def __post_init__(self) -> None:
         if not _RUNG_NAME_RE.match(self.name):
             raise ValueError(f"rung name {self.name!r} must match {_RUNG_NAME_RE.pattern}")
         if self.bitrate < 8_000:
             raise ValueError(f"rung {self.name}: bitrate {self.bitrate} bit/s is too low for AAC-LC")
-        if self.channels not in (1, 2):
-            raise ValueError(f"rung {self.name}: channels must be 1 or 2")
+        if self.aac_coder not in AAC_CODERS:
+            raise ValueError(f"rung {self.name}: aac_coder must be one of {AAC_CODERS}")
 
 
 @dataclass(frozen=True, slots=True)
@@ -86,9 +92,11 @@ class Ladder:
 
 DEFAULT_LADDER = Ladder(
     rungs=(
-        Rung("64k", 64_000),
-        Rung("128k", 128_000),
-        Rung("256k", 256_000),
+        # twoloop where "fast" is worse (low bitrates), fast where it is better and much faster (see
+        # AAC_CODERS): the ladder then runs at ~35x real time instead of ~22x on 2 cores.
+        Rung("64k", 64_000, aac_coder="twoloop"),
+        Rung("128k", 128_000, aac_coder="fast"),
+        Rung("256k", 256_000, aac_coder="fast"),
     ),
 )
 """What every upload is transcoded into unless the caller passes another ladder."""

@@ -102,3 +102,24 @@ async def wait_for_track(
             return track
         assert asyncio.get_running_loop().time() < deadline, f"track still processing after {within} s"
         await asyncio.sleep(0.1)
+
+
+async def save_processing_track(settings: Any, db: Any, source: Path, *, owner_id: str = "owner1") -> str:
+    """A ``processing`` track whose original is a copy of ``source``, saved the way an upload saves it
+    (original under the media root, document through ``TrackStore``) but without queueing a job."""
+    import shutil
+
+    from media.layout import MediaLayout
+    from server.catalog.store import TrackStore
+    from server.documents import new_id
+
+    layout = MediaLayout(settings.media_dir)
+    track_id = new_id()
+    dest = layout.original_path(track_id, source.suffix)
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    shutil.copyfile(source, dest)
+    original = {"path": layout.relative(dest), "format": source.suffix[1:], "size": dest.stat().st_size,
+                "sha256": "", "source": "upload"}
+    await TrackStore(db).insert({"_id": track_id, "title": "Test", "artist_id": "artist1",
+                                 "owner_id": owner_id, "status": "processing", "original": original})
+    return track_id

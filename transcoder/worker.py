@@ -143,8 +143,7 @@ class Worker:
         return len(self._runs)
 
     async def start(self) -> None:
-        await self.queue.ensure_group()
-        await self.queue.forget_consumers()
+        """Start claiming in the background. Redis need not be up yet: the dispatcher keeps trying."""
         self._dispatcher = asyncio.create_task(self._dispatch(), name=f"transcoder-dispatch-{self.worker_id}")
         self._heartbeat = asyncio.create_task(self._beat(), name=f"transcoder-heartbeat-{self.worker_id}")
         self.log.info("worker_started", slots=self.config.slots)
@@ -177,19 +176,26 @@ class Worker:
     # --- claiming and heartbeat --------------------------------------------------------------
 
     async def _dispatch(self) -> None:
+        ready = False
         while True:
             await self._slots.acquire()
             try:
+                if not ready:
+                    await self.queue.ensure_group()
+                    await self.queue.forget_consumers()
+                    ready = True
                 delivery = await self.queue.claim(
                     self.worker_id, block=self.config.poll_interval, held=set(self._runs)
                 )
             except asyncio.CancelledError:
                 self._slots.release()
                 raise
-            except Exception:
-                # Redis or the database is away: keep trying at the poll pace rather than dying.
+            except Exception as exc:
+                # Redis or the database is away, or Redis restarted empty (NOGROUP): keep trying at
+                # the poll pace, recreating the group, rather than dying.
                 self._slots.release()
-                self.log.exception("claim_failed")
+                ready = ready and "NOGROUP" not in str(exc)
+                self.log.warning("claim_failed", error=repr(exc))
                 await asyncio.sleep(self.config.poll_interval)
                 continue
             if delivery is None:

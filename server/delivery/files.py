@@ -28,8 +28,8 @@ import secrets
 import stat
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
-from email.utils import format_datetime, parsedate_to_datetime
+from datetime import UTC
+from email.utils import formatdate, parsedate_to_datetime
 from pathlib import Path
 from typing import IO, Any
 
@@ -96,7 +96,7 @@ class Validators:
 
 
 def http_date(epoch: int) -> str:
-    return format_datetime(datetime.fromtimestamp(epoch, UTC), usegmt=True)
+    return formatdate(epoch, usegmt=True)
 
 
 def validators_for(st: os.stat_result, *, variant: str = "") -> Validators:
@@ -105,11 +105,12 @@ def validators_for(st: os.stat_result, *, variant: str = "") -> Validators:
 
 
 async def send_file(
-    request: web.Request, path: Path, policy: FilePolicy, *, confine_to: Path | None = None
+    request: web.Request, path: str | Path, policy: FilePolicy, *, confine_to: str | None = None
 ) -> web.StreamResponse:
     """The answer to a GET or HEAD for ``path`` under ``policy``; NotFound when it is not a regular file.
 
-    With ``confine_to`` (a real, symlink-free directory), the file actually opened must lie under it.
+    With ``confine_to`` (a real, symlink-free directory ending in "/"), the file actually opened
+    must lie under it.
     """
     fobj, st = open_regular(path, confine_to)
     try:
@@ -258,7 +259,7 @@ def accepts_gzip(accept_encoding: str) -> bool:
     return False
 
 
-def open_regular(path: Path, confine_to: Path | None = None) -> tuple[IO[bytes], os.stat_result]:
+def open_regular(path: str | Path, confine_to: str | None = None) -> tuple[IO[bytes], os.stat_result]:
     """Open ``path`` and stat the open file (so the answer describes what is sent). Blocking.
 
     The confinement check looks at the file that was really opened (``/proc/self/fd``), so no symlink,
@@ -282,12 +283,12 @@ def open_regular(path: Path, confine_to: Path | None = None) -> tuple[IO[bytes],
     return fobj, st
 
 
-def _opened_under(fd: int, path: Path, root: Path) -> bool:
+def _opened_under(fd: int, path: str | Path, root: str) -> bool:
     try:
         real = os.readlink(f"/proc/self/fd/{fd}")
     except OSError:  # no /proc: resolve the name instead
         real = os.path.realpath(path)
-    return real.startswith(str(root).rstrip("/") + "/")
+    return real.startswith(root)
 
 
 def _read_gzip(fobj: IO[bytes], size: int) -> bytes:

@@ -6,6 +6,7 @@ HMAC and serve a file; only the catalog-backed routes (``/api/v1/tracks/{id}/…
 
 from __future__ import annotations
 
+import os
 import re
 from dataclasses import dataclass
 from pathlib import Path
@@ -58,7 +59,7 @@ class DeliveryService:
         self.signer = MediaSigner(settings.secret_key, settings.media_url_ttl)
         self._accel = settings.accel_redirect.rstrip("/")
         # Resolved paths (layout.resolve follows symlinks) are compared with the real root.
-        self._real_root = settings.media_dir.resolve()
+        self._root_prefix = str(settings.media_dir.resolve()) + "/"
         self._hls_policies = {
             ".m3u8": FilePolicy(
                 content_type_for(Path("x.m3u8")), PLAYLIST_CACHE, gzip=True, headers=CORS_HEADERS
@@ -99,22 +100,23 @@ class DeliveryService:
         """The grant of a path token; Forbidden when it is not valid for this track."""
         return self.signer.verify(token, track_id)
 
-    def hls_path(self, track_id: str, subpath: str) -> tuple[Path, FilePolicy]:
+    def hls_path(self, track_id: str, subpath: str) -> tuple[str, FilePolicy]:
         """The file ``subpath`` names in the track's HLS folder, and how to answer it; else NotFound."""
-        suffix = Path(subpath).suffix.lower()
-        policy = self._hls_policies.get(suffix)
+        policy = self._hls_policies.get(os.path.splitext(subpath)[1].lower())
         if policy is None:
             raise NotFound("No such file.")
         return self._resolve(f"{HLS_DIR}/{track_id}/{subpath}"), policy
 
-    def find_original(self, track_id: str) -> Path | None:
+    def find_original(self, track_id: str) -> str | None:
         """The uploaded original in the layout (no database). Blocking: a directory listing."""
         try:
-            return self.layout.find_original(track_id)
+            found = self.layout.find_original(track_id)
         except UnsafePath:
             return None
+        # Under the real root, like every other path here, so confinement and offload apply.
+        return None if found is None else self._root_prefix + self.layout.relative(found)
 
-    def original_of(self, track: dict[str, Any]) -> Path:
+    def original_of(self, track: dict[str, Any]) -> str | Path:
         """The original file a track document names (absolute for scanned files); NotFound if odd."""
         original = track.get("original") or {}
         raw = original.get("path")
@@ -126,22 +128,22 @@ class DeliveryService:
         return self._resolve(raw)
 
     @staticmethod
-    def original_policy(path: Path, *, signed: bool, mime: str | None = None) -> FilePolicy:
-        content_type = content_type_for(path)
+    def original_policy(path: str | Path, *, signed: bool, mime: str | None = None) -> FilePolicy:
+        content_type = content_type_for(Path(path))
         if content_type == "application/octet-stream" and mime:
             content_type = mime
         if signed:
             return FilePolicy(content_type, SIGNED_ORIGINAL_CACHE, headers=CORS_HEADERS)
         return FilePolicy(content_type, PRIVATE_ORIGINAL_CACHE)
 
-    async def answer(self, request: web.Request, path: Path, policy: FilePolicy) -> web.StreamResponse:
+    async def answer(self, request: web.Request, path: str | Path, policy: FilePolicy) -> web.StreamResponse:
         """Send ``path``, or hand it to nginx with X-Accel-Redirect when configured and possible.
 
         Files under the media root must really be there (no symlink out of it); a scanned original
         outside the root, named by the catalog, is sent as it is.
         """
         relative = self._under_root(path)
-        confine = self._real_root if relative is not None else None
+        confine = self._root_prefix if relative is not None else None
         if self._accel and relative is not None:
             # nginx opens the file again, but only after we checked this very path: no symlink out.
             # On the loop, like every open here (see server.delivery.files).
@@ -164,7 +166,7 @@ class DeliveryService:
         }
         return web.Response(status=200, headers=headers)
 
-    def _resolve(self, relative: str) -> Path:
+    def _resolve(self, relative: str) -> str:
         """``relative`` under the real media root, checked by the lexical rules of ``safe_resolve``.
 
         The symlink half of :func:`media.layout.safe_resolve` (``realpath``, one ``lstat`` per
@@ -178,10 +180,9 @@ class DeliveryService:
         parts = relative.split("/")
         if not all(SAFE_COMPONENT_RE.fullmatch(part) for part in parts):
             raise NotFound("No such file.")
-        return self._real_root.joinpath(*parts)
+        # Plain strings: pathlib's parsing is a measurable share of a segment request.
+        return self._root_prefix + relative
 
-    def _under_root(self, path: Path) -> str | None:
-        try:
-            return path.relative_to(self._real_root).as_posix()
-        except ValueError:
-            return None
+    def _under_root(self, path: str | Path) -> str | None:
+        text = os.fspath(path)
+        return text[len(self._root_prefix) :] if text.startswith(self._root_prefix) else None

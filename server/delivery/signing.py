@@ -84,5 +84,5 @@ class MediaSigner:
     def _mac(self, track_id: str, user_id: str, expires: int) -> str:
         # Newlines cannot occur in any field, so the message is unambiguous.
         message = f"{track_id}\n{user_id}\n{expires}".encode()
-        digest = hmac.new(self._key, message, hashlib.sha256).digest()[:_MAC_BYTES]
+        digest = hmac.digest(self._key, message, "sha256")[:_MAC_BYTES]
         return base64.urlsafe_b64encode(digest).rstrip(b"=").decode()

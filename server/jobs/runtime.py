@@ -70,8 +70,8 @@ async def jobs_ctx(app: web.Application) -> AsyncIterator[None]:
     """Queue always; in-process workers when needed; the sweeper. Stopped in reverse order."""
     settings = app[keys.SETTINGS]
     db = app[keys.DB]
+    # Nothing here may need Redis yet: serve starts (and answers 503) while Redis is down.
     queue = make_queue(settings, db, app[keys.REDIS])
-    await queue.ensure_group()
     app[keys.JOBS] = queue
     worker: Worker | None = None
     if settings.runs_inprocess_worker:

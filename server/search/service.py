@@ -175,6 +175,8 @@ class SearchService:
                     self.index.put(kind, doc)
         for track_id, count in (await self._store.play_counts()).items():
             self.index.tracks.set_play_count(track_id, count)
+        for text_index in self.index.indexes.values():
+            text_index.warm()
 
     async def on_library(self, event: EventName, payload: dict, user_id: str | None) -> None:
         """``library`` {kind, id, action}: re-read (or forget) that one document."""

@@ -24,7 +24,7 @@ def main_block(prefix: Path, *, workers: int = 1) -> str:
     )
     return (
         f"{user}daemon off;\nworker_processes {workers};\npid {prefix}/nginx.pid;\n"
-        f"error_log {prefix}/error.log warn;\nevents {{ worker_connections 4096; }}\n"
+        f"error_log {prefix}/error.log warn;\nevents {{ worker_connections 16384; }}\n"
         f"http {{\n    access_log off;\n{temps}    include {prefix}/http.conf;\n}}\n"
     )
 

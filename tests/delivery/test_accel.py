@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import gzip
 from dataclasses import replace
+from pathlib import Path
 
 import aiohttp
 import pytest
@@ -62,7 +63,7 @@ async def test_nginx_in_front_serves_what_the_server_authorised(
     segment = (accel_track.hls / "64k" / "seg_00001.m4s").read_bytes()
     playlist = (accel_track.hls / "64k" / "index.m3u8").read_bytes()
 
-    def config(prefix):  # noqa: ANN001, ANN202
+    def config(prefix: Path) -> str:
         return deploy_config(prefix, app_port=accel_client.server.port, listen_port=port, media_dir=media_dir)
 
     base = f"http://127.0.0.1:{port}"

@@ -13,6 +13,8 @@ def test_default_ladder_is_aac_lc_64_128_256_with_6s_segments() -> None:
     assert [(r.name, r.bitrate, r.codec) for r in DEFAULT_LADDER.rungs] == [
         ("64k", 64_000, AAC_LC_CODEC), ("128k", 128_000, AAC_LC_CODEC), ("256k", 256_000, AAC_LC_CODEC)]
     assert DEFAULT_LADDER.segment_seconds == 6
+    # ffmpeg documents "fast" as worse below 64 kbit/s but better and much faster above.
+    assert [r.aac_coder for r in DEFAULT_LADDER.rungs] == ["twoloop", "fast", "fast"]
     assert AAC_LC_CODEC == "mp4a.40.2"
 
 
@@ -42,6 +44,7 @@ def test_rung_lookup() -> None:
     lambda: Ladder(rungs=(Rung("a", 64_000), Rung("a", 96_000))),
     lambda: Ladder(rungs=(Rung("hi", 256_000), Rung("lo", 64_000))),
     lambda: Ladder(rungs=(Rung("a", 64_000),), segment_seconds=0),
+    lambda: Rung("a", 64_000, aac_coder="anmr"),
 ])
 def test_bad_ladders_are_refused(build) -> None:  # type: ignore[no-untyped-def]
     with pytest.raises(ValueError):

@@ -10,8 +10,8 @@ import asyncio
 import dataclasses
 import json
 import os
-import shutil
 import signal
+import subprocess
 import sys
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
@@ -25,12 +25,12 @@ from media.events import SOCKETIO_CHANNEL_SUFFIX
 from media.layout import MediaLayout
 from migrations import apply_pending
 from server.catalog.store import TrackStore
-from server.documents import new_id
 from server.events import EventBus
 from server.handles import Database, open_database
 from server.jobs.runtime import make_queue, make_worker
 from server.settings import Settings
 from tests.audio import ffmpeg_processes_mentioning, make_audio, make_garbage, make_jpeg
+from tests.helpers import save_processing_track
 from transcoder.publish import SocketIOPublisher
 from transcoder.queue import JobQueue
 from transcoder.worker import ProgressThrottle, Worker
@@ -69,30 +69,15 @@ class Events:
 
 
 @asynccontextmanager
-async def running(settings: Settings, db: Database, redis: aioredis.Redis,
-                  events: Events | None = None) -> AsyncIterator[Worker]:
+async def running(
+    settings: Settings, db: Database, redis: aioredis.Redis, events: Events | None = None
+) -> AsyncIterator[Worker]:
     worker = make_worker(settings, make_queue(settings, db, redis), db, (events or Events()).bus)
     await worker.start()
     try:
         yield worker
     finally:
         await worker.stop(grace=0)
-
-
-async def add_track(settings: Settings, db: Database, source: Path, *, owner_id: str = "owner1") -> str:
-    """A ``processing`` track whose original is ``source``, stored the way an upload stores it."""
-    layout = MediaLayout(settings.media_dir)
-    track_id = new_id()
-    dest = layout.original_path(track_id, source.suffix)
-    dest.parent.mkdir(parents=True, exist_ok=True)
-    shutil.copyfile(source, dest)
-    await TrackStore(db).insert({
-        "_id": track_id, "title": "Test", "artist_id": "artist1", "owner_id": owner_id,
-        "status": "processing",
-        "original": {"path": layout.relative(dest), "format": source.suffix[1:], "size": dest.stat().st_size,
-                     "sha256": "", "source": "upload"},
-    })
-    return track_id
 
 
 async def wait_until(check: Callable[[], Awaitable[Any]], *, within: float = 60.0, what: str = "") -> Any:
@@ -105,9 +90,11 @@ async def wait_until(check: Callable[[], Awaitable[Any]], *, within: float = 60.
 
 async def settled(db: Database, track_id: str, *, within: float = 60.0) -> dict[str, Any]:
     """The track once it is ready or failed."""
+
     async def check() -> dict[str, Any] | None:
         doc = await TrackStore(db).find(track_id)
         return doc if doc and doc["status"] != "processing" else None
+
     return await wait_until(check, within=within, what=f"track {track_id} to settle")
 
 
@@ -124,10 +111,11 @@ def assert_one_set_of_outputs(settings: Settings, track_id: str) -> None:
     assert (out / "master.m3u8").is_file()
 
 
-async def test_a_queued_track_becomes_ready_with_its_ladder(settings: Settings, db: Database,
-                                                            redis: aioredis.Redis, tmp_path: Path) -> None:
+async def test_a_queued_track_becomes_ready_with_its_ladder(
+    settings: Settings, db: Database, redis: aioredis.Redis, tmp_path: Path
+) -> None:
     source = make_audio(tmp_path / "song.flac", "flac", 8, cover=make_jpeg(80, 60))
-    track_id = await add_track(settings, db, source, owner_id="uploader")
+    track_id = await save_processing_track(settings, db, source, owner_id="uploader")
     events = Events()
     async with running(settings, db, redis, events):
         job = await make_queue(settings, db, redis).enqueue(track_id)
@@ -155,9 +143,10 @@ async def test_a_queued_track_becomes_ready_with_its_ladder(settings: Settings, 
     assert {"kind": "track", "id": track_id, "action": "updated"} in events.of("library")
 
 
-async def test_bad_input_fails_at_once_with_a_reason(settings: Settings, db: Database, redis: aioredis.Redis,
-                                                     tmp_path: Path) -> None:
-    track_id = await add_track(settings, db, make_garbage(tmp_path / "essay.mp3", "text"))
+async def test_bad_input_fails_at_once_with_a_reason(
+    settings: Settings, db: Database, redis: aioredis.Redis, tmp_path: Path
+) -> None:
+    track_id = await save_processing_track(settings, db, make_garbage(tmp_path / "essay.mp3", "text"))
     events = Events()
     async with running(settings, db, redis, events):
         job = await make_queue(settings, db, redis).enqueue(track_id)
@@ -170,14 +159,16 @@ async def test_bad_input_fails_at_once_with_a_reason(settings: Settings, db: Dat
     assert str(tmp_path) not in track["error"] and str(settings.data_dir) not in track["error"]
     assert record["state"] == "failed" and record["attempts"] == 1 and record["error"] == track["error"]
     assert await redis.zcard(f"{settings.redis_prefix}jobs:delayed") == 0
-    assert events.of("track")[-1] == {"id": track_id, "status": "failed", "progress": 0, "error": track["error"]}
+    last = events.of("track")[-1]
+    assert last == {"id": track_id, "status": "failed", "progress": 0, "error": track["error"]}
     assert not (settings.media_dir / "hls" / track_id).exists()
 
 
-async def test_a_transient_failure_is_retried(settings: Settings, db: Database, redis: aioredis.Redis,
-                                              tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+async def test_a_transient_failure_is_retried(
+    settings: Settings, db: Database, redis: aioredis.Redis, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     settings = dataclasses.replace(settings, job_retry_delay=1.0)
-    track_id = await add_track(settings, db, make_audio(tmp_path / "a.mp3", "mp3", 3))
+    track_id = await save_processing_track(settings, db, make_audio(tmp_path / "a.mp3", "mp3", 3))
     # ffmpeg is "not installed" for the first attempt: an operator problem, worth retrying.
     empty = tmp_path / "no-tools"
     empty.mkdir()
@@ -203,11 +194,11 @@ async def test_a_transient_failure_is_retried(settings: Settings, db: Database, 
     assert record["state"] == "done" and record["attempts"] == 2 and record["error"] is None
 
 
-async def test_transient_failures_give_up_after_max_attempts(settings: Settings, db: Database,
-                                                             redis: aioredis.Redis, tmp_path: Path,
-                                                             monkeypatch: pytest.MonkeyPatch) -> None:
+async def test_transient_failures_give_up_after_max_attempts(
+    settings: Settings, db: Database, redis: aioredis.Redis, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     settings = dataclasses.replace(settings, job_max_attempts=2, job_retry_delay=0.1)
-    track_id = await add_track(settings, db, make_audio(tmp_path / "a.mp3", "mp3", 2))
+    track_id = await save_processing_track(settings, db, make_audio(tmp_path / "a.mp3", "mp3", 2))
     empty = tmp_path / "no-tools"
     empty.mkdir()
     monkeypatch.setenv("PATH", str(empty))
@@ -220,15 +211,17 @@ async def test_transient_failures_give_up_after_max_attempts(settings: Settings,
     assert record["state"] == "failed" and record["attempts"] == 2
 
 
-async def test_a_track_deleted_before_its_turn_leaves_nothing(settings: Settings, db: Database,
-                                                              redis: aioredis.Redis, tmp_path: Path) -> None:
-    track_id = await add_track(settings, db, make_audio(tmp_path / "a.wav", "wav", 2))
+async def test_a_track_deleted_before_its_turn_leaves_nothing(
+    settings: Settings, db: Database, redis: aioredis.Redis, tmp_path: Path
+) -> None:
+    track_id = await save_processing_track(settings, db, make_audio(tmp_path / "a.wav", "wav", 2))
     queue = make_queue(settings, db, redis)
     job = await queue.enqueue(track_id)
     await TrackStore(db).delete(track_id)
     async with running(settings, db, redis):
         record = await wait_until(
-            lambda: _state_in(queue, job["_id"], {"done", "failed"}), what="the job to close")
+            lambda: _state_in(queue, job["_id"], {"done", "failed"}), what="the job to close"
+        )
     assert record["state"] == "failed" and record["error"] == "the track no longer exists"
     assert not (settings.media_dir / "hls" / track_id).exists()
     assert await redis.xlen(queue.stream) == 0
@@ -239,18 +232,20 @@ async def _state_in(queue: JobQueue, job_id: str, states: set[str]) -> dict | No
     return doc if doc["state"] in states else None
 
 
-async def _running_with_progress(db: Database, queue: JobQueue, job_id: str, track_id: str,
-                                 low: int = 10) -> bool:
+async def _running_with_progress(
+    db: Database, queue: JobQueue, job_id: str, track_id: str, low: int = 10
+) -> bool:
     job = await queue.jobs.get(job_id)
     track = await TrackStore(db).get(track_id)
     return job["state"] == "running" and low <= track["progress"] < 90
 
 
-async def test_stopping_hands_a_running_job_to_the_next_worker(settings: Settings, db: Database,
-                                                               redis: aioredis.Redis, tmp_path: Path) -> None:
+async def test_stopping_hands_a_running_job_to_the_next_worker(
+    settings: Settings, db: Database, redis: aioredis.Redis, tmp_path: Path
+) -> None:
     # A claim timeout far longer than the test: the job can only move on because it was released.
     settings = dataclasses.replace(settings, job_claim_timeout=600.0, worker_concurrency=1)
-    track_id = await add_track(settings, db, make_audio(tmp_path / "long.flac", "flac", 90))
+    track_id = await save_processing_track(settings, db, make_audio(tmp_path / "long.flac", "flac", 90))
     queue = make_queue(settings, db, redis)
     job = await queue.enqueue(track_id)
     first = make_worker(settings, queue, db, EventBus())
@@ -269,11 +264,12 @@ async def test_stopping_hands_a_running_job_to_the_next_worker(settings: Setting
     assert_one_set_of_outputs(settings, track_id)
 
 
-async def test_a_killed_worker_job_is_finished_by_another(settings: Settings, db: Database,
-                                                          redis: aioredis.Redis, tmp_path: Path) -> None:
+async def test_a_killed_worker_job_is_finished_by_another(
+    settings: Settings, db: Database, redis: aioredis.Redis, tmp_path: Path
+) -> None:
     """THE KILL TEST: SIGKILL a worker process mid-transcode; another worker takes the job over."""
     settings = dataclasses.replace(settings, job_claim_timeout=2.0, worker_concurrency=1)
-    track_id = await add_track(settings, db, make_audio(tmp_path / "long.flac", "flac", 120))
+    track_id = await save_processing_track(settings, db, make_audio(tmp_path / "long.flac", "flac", 120))
     queue = make_queue(settings, db, redis)
     job = await queue.enqueue(track_id)
 
@@ -298,8 +294,11 @@ async def test_a_killed_worker_job_is_finished_by_another(settings: Settings, db
     original = MediaLayout(settings.media_dir).find_original(track_id)
     assert original is not None
     try:
-        await wait_until(lambda: _running_with_progress(db, queue, job["_id"], track_id),
-                         within=90, what="the worker process to be mid-transcode")
+        await wait_until(
+            lambda: _running_with_progress(db, queue, job["_id"], track_id),
+            within=90,
+            what="the worker process to be mid-transcode",
+        )
         proc.send_signal(signal.SIGKILL)
         await proc.wait()
         killed = await queue.jobs.get(job["_id"])
@@ -326,15 +325,17 @@ async def test_a_killed_worker_job_is_finished_by_another(settings: Settings, db
     assert_one_set_of_outputs(settings, track_id)
 
 
-async def test_the_worker_process_publishes_through_socketio_redis(settings: Settings,
-                                                                   redis: aioredis.Redis) -> None:
+async def test_the_worker_process_publishes_through_socketio_redis(
+    settings: Settings, redis: aioredis.Redis
+) -> None:
     pubsub = redis.pubsub()
     channel = settings.redis_prefix + SOCKETIO_CHANNEL_SUFFIX
     await pubsub.subscribe(channel)
     publisher = SocketIOPublisher(settings.redis_url, settings.redis_prefix)
     try:
-        await publisher.publish("track", {"id": "t1", "status": "ready", "progress": 100, "error": None},
-                                user_id="user7")
+        await publisher.publish(
+            "track", {"id": "t1", "status": "ready", "progress": 100, "error": None}, user_id="user7"
+        )
         message = None
         async with asyncio.timeout(5):
             while message is None:
@@ -345,7 +346,8 @@ async def test_the_worker_process_publishes_through_socketio_redis(settings: Set
         await pubsub.aclose()
     sent = json.loads(message["data"])
     assert sent["method"] == "emit" and sent["event"] == "track" and sent["room"] == "user7"
-    assert sent["data"]["id"] == "t1" and sent["namespace"] == "/"
+    assert sent["data"] == [{"id": "t1", "status": "ready", "progress": 100, "error": None}]
+    assert sent["namespace"] == "/"
 
 
 def test_progress_is_throttled_by_time_or_step() -> None:
@@ -359,9 +361,11 @@ def test_progress_is_throttled_by_time_or_step() -> None:
 
 
 def test_worker_modules_do_not_load_server_or_aiohttp() -> None:
-    code = ("import sys, transcoder.worker, transcoder.queue, transcoder.jobs, transcoder.tracks, "
-            "transcoder.publish; print(sorted(m for m in sys.modules if m.split('.')[0] in ('server', 'aiohttp')))")
-    import subprocess
+    code = (
+        "import sys, transcoder.worker, transcoder.queue, transcoder.jobs, transcoder.tracks\n"
+        "import transcoder.publish\n"
+        "print(sorted(m for m in sys.modules if m.split('.')[0] in ('server', 'aiohttp')))"
+    )
 
     out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "[]"
