@@ -31,6 +31,8 @@ from mutagen.flac import Picture
 from mutagen.id3 import ID3
 from mutagen.mp4 import MP4Cover, MP4Tags
 
+from media.riff_info import read_riff_info
+
 log = logging.getLogger(__name__)
 
 MAX_TEXT = 200
@@ -87,6 +89,10 @@ def read_tags(path: Path) -> Tags:
     if easy is None:
         return Tags()
     text = _easy_fields(easy)
+    if path.suffix.lower() in (".wav", ".wave") or type(easy).__name__ == "WAVE":
+        # ID3 inside a WAV (rare) wins; RIFF INFO fills what it lacks.
+        for key, value in read_riff_info(path).items():
+            text.setdefault(key, value)
     return Tags(
         title=clean_text(text.get("title")),
         artist=clean_text(text.get("artist")),

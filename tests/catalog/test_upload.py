@@ -5,8 +5,6 @@ from __future__ import annotations
 import hashlib
 
 import pytest
-from mutagen.id3 import TALB, TIT2, TPE1, TRCK
-from mutagen.wave import WAVE
 
 from server import keys
 from tests.audio import FORMATS, make_audio
@@ -23,21 +21,9 @@ TAGS = {
 }
 
 
-def add_wav_id3(path, tags: dict[str, str]) -> None:
-    """ffmpeg writes WAV tags as RIFF INFO, which mutagen does not read; tagged WAVs carry ID3 too."""
-    wave = WAVE(path)
-    wave.add_tags()
-    for frame, key in ((TIT2, "title"), (TPE1, "artist"), (TALB, "album"), (TRCK, "track")):
-        if key in tags:
-            wave.tags.add(frame(encoding=3, text=tags[key]))
-    wave.save()
-
-
 def tagged_file(folder, fmt: str, seconds: float = 2.0):
-    path = make_audio(folder / f"in.{fmt}", fmt, seconds, tags=TAGS)
-    if fmt == "wav":
-        add_wav_id3(path, TAGS)
-    return path
+    # Tagged the way ffmpeg tags each format (RIFF INFO for WAV), as real-world files are.
+    return make_audio(folder / f"in.{fmt}", fmt, seconds, tags=TAGS)
 
 
 @pytest.mark.parametrize("fmt", FORMATS)
