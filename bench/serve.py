@@ -1,21 +1,24 @@
 """Benchmark: serving HLS segments — one server process vs nginx, and 10,000 simulated listeners.
 
-    python bench/serve.py [--seconds 8] [--connections 32] [--listeners 10000]
+    python bench/serve.py [--seconds 8] [--connections 32] [--listeners 10000] [--repeat 3]
 
 Setup (in a temp dir, removed at the end): a 60 s FLAC, transcoded by ``transcoder.pipeline`` into
 the real ladder; two ``harmonystream serve`` processes on that data dir (one plain, one with
-``HS_ACCEL_REDIRECT``), each with its normal middleware and JSON request log (to a file); a private
-nginx with 1 worker serving the media dir directly; and nginx from ``deploy/nginx.conf`` (1 worker)
-in front of the accel server. All traffic is on loopback.
+``HS_ACCEL_REDIRECT``), each with its normal middleware and JSON request log (to a file), started
+like production (``serve``: uvloop, GC tuning); a private nginx with 1 worker serving the media dir
+directly; nginx from ``deploy/nginx.conf`` (1 worker) in front of the accel server — HLS offload
+(``auth_request``, cached) as shipped; and the same config with the HLS location disabled, so HLS
+goes through the server and X-Accel-Redirect. All traffic is on loopback.
 
 1. ``wrk`` (Debian package) with 1 thread and ``--connections`` keep-alive connections, for
-   ``--seconds`` each, cycling over every segment of every rung: through signed URLs to the server,
-   to nginx direct, and through nginx with X-Accel-Redirect. Requests/s and p50/p99 latency.
+   ``--seconds`` each, cycling over every segment of every rung, ``--repeat`` rounds (targets
+   interleaved): through signed URLs to the server, to nginx direct, through nginx with the HLS
+   offload, and through nginx with X-Accel-Redirect. Requests/s and p50/p99 latency, median and range.
    Goals: server >= 0.50x nginx direct; nginx with offload >= 0.90x nginx direct.
-2. ``--listeners`` keep-alive connections to the plain server, opened over 6 s, each fetching the next
-   128k segment every 6 s (+-10 % jitter) for ~12 s more. p50/p99/max of time to the last body byte,
-   and errors. Goal: p99 <= 100 ms, no errors. Then the same crowd against nginx direct, as a control
-   for what the (single-process, Python) simulator adds, and the server's own logged handling times.
+2. ``--listeners`` keep-alive connections, opened over 6 s, each fetching the next 128k segment every
+   6 s (+-10 % jitter) for ~12 s more: against the server, against nginx with the offload, and against
+   nginx direct (a control for what the single-process Python simulator adds). p50/p99/max of time to
+   the last body byte, and errors. Goal: p99 <= 100 ms, no errors.
 
 The machine running it also runs wrk and the listener simulator, so the figures are a floor.
 """
@@ -24,7 +27,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import json
 import os
 import random
 import re
@@ -36,6 +38,7 @@ import tempfile
 import time
 import urllib.request
 from pathlib import Path
+from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
@@ -107,7 +110,7 @@ def wait_ready(url: str, timeout: float = 30.0) -> None:
         time.sleep(0.2)
 
 
-def run_wrk(base: str, paths: list[str], seconds: int, connections: int, workdir: Path) -> dict[str, float]:
+def run_wrk(base: str, paths: list[str], seconds: int, connections: int, workdir: Path) -> dict[str, Any]:
     script = workdir / "paths.lua"
     script.write_text(WRK_SCRIPT % ",".join(f'"{p}"' for p in paths))
     out = subprocess.run(
@@ -125,7 +128,7 @@ def run_wrk(base: str, paths: list[str], seconds: int, connections: int, workdir
         "p50": _ms(re.search(r"50%\s+([\d.]+\w+)", out).group(1)),
         "p99": _ms(re.search(r"99%\s+([\d.]+\w+)", out).group(1)),
         "errors": float(errors.group(1)) if errors else 0.0,
-        "socket_errors": socket_errors.group(1) if socket_errors else "none",  # type: ignore[dict-item]
+        "socket_errors": socket_errors.group(1) if socket_errors else "none",
     }
 
 
@@ -176,7 +179,7 @@ async def listener(
 
 async def simulate_listeners(
     port: int, paths: list[str], count: int, ramp: float, run: float
-) -> dict[str, float]:
+) -> dict[str, Any]:
     latencies: list[float] = []
     errors: list[str] = []
     now = time.monotonic()
@@ -194,29 +197,19 @@ async def simulate_listeners(
         "p99": q[98],
         "max": latencies[-1] if latencies else 0.0,
         "errors": len(errors),
-        "first_error": errors[0] if errors else "",  # type: ignore[dict-item]
+        "first_error": errors[0] if errors else "",
     }
 
 
-def handler_times(log: Path, offset: int) -> tuple[float, float, float]:
-    """p50/p99/max of the ``ms`` the server logged for /hls/ requests after ``offset``."""
-    times = []
-    with log.open("rb") as f:
-        f.seek(offset)
-        for line in f:
-            try:
-                entry = json.loads(line)
-            except ValueError:
-                continue
-            if str(entry.get("path", "")).startswith("/hls/") and "ms" in entry:
-                times.append(float(entry["ms"]))
-    if len(times) < 2:
-        return (0.0, 0.0, 0.0)
-    q = statistics.quantiles(times, n=100)
-    return (q[49], q[98], max(times))
-
-
 # --- main -----------------------------------------------------------------------------------------
+
+
+def spread(values: list[float], digits: int = 0) -> str:
+    """``median [min-max]`` of a few runs."""
+    med = statistics.median(values)
+    if len(values) == 1:
+        return f"{med:.{digits}f}"
+    return f"{med:.{digits}f} [{min(values):.{digits}f}-{max(values):.{digits}f}]"
 
 
 def main() -> None:
@@ -224,6 +217,7 @@ def main() -> None:
     parser.add_argument("--seconds", type=int, default=8, help="length of each wrk run")
     parser.add_argument("--connections", type=int, default=32)
     parser.add_argument("--listeners", type=int, default=10_000)
+    parser.add_argument("--repeat", type=int, default=3, help="rounds of wrk runs and listener crowds")
     args = parser.parse_args()
 
     work = Path(tempfile.mkdtemp(prefix="hs-bench-serve-"))
@@ -244,7 +238,7 @@ def main() -> None:
         direct_paths = [f"/direct/hls/{TRACK_ID}/{s}" for s in segments]
         sizes = [(layout.hls_dir(TRACK_ID) / s).stat().st_size for s in segments]
 
-        port_plain, port_accel, port_direct, port_front = (free_port() for _ in range(4))
+        port_plain, port_accel, port_direct, port_offload, port_xaccel = (free_port() for _ in range(5))
         procs.append(start_server(data_dir, port_plain, work / "server-plain.log"))
         procs.append(start_server(data_dir, port_accel, work / "server-accel.log", accel="/internal-media"))
         wait_ready(f"http://127.0.0.1:{port_plain}/healthz")
@@ -260,67 +254,75 @@ def main() -> None:
             (prefix / "http.conf").write_text(direct_conf)
             return main_block(prefix, workers=1)
 
-        def front(prefix: Path) -> str:
-            return deploy_config(prefix, app_port=port_accel, listen_port=port_front, media_dir=layout.root)
+        def offload(prefix: Path) -> str:
+            return deploy_config(prefix, app_port=port_accel, listen_port=port_offload, media_dir=layout.root)
 
-        with run_nginx(direct), run_nginx(front):
-            wait_ready(f"http://127.0.0.1:{port_direct}{direct_paths[0]}")
-            wait_ready(f"http://127.0.0.1:{port_front}{signed_paths[0]}")
-            for base, paths in (
-                (f"http://127.0.0.1:{port_plain}", signed_paths),
-                (f"http://127.0.0.1:{port_direct}", direct_paths),
-                (f"http://127.0.0.1:{port_front}", signed_paths),
-            ):
+        def xaccel(prefix: Path) -> str:
+            return deploy_config(
+                prefix, app_port=port_accel, listen_port=port_xaccel, media_dir=layout.root, hls_offload=False
+            )
+
+        targets = {
+            "server": (f"http://127.0.0.1:{port_plain}", signed_paths),
+            "nginx": (f"http://127.0.0.1:{port_direct}", direct_paths),
+            "offload": (f"http://127.0.0.1:{port_offload}", signed_paths),
+            "xaccel": (f"http://127.0.0.1:{port_xaccel}", signed_paths),
+        }
+        runs: dict[str, list[dict[str, Any]]] = {name: [] for name in targets}
+        crowds: dict[str, list[dict[str, Any]]] = {"server": [], "offload": [], "nginx": []}
+        with run_nginx(direct), run_nginx(offload), run_nginx(xaccel):
+            for base, paths in targets.values():
+                wait_ready(base + paths[0])
                 run_wrk(base, paths, 2, args.connections, work)  # warm-up: page cache, lazy imports
-            server = run_wrk(
-                f"http://127.0.0.1:{port_plain}", signed_paths, args.seconds, args.connections, work
-            )
-            nginx = run_wrk(
-                f"http://127.0.0.1:{port_direct}", direct_paths, args.seconds, args.connections, work
-            )
-            accel = run_wrk(
-                f"http://127.0.0.1:{port_front}", signed_paths, args.seconds, args.connections, work
-            )
-            listener_paths = [p for p in signed_paths if "/128k/" in p]
-            log_start = (work / "server-plain.log").stat().st_size
-            crowd = asyncio.run(
-                simulate_listeners(port_plain, listener_paths, args.listeners, ramp=6.0, run=12.0)
-            )
-            # Control: the same crowd against nginx, to show what the simulator itself adds.
-            control = asyncio.run(
-                simulate_listeners(
-                    port_direct,
-                    [p for p in direct_paths if "/128k/" in p],
-                    args.listeners,
-                    ramp=6.0,
-                    run=12.0,
-                )
-            )
+            for _ in range(args.repeat):
+                for name, (base, paths) in targets.items():
+                    runs[name].append(run_wrk(base, paths, args.seconds, args.connections, work))
+            for _ in range(args.repeat):
+                for name, port, paths in (
+                    ("server", port_plain, signed_paths),
+                    ("offload", port_offload, signed_paths),
+                    ("nginx", port_direct, direct_paths),
+                ):
+                    crowd_paths = [p for p in paths if "/128k/" in p]
+                    crowds[name].append(
+                        asyncio.run(simulate_listeners(port, crowd_paths, args.listeners, ramp=6.0, run=12.0))
+                    )
 
         print(f"\nsegments: {len(segments)} files, {min(sizes)}-{max(sizes)} bytes; "
-              f"wrk -t1 -c{args.connections} -d{args.seconds}s; "
+              f"wrk -t1 -c{args.connections} -d{args.seconds}s, {args.repeat} rounds: median [min-max]; "
               f"{os.cpu_count()} CPUs shared by everything\n")  # fmt: skip
         print("| target | req/s | p50 ms | p99 ms | non-2xx | ratio to nginx direct | goal |")
         print("|---|---:|---:|---:|---:|---:|---|")
-        for name, row, goal in (
-            ("server, signed URLs (1 process)", server, f">= {SERVER_GOAL:.2f}x"),
-            ("nginx direct (1 worker)", nginx, "-"),
-            ("nginx + X-Accel-Redirect -> server", accel, f">= {ACCEL_GOAL:.2f}x"),
+        nginx_rps = [row["rps"] for row in runs["nginx"]]
+        for name, label, goal in (
+            ("server", "server, signed URLs (1 process)", f">= {SERVER_GOAL:.2f}x"),
+            ("nginx", "nginx direct (1 worker)", "-"),
+            ("offload", "nginx + HLS offload (auth_request, cached) -> server", f">= {ACCEL_GOAL:.2f}x"),
+            ("xaccel", "nginx + X-Accel-Redirect -> server", "-"),
         ):
-            print(f"| {name} | {row['rps']:.0f} | {row['p50']:.2f} | {row['p99']:.2f} | "
-                  f"{row['errors']:.0f} | {row['rps'] / nginx['rps']:.2f}x | {goal} |")  # fmt: skip
-        print(f"\nsocket errors: server {server['socket_errors']}; nginx {nginx['socket_errors']}; "
-              f"accel {accel['socket_errors']}")  # fmt: skip
-        print(f"\n{args.listeners} listeners, one 128k segment each every ~6 s (ramp 6 s + 12 s):")
-        print(f"requests {crowd['requests']}, p50 {crowd['p50']:.1f} ms, p99 {crowd['p99']:.1f} ms, "
-              f"max {crowd['max']:.1f} ms, errors {crowd['errors']} {crowd['first_error']} "
-              f"(goal p99 <= {LISTENER_P99_GOAL_MS:.0f} ms, no errors)")  # fmt: skip
-        print(f"control, same crowd against nginx direct: p50 {control['p50']:.1f} ms, "
-              f"p99 {control['p99']:.1f} ms, max {control['max']:.1f} ms, "
-              f"errors {control['errors']}")  # fmt: skip
-        inside = handler_times(work / "server-plain.log", log_start)
-        print(f"inside the server (its request log, middleware included): p50 {inside[0]:.2f} ms, "
-              f"p99 {inside[1]:.2f} ms, max {inside[2]:.2f} ms")  # fmt: skip
+            rows = runs[name]
+            # Each round's ratio uses that round's nginx figure: the machine's load drifts between rounds.
+            ratios = [row["rps"] / base for row, base in zip(rows, nginx_rps, strict=True)]
+            print(f"| {label} | {spread([r['rps'] for r in rows])} | {spread([r['p50'] for r in rows], 2)} | "
+                  f"{spread([r['p99'] for r in rows], 2)} | {sum(r['errors'] for r in rows):.0f} | "
+                  f"{spread(ratios, 2)}x | {goal} |")  # fmt: skip
+        sockets = (f"{name} {', '.join(r['socket_errors'] for r in rows)}" for name, rows in runs.items())
+        print("\nsocket errors: " + "; ".join(sockets))
+        print(f"\n{args.listeners} listeners, one 128k segment each every ~6 s (ramp 6 s + 12 s), "
+              f"goal p99 <= {LISTENER_P99_GOAL_MS:.0f} ms and no errors:\n")  # fmt: skip
+        print("| target | requests | p50 ms | p99 ms | max ms | errors |")
+        print("|---|---:|---:|---:|---:|---:|")
+        for name, label in (
+            ("server", "server (1 process)"),
+            ("offload", "nginx + HLS offload -> server"),
+            ("nginx", "control: nginx direct"),
+        ):
+            rows = crowds[name]
+            first = next((r["first_error"] for r in rows if r["first_error"]), "")
+            print(f"| {label} | {spread([r['requests'] for r in rows])} | "
+                  f"{spread([r['p50'] for r in rows], 1)} | "
+                  f"{spread([r['p99'] for r in rows], 1)} | {spread([r['max'] for r in rows], 1)} | "
+                  f"{sum(r['errors'] for r in rows)} {first} |")  # fmt: skip
     finally:
         for proc in procs:
             proc.terminate()

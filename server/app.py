@@ -29,8 +29,8 @@ from server.catalog.store import TrackStore
 from server.catalog.upload import sweep_stale_uploads
 from server.delivery import routes as delivery_routes
 from server.delivery.service import DeliveryService
-from server.handles import make_redis, open_database
 from server.events import EventBus
+from server.handles import make_redis, open_database
 from server.health import routes as health_routes
 from server.jobs import routes as jobs_routes
 from server.jobs.runtime import jobs_ctx
@@ -44,15 +44,15 @@ from server.openapi import api as openapi_routes
 from server.openapi import build_openapi
 from server.pages.routes import setup_pages
 from server.playback import routes as playback_routes
-from server.playlists import routes as playlist_routes
-from server.recommend import routes as recommend_routes
-from server.search import routes as search_routes
-from server.search.context import discovery_ctx
 from server.playback.service import PlaybackService
 from server.playback.state import PlaybackStates
 from server.playback.store import HistoryStore
+from server.playlists import routes as playlist_routes
 from server.realtime.devices import DeviceRegistry
 from server.realtime.hub import RealtimeHub
+from server.recommend import routes as recommend_routes
+from server.search import routes as search_routes
+from server.search.context import discovery_ctx
 from server.settings import Settings
 from server.users import routes as user_routes
 from server.users.store import UserStore

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import UTC, datetime
+from typing import Any
 
 from bson import ObjectId
 from pymongo import errors as mongo_errors
@@ -30,3 +32,18 @@ def utcnow() -> datetime:
     # Millisecond precision: that is what both stores keep, so equality checks survive a round trip.
     now = datetime.now(UTC)
     return now.replace(microsecond=now.microsecond // 1000 * 1000, tzinfo=None)
+
+
+def any_of(field: str, values: Sequence[Any]) -> dict[str, Any]:
+    """A filter matching documents whose ``field`` is one of ``values``.
+
+    Written as ``$or`` of equalities rather than ``$in``: the embedded store answers ``$in`` with a
+    full collection scan (0.7 s for 20 ids among 30,000 documents) but each equality through its index
+    (2 ms for the same 20). MongoDB plans both alike.
+    """
+    values = list(dict.fromkeys(values))
+    if not values:
+        return {field: {"$in": []}}  # matches nothing; "$or" may not be empty
+    if len(values) == 1:
+        return {field: values[0]}
+    return {"$or": [{field: v} for v in values]}

@@ -15,7 +15,7 @@ from pymongo.errors import DuplicateKeyError
 
 from server.catalog.artist_store import insert_all
 from server.catalog.names import sort_key
-from server.documents import new_id, utcnow
+from server.documents import any_of, new_id, utcnow
 from server.errors import Conflict, NotFound
 from server.handles import Database
 
@@ -95,7 +95,7 @@ class AlbumStore:
     async def get_many(self, ids: Sequence[str]) -> list[dict[str, Any]]:
         if not ids:
             return []
-        return await self._albums.find({"_id": {"$in": list(ids)}}).to_list(None)
+        return await self._albums.find(any_of("_id", ids)).to_list(None)
 
     async def list(
         self, *, artist_id: str | None, sort: str, limit: int, offset: int

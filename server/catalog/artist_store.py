@@ -15,7 +15,7 @@ from typing import Any
 from pymongo.errors import BulkWriteError, DuplicateKeyError
 
 from server.catalog.names import sort_key
-from server.documents import new_id, utcnow
+from server.documents import any_of, new_id, utcnow
 from server.errors import Conflict, NotFound
 from server.handles import Database
 
@@ -72,7 +72,7 @@ class ArtistStore:
         return found, [d for d in new if d["_id"] in ids]
 
     async def _by_keys(self, name_keys: list[str]) -> list[dict[str, Any]]:
-        return await self._artists.find({"name_key": {"$in": name_keys}}).to_list(None)
+        return await self._artists.find(any_of("name_key", name_keys)).to_list(None)
 
     async def get(self, artist_id: str) -> dict[str, Any]:
         doc = await self.find(artist_id)
@@ -86,7 +86,7 @@ class ArtistStore:
     async def get_many(self, ids: Sequence[str]) -> list[dict[str, Any]]:
         if not ids:
             return []
-        return await self._artists.find({"_id": {"$in": list(ids)}}).to_list(None)
+        return await self._artists.find(any_of("_id", ids)).to_list(None)
 
     async def list(
         self, *, name_prefix: str | None, owner_id: str | None, sort: str, limit: int, offset: int

@@ -26,7 +26,7 @@ from typing import Any
 from pymongo.errors import BulkWriteError, DuplicateKeyError
 
 from server.catalog.names import sort_key
-from server.documents import new_id, utcnow
+from server.documents import any_of, new_id, utcnow
 from server.errors import NotFound
 from server.handles import Database
 
@@ -108,7 +108,7 @@ class TrackStore:
     async def get_many(self, ids: Sequence[str]) -> list[dict[str, Any]]:
         if not ids:
             return []
-        return await self._tracks.find({"_id": {"$in": list(ids)}}).to_list(None)
+        return await self._tracks.find(any_of("_id", ids)).to_list(None)
 
     def new_document(self, fields: dict[str, Any]) -> dict[str, Any]:
         """A complete track document (not yet saved); ``fields`` may carry its ``_id``."""
@@ -196,7 +196,7 @@ class TrackStore:
         """The same ``$set`` on many tracks (detaching them from a deleted album, marking files missing)."""
         if ids:
             await self._tracks.update_many(
-                {"_id": {"$in": list(ids)}},
+                any_of("_id", ids),
                 {"$set": {**changes, **_derived(changes), "updated_at": utcnow()}},
             )
 
@@ -206,7 +206,7 @@ class TrackStore:
             return {}
         docs = (
             await self._tracks.find(
-                {"album_id": {"$in": list(album_ids)}, "cover": {"$ne": None}}, {"_id": 1, "album_id": 1}
+                {**any_of("album_id", album_ids), "cover": {"$ne": None}}, {"_id": 1, "album_id": 1}
             )
             .sort([("track_no", 1), ("_id", 1)])
             .to_list(None)

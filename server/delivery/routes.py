@@ -3,7 +3,9 @@
 - ``GET /api/v1/tracks/{id}/media`` → signed, absolute ``hls_url`` and ``stream_url`` for the caller;
 - ``GET|HEAD /api/v1/tracks/{id}/stream`` → the original with byte ranges, for a signed-in caller;
 - ``GET|HEAD|OPTIONS /hls/{token}/{track_id}/{path}`` → playlists, init and media segments;
-- ``GET|HEAD|OPTIONS /media/{token}/{track_id}/original`` → the original with byte ranges.
+- ``GET|HEAD|OPTIONS /media/{token}/{track_id}/original`` → the original with byte ranges;
+- ``GET /hls-auth/{token}/{track_id}`` → 200/403 with no body, for nginx's ``auth_request`` (deploy/nginx.conf
+  checks HLS tokens this way, caches the answer, and sends the files itself).
 
 The signed routes never touch the database for HLS: the token is checked and the file is served. A
 deleted track's files are gone, so its URLs answer 404; a track still transcoding has no playlist yet.
@@ -27,6 +29,7 @@ signed = Api()
 
 HLS_PATH = "/hls/{token}/{track_id}/{path:.+}"
 ORIGINAL_PATH = "/media/{token}/{track_id}/original"
+AUTH_PATH = "/hls-auth/{token}/{track_id}"
 _EMPTY = {"text/plain": "No content."}
 _FILE_CONTENT = {"audio/*": "The file, or the requested byte ranges of it."}
 _HLS_CONTENT = {
@@ -104,6 +107,17 @@ async def hls_file_head(request: web.Request) -> web.StreamResponse:
 async def hls_preflight(request: web.Request) -> web.Response:
     """CORS preflight: any origin may GET/HEAD media, sending Range and conditional headers."""
     return web.Response(status=204, headers=PREFLIGHT_HEADERS)
+
+
+@signed.route("GET", AUTH_PATH, roles=ANYONE, tags=["delivery"], response_content=_EMPTY)
+async def hls_auth(request: web.Request) -> web.Response:
+    """200 when the token opens the track's HLS files, else 403; no body. For nginx's auth_request.
+
+    ``X-Accel-Expires`` says how long the answer may be cached: never past the token's expiry.
+    It tells nothing a token's holder could not learn by fetching the playlist.
+    """
+    info = request.match_info
+    return request.app[keys.DELIVERY].auth_answer(info["token"], info["track_id"])
 
 
 @signed.route("GET", ORIGINAL_PATH, roles=ANYONE, tags=["delivery"], response_content=_FILE_CONTENT)

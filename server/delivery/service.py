@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 import re
+import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -19,7 +20,7 @@ from media.errors import UnsafePath
 from media.layout import HLS_DIR, SAFE_COMPONENT_RE, MediaLayout
 from server.delivery.files import FilePolicy, content_type_for, open_regular, send_file
 from server.delivery.signing import MediaGrant, MediaSigner
-from server.errors import NotFound
+from server.errors import Forbidden, NotFound
 from server.settings import Settings
 
 CORS_HEADERS: dict[str, str] = {
@@ -38,6 +39,12 @@ PLAYLIST_CACHE = "public, max-age=60"
 """Short: a track transcoded again gets new playlists (segments keep their immutable names per track)."""
 SIGNED_ORIGINAL_CACHE = "public, max-age=86400"
 PRIVATE_ORIGINAL_CACHE = "private, max-age=3600"
+
+AUTH_CACHE_MAX = 300
+"""Longest time nginx may reuse a "yes" of :meth:`DeliveryService.auth_answer` (never past the token's
+expiry). It bounds how long tokens signed with a retired ``HS_SECRET_KEY`` keep opening HLS files."""
+AUTH_DENY_CACHE = 60
+"""How long nginx may reuse a "no": a forged or expired token never becomes valid again."""
 
 HLS_SUFFIXES = frozenset({".m3u8", ".mp4", ".m4s"})
 """All that ``/hls/`` ever serves: playlists, init segments, media segments."""
@@ -99,6 +106,24 @@ class DeliveryService:
     def authorise(self, token: str, track_id: str) -> MediaGrant:
         """The grant of a path token; Forbidden when it is not valid for this track."""
         return self.signer.verify(token, track_id)
+
+    def auth_answer(self, token: str, track_id: str, *, now: float | None = None) -> web.Response:
+        """nginx's ``auth_request`` answer for HLS files: 200 if ``token`` opens ``track_id``, else 403.
+
+        No body and no database. ``X-Accel-Expires`` tells nginx's cache how long the answer holds:
+        a "yes" until the token expires (at most :data:`AUTH_CACHE_MAX`), so a cached answer never
+        outlives the token; a "no" for :data:`AUTH_DENY_CACHE`.
+        """
+        start = time.time() if now is None else now
+        try:
+            grant = self.signer.verify(token, track_id, now=start)
+        except Forbidden:
+            return web.Response(status=403, headers={"X-Accel-Expires": str(AUTH_DENY_CACHE)})
+        # Whole seconds, rounded down: nginx drops the entry at or before the expiry, never after.
+        valid = min(int(grant.expires_at - start), AUTH_CACHE_MAX)
+        if valid <= 0:
+            return web.Response(status=403, headers={"X-Accel-Expires": str(AUTH_DENY_CACHE)})
+        return web.Response(status=200, headers={"X-Accel-Expires": str(valid)})
 
     def hls_path(self, track_id: str, subpath: str) -> tuple[str, FilePolicy]:
         """The file ``subpath`` names in the track's HLS folder, and how to answer it; else NotFound."""

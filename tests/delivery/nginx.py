@@ -48,9 +48,28 @@ PROJECT = Path(__file__).resolve().parents[2]
 DEPLOY_CONF = PROJECT / "deploy" / "nginx.conf"
 
 
-def deploy_config(prefix: Path, *, app_port: int, listen_port: int, media_dir: Path, workers: int = 1) -> str:
-    """deploy/nginx.conf with its container paths and ports replaced by private ones (nothing else)."""
+HLS_LOCATION = 'location ~ "^/hls/'
+
+
+def deploy_config(
+    prefix: Path,
+    *,
+    app_port: int,
+    listen_port: int,
+    media_dir: Path,
+    workers: int = 1,
+    hls_offload: bool = True,
+) -> str:
+    """deploy/nginx.conf with its container paths and ports replaced by private ones (nothing else).
+
+    ``hls_offload=False`` disables the HLS location (its pattern never matches), so HLS requests go to
+    the server like everything else: the X-Accel-Redirect mode alone, for comparison.
+    """
     text = DEPLOY_CONF.read_text()
+    if not hls_offload:
+        if text.count(HLS_LOCATION) != 1:
+            raise AssertionError("deploy/nginx.conf no longer has exactly one HLS location")
+        text = text.replace(HLS_LOCATION, 'location ~ "^/hls-offload-disabled/')
     temps = "".join(
         f"    {n}_temp_path {prefix}/{n}_temp;\n"
         for n in ("client_body", "proxy", "fastcgi", "uwsgi", "scgi")
@@ -63,13 +82,15 @@ def deploy_config(prefix: Path, *, app_port: int, listen_port: int, media_dir: P
         ("http {\n", "http {\n" + temps),
         ("server server:8080;", f"server 127.0.0.1:{app_port};"),
         ("listen 80;", f"listen 127.0.0.1:{listen_port};"),
-        ("alias /data/media/;", f"alias {media_dir}/;"),
-        ("from=/data/media;", f"from={media_dir};"),
+        ("/var/cache/nginx/hs-media-auth", f"{prefix}/hs-media-auth"),
     ):
         if text.count(old) != 1:
             raise AssertionError(f"deploy/nginx.conf no longer has exactly one {old!r}")
         text = text.replace(old, new)
-    return text
+    # The media dir appears in every location that sends files (aliases, symlink checks).
+    if text.count("/data/media") < 2:
+        raise AssertionError("deploy/nginx.conf no longer names /data/media")
+    return text.replace("/data/media", str(media_dir))
 
 
 @contextmanager
