@@ -5,7 +5,7 @@
 Setup (in a temp dir, removed at the end): a 60 s FLAC, transcoded by ``transcoder.pipeline`` into
 the real ladder; two ``harmonystream serve`` processes on that data dir (one plain, one with
 ``HS_ACCEL_REDIRECT``), each with its normal middleware and JSON request log (to a file), started
-like production (``serve``: uvloop, GC tuning); a private nginx with 1 worker serving the media dir
+like production (``serve``, with its GC tuning); a private nginx with 1 worker serving the media dir
 directly; nginx from ``deploy/nginx.conf`` (1 worker) in front of the accel server — HLS offload
 (``auth_request``, cached) as shipped; and the same config with the HLS location disabled, so HLS
 goes through the server and X-Accel-Redirect. All traffic is on loopback.
@@ -132,6 +132,34 @@ def run_wrk(base: str, paths: list[str], seconds: int, connections: int, workdir
     }
 
 
+def cpu_seconds(pids: list[int]) -> float:
+    """User + system CPU time so far of ``pids`` (from /proc): what serving cost, whatever else runs."""
+    total = 0
+    for pid in pids:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        total += int(fields[11]) + int(fields[12])  # utime, stime (fields 14 and 15 of stat)
+    return total / os.sysconf("SC_CLK_TCK")
+
+
+def nginx_workers(prefix: Path) -> list[int]:
+    """The worker processes of the nginx whose master wrote ``prefix``/nginx.pid."""
+    pid_file = prefix / "nginx.pid"
+    deadline = time.monotonic() + 10
+    while not pid_file.exists() and time.monotonic() < deadline:
+        time.sleep(0.05)
+    master = pid_file.read_text().strip()
+    workers = []
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        # Not the cache manager and loader (deploy/nginx.conf's auth cache): they serve nothing.
+        if fields[1] == master and b"worker" in (stat.parent / "cmdline").read_bytes():
+            workers.append(int(stat.parent.name))
+    return workers
+
+
 def _ms(text: str) -> float:
     value, unit = re.match(r"([\d.]+)(\w+)", text).groups()  # type: ignore[union-attr]
     return float(value) * {"us": 0.001, "ms": 1.0, "s": 1000.0, "m": 60000.0}[unit]
@@ -244,8 +272,10 @@ def main() -> None:
         wait_ready(f"http://127.0.0.1:{port_plain}/healthz")
         wait_ready(f"http://127.0.0.1:{port_accel}/healthz")
 
+        # The same file-descriptor cache as deploy/nginx.conf, so the comparison isolates the token check.
         direct_conf = (
             f"{TYPES}\n    sendfile on;\n    tcp_nopush on;\n    keepalive_requests 100000;\n"
+            "    open_file_cache max=20000 inactive=60s;\n    open_file_cache_valid 10s;\n"
             f"    server {{\n        listen 127.0.0.1:{port_direct};\n"
             f"        location /direct/ {{ alias {layout.root}/; }}\n    }}\n"
         )
@@ -270,13 +300,24 @@ def main() -> None:
         }
         runs: dict[str, list[dict[str, Any]]] = {name: [] for name in targets}
         crowds: dict[str, list[dict[str, Any]]] = {"server": [], "offload": [], "nginx": []}
-        with run_nginx(direct), run_nginx(offload), run_nginx(xaccel):
+        with run_nginx(direct) as p_direct, run_nginx(offload) as p_offload, run_nginx(xaccel) as p_xaccel:
             for base, paths in targets.values():
                 wait_ready(base + paths[0])
                 run_wrk(base, paths, 2, args.connections, work)  # warm-up: page cache, lazy imports
+            # The processes each target's requests cost CPU in (the accel server serves both nginx fronts).
+            serving = {
+                "server": [procs[0].pid],
+                "nginx": nginx_workers(p_direct),
+                "offload": [*nginx_workers(p_offload), procs[1].pid],
+                "xaccel": [*nginx_workers(p_xaccel), procs[1].pid],
+            }
             for _ in range(args.repeat):
                 for name, (base, paths) in targets.items():
-                    runs[name].append(run_wrk(base, paths, args.seconds, args.connections, work))
+                    before = cpu_seconds(serving[name])
+                    row = run_wrk(base, paths, args.seconds, args.connections, work)
+                    requests = row["rps"] * args.seconds
+                    row["cpu_us"] = (cpu_seconds(serving[name]) - before) / requests * 1e6
+                    runs[name].append(row)
             for _ in range(args.repeat):
                 for name, port, paths in (
                     ("server", port_plain, signed_paths),
@@ -291,9 +332,11 @@ def main() -> None:
         print(f"\nsegments: {len(segments)} files, {min(sizes)}-{max(sizes)} bytes; "
               f"wrk -t1 -c{args.connections} -d{args.seconds}s, {args.repeat} rounds: median [min-max]; "
               f"{os.cpu_count()} CPUs shared by everything\n")  # fmt: skip
-        print("| target | req/s | p50 ms | p99 ms | non-2xx | ratio to nginx direct | goal |")
-        print("|---|---:|---:|---:|---:|---:|---|")
+        print("| target | req/s | p50 ms | p99 ms | non-2xx | ratio to nginx direct | goal | CPU µs/req | "
+              "capacity ratio |")  # fmt: skip
+        print("|---|---:|---:|---:|---:|---:|---|---:|---:|")
         nginx_rps = [row["rps"] for row in runs["nginx"]]
+        nginx_cpu = [row["cpu_us"] for row in runs["nginx"]]
         for name, label, goal in (
             ("server", "server, signed URLs (1 process)", f">= {SERVER_GOAL:.2f}x"),
             ("nginx", "nginx direct (1 worker)", "-"),
@@ -303,9 +346,12 @@ def main() -> None:
             rows = runs[name]
             # Each round's ratio uses that round's nginx figure: the machine's load drifts between rounds.
             ratios = [row["rps"] / base for row, base in zip(rows, nginx_rps, strict=True)]
+            # CPU per request of the serving processes: what one core could do, whatever else ran.
+            capacity = [cpu / row["cpu_us"] for row, cpu in zip(rows, nginx_cpu, strict=True)]
             print(f"| {label} | {spread([r['rps'] for r in rows])} | {spread([r['p50'] for r in rows], 2)} | "
                   f"{spread([r['p99'] for r in rows], 2)} | {sum(r['errors'] for r in rows):.0f} | "
-                  f"{spread(ratios, 2)}x | {goal} |")  # fmt: skip
+                  f"{spread(ratios, 2)}x | {goal} | {spread([r['cpu_us'] for r in rows])} | "
+                  f"{spread(capacity, 2)}x |")  # fmt: skip
         sockets = (f"{name} {', '.join(r['socket_errors'] for r in rows)}" for name, rows in runs.items())
         print("\nsocket errors: " + "; ".join(sockets))
         print(f"\n{args.listeners} listeners, one 128k segment each every ~6 s (ramp 6 s + 12 s), "

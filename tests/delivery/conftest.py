@@ -114,3 +114,13 @@ async def raw_request(host: str, port: int, target: str, method: str = "GET") ->
         writer.close()
     head, _, body = data.partition(b"\r\n\r\n")
     return int(head.split(b" ", 2)[1]), body
+
+
+def served(client: TestClient, route: str) -> float:
+    """How many requests the server answered on ``route`` (a route template), whatever the status."""
+    total = 0.0
+    for metric in client.app[keys.METRICS].requests.collect():
+        for sample in metric.samples:
+            if sample.name.endswith("_total") and sample.labels["route"] == route:
+                total += sample.value
+    return total

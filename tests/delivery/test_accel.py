@@ -13,7 +13,7 @@ from aiohttp.test_utils import TestClient
 from server import keys
 from server.app import create_app
 from server.settings import Settings
-from tests.delivery.conftest import Installed, Source, install
+from tests.delivery.conftest import Installed, Source, install, served
 from tests.delivery.nginx import deploy_config, run_nginx, wait_for_port
 from tests.services import free_port
 
@@ -64,7 +64,15 @@ async def test_nginx_in_front_serves_what_the_server_authorised(
     playlist = (accel_track.hls / "64k" / "index.m3u8").read_bytes()
 
     def config(prefix: Path) -> str:
-        return deploy_config(prefix, app_port=accel_client.server.port, listen_port=port, media_dir=media_dir)
+        # HLS through the server too (the offload location off): X-Accel-Redirect for every file kind.
+        # tests/delivery/test_offload.py covers the config's HLS location as shipped.
+        return deploy_config(
+            prefix,
+            app_port=accel_client.server.port,
+            listen_port=port,
+            media_dir=media_dir,
+            hls_offload=False,
+        )
 
     base = f"http://127.0.0.1:{port}"
     with run_nginx(config):
@@ -111,3 +119,6 @@ async def test_nginx_in_front_serves_what_the_server_authorised(
             # Ordinary API traffic is proxied too.
             async with http.get(f"{base}/healthz") as resp:
                 assert resp.status == 200
+    # Every HLS request above was authorised by the server and sent by nginx from its redirect.
+    assert served(accel_client, "/hls/{token}/{track_id}/{path}") == 4
+    assert served(accel_client, "/hls-auth/{token}/{track_id}") == 0

@@ -21,7 +21,7 @@ from server import keys
 from server.app import create_app
 from server.delivery.service import AUTH_CACHE_MAX, AUTH_DENY_CACHE
 from server.settings import Settings
-from tests.delivery.conftest import Installed, Source, install, raw_request
+from tests.delivery.conftest import Installed, Source, install, raw_request, served
 from tests.delivery.nginx import deploy_config, run_nginx, wait_for_port
 from tests.services import free_port
 
@@ -49,16 +49,6 @@ def nginx_in_front(client: TestClient) -> Iterator[str]:
     with run_nginx(config):
         wait_for_port(port)
         yield f"http://127.0.0.1:{port}"
-
-
-def served(client: TestClient, route: str) -> float:
-    """How many requests the server answered on ``route`` (a route template), whatever the status."""
-    total = 0.0
-    for metric in client.app[keys.METRICS].requests.collect():
-        for sample in metric.samples:
-            if sample.name.endswith("_total") and sample.labels["route"] == route:
-                total += sample.value
-    return total
 
 
 def test_auth_answer_never_outlives_the_token(settings: Settings) -> None:
