@@ -4,7 +4,7 @@ A job document::
 
     {_id, track_id, state: queued|running|done|failed, attempts (times a worker started it),
      max_attempts, error | None (the last failure, for humans), worker_id | None (who runs or ran it),
-     message_id | None (the stream entry that delivered it last), next_attempt_at | None (a retry's
+     message_id | None (the stream entry it was last started from), next_attempt_at | None (a retry's
      due time), elapsed_s | None (the successful run's transcode time),
      created_at, updated_at, started_at | None, finished_at | None}
 
@@ -120,9 +120,6 @@ class JobStore:
         total = await self._jobs.count_documents(query)
         docs = await self._jobs.find(query).sort("created_at", -1).skip(offset).limit(limit).to_list(limit)
         return docs, total
-
-    async def set_message(self, job_id: str, message_id: str) -> None:
-        await self._jobs.update_one({"_id": job_id}, {"$set": {"message_id": message_id}})
 
     async def start(self, job_id: str, worker_id: str, message_id: str) -> dict[str, Any] | None:
         """Mark the job running under ``worker_id``; None when this delivery must be dropped.

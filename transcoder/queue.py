@@ -154,9 +154,8 @@ class JobQueue:
         return requeued
 
     async def _publish(self, job_id: str, track_id: str) -> str:
-        message_id = _text(await self.redis.xadd(self.stream, {"job_id": job_id, "track_id": track_id}))
-        await self.jobs.set_message(job_id, message_id)
-        return message_id
+        # The record learns its entry's id when a worker starts it (JobStore.start): one write less.
+        return _text(await self.redis.xadd(self.stream, {"job_id": job_id, "track_id": track_id}))
 
     # --- consuming ----------------------------------------------------------------------------
 

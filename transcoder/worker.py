@@ -135,6 +135,7 @@ class Worker:
         self._dispatcher: asyncio.Task[None] | None = None
         self._heartbeat: asyncio.Task[None] | None = None
         self._stopping = False
+        self._heartbeat_stopped = False
         self.log = log.bind(worker_id=self.worker_id)
 
     @property
@@ -151,7 +152,7 @@ class Worker:
     async def stop(self, grace: float | None = None) -> None:
         """Stop claiming; let in-flight jobs finish for ``grace`` seconds, then release the rest."""
         self._stopping = True
-        await _cancel(self._dispatcher)
+        await cancel_and_wait(self._dispatcher)
         runs = [r.task for r in self._runs.values() if r.task is not None]
         if runs:
             grace = self.config.shutdown_grace if grace is None else grace
@@ -162,7 +163,8 @@ class Worker:
                 if run.task is not None and not run.recording:
                     run.task.cancel()
             await asyncio.gather(*runs, return_exceptions=True)
-        await _cancel(self._heartbeat)
+        self._heartbeat_stopped = True
+        await cancel_and_wait(self._heartbeat)
         self.log.info("worker_stopped")
 
     async def run(self, stop: asyncio.Event) -> None:
@@ -177,7 +179,7 @@ class Worker:
 
     async def _dispatch(self) -> None:
         ready = False
-        while True:
+        while not self._stopping:
             await self._slots.acquire()
             try:
                 if not ready:
@@ -220,7 +222,7 @@ class Worker:
             self._slots.release()
 
     async def _beat(self) -> None:
-        while True:
+        while not self._heartbeat_stopped:
             await asyncio.sleep(self.queue.config.heartbeat_interval)
             held = set(self._runs)
             if not held:
@@ -405,8 +407,15 @@ def remove_leftovers(out_dir: Path) -> None:
             shutil.rmtree(path, ignore_errors=True)
 
 
-async def _cancel(task: asyncio.Task[None] | None) -> None:
-    if task is not None and not task.done():
+async def cancel_and_wait(task: asyncio.Task[Any] | None) -> None:
+    """Cancel ``task`` and wait until it ended, cancelling again every second meanwhile.
+
+    A library deep down that catches a cancellation (and carries on) must not hang a shutdown; the
+    loops here also check a stop flag for the same reason.
+    """
+    while task is not None and not task.done():
         task.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await task
+        await asyncio.wait({task}, timeout=1.0)
+    if task is not None and not task.cancelled():
+        with contextlib.suppress(Exception):
+            task.result()  # retrieved, so asyncio does not log it as never retrieved

@@ -77,7 +77,8 @@ async def running(
     try:
         yield worker
     finally:
-        await worker.stop(grace=0)
+        async with asyncio.timeout(30):  # a hang in stop() must fail the test, not stall the run
+            await worker.stop(grace=0)
 
 
 async def wait_until(check: Callable[[], Awaitable[Any]], *, within: float = 60.0, what: str = "") -> Any:
@@ -300,7 +301,8 @@ async def test_a_killed_worker_job_is_finished_by_another(
             what="the worker process to be mid-transcode",
         )
         proc.send_signal(signal.SIGKILL)
-        await proc.wait()
+        async with asyncio.timeout(30):
+            await proc.wait()
         killed = await queue.jobs.get(job["_id"])
         assert killed["state"] == "running" and f":{proc.pid}:" in killed["worker_id"]
         # Mid-way indeed: the pipeline's temp dir is there and nothing was published.
@@ -367,5 +369,7 @@ def test_worker_modules_do_not_load_server_or_aiohttp() -> None:
         "print(sorted(m for m in sys.modules if m.split('.')[0] in ('server', 'aiohttp')))"
     )
 
-    out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, check=True)
+    out = subprocess.run(
+        [sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, check=True, timeout=60
+    )
     assert out.stdout.strip() == "[]"
