@@ -10,6 +10,7 @@ track and queueing it, a Redis that restarted empty, a ``scan`` run without a re
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -24,7 +25,7 @@ from server.settings import Settings
 from transcoder.jobs import JobStore
 from transcoder.queue import JobQueue, QueueConfig
 from transcoder.tracks import TrackRecords
-from transcoder.worker import Worker, WorkerConfig
+from transcoder.worker import Worker, WorkerConfig, cancel_and_wait
 
 log = structlog.get_logger("harmonystream.jobs")
 
@@ -78,21 +79,23 @@ async def jobs_ctx(app: web.Application) -> AsyncIterator[None]:
         worker = make_worker(settings, queue, db, app[keys.EVENTS])
         await worker.start()
         app[keys.WORKER] = worker
-    sweeper = asyncio.create_task(_sweep_forever(queue, db, settings.job_sweep_interval))
+    stop = asyncio.Event()
+    sweeper = asyncio.create_task(_sweep_forever(queue, db, settings.job_sweep_interval, stop))
     try:
         yield
     finally:
-        sweeper.cancel()
-        await asyncio.gather(sweeper, return_exceptions=True)
+        stop.set()
+        await cancel_and_wait(sweeper)
         if worker is not None:
             await worker.stop()
 
 
-async def _sweep_forever(queue: JobQueue, db: Any, interval: float) -> None:
-    while True:
+async def _sweep_forever(queue: JobQueue, db: Any, interval: float, stop: asyncio.Event) -> None:
+    while not stop.is_set():
         try:
             await sweep(queue, db)
         except Exception:
             # The database or Redis may be briefly away; the next round tries again.
             log.exception("job_sweep_failed")
-        await asyncio.sleep(max(1.0, interval))
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(stop.wait(), max(1.0, interval))
