@@ -148,7 +148,13 @@ async def _connect(base: str, user: User, device: int, http: aiohttp.ClientSessi
 
 
 async def _command(
-    http: aiohttp.ClientSession, base: str, user: User, action: str, track_id: str, results: list[float]
+    http: aiohttp.ClientSession,
+    base: str,
+    user: User,
+    action: str,
+    track_id: str,
+    results: list[float],
+    answers: list[float],
 ) -> None:
     body: dict[str, Any] | None = None
     if action == "play":
@@ -162,6 +168,7 @@ async def _command(
             results.append(float("nan"))
             return
         updated_at = (await resp.json())["updated_at"]
+    answers.append((time.perf_counter() - started) * 1000)
     deadline = started + 5.0
     while updated_at not in user.seen:
         user.arrived.clear()
@@ -200,7 +207,11 @@ async def run(args: argparse.Namespace) -> None:
                 track_id = await _add_track(data_dir)
                 # Every user plays once, so each has a state, and the server has warmed up its paths.
                 for user in users:
-                    await _command(http, base, user, "play", track_id, [])
+                    headers = {"Authorization": f"Bearer {user.token}"}
+                    async with http.post(
+                        f"{base}/api/v1/playback/play", json={"track_id": track_id}, headers=headers
+                    ) as resp:
+                        assert resp.status == 200, await resp.text()
                 await asyncio.sleep(1.0)
                 rss_before = _rss_kib(proc.pid)
 
@@ -222,6 +233,7 @@ async def run(args: argparse.Namespace) -> None:
                     user.seen.clear()
 
                 results: list[float] = []
+                answers: list[float] = []
                 tasks: list[asyncio.Task[None]] = []
                 actions = itertools.cycle(["play", "seek", "pause", "resume"])
                 order = itertools.cycle(users)
@@ -234,7 +246,9 @@ async def run(args: argparse.Namespace) -> None:
                     user = next(order)
                     if i and i % len(users) == 0:
                         action = next(actions)
-                    tasks.append(asyncio.create_task(_command(http, base, user, action, track_id, results)))
+                    tasks.append(
+                        asyncio.create_task(_command(http, base, user, action, track_id, results, answers))
+                    )
                 await asyncio.gather(*tasks)
                 rss_end = _rss_kib(proc.pid)
                 for client in clients:
@@ -257,6 +271,9 @@ async def run(args: argparse.Namespace) -> None:
             f"REST command -> other device's event: p50 {statistics.median(ok):.1f} ms, "
             f"p99 {_percentile(ok, 99):.1f} ms, max {max(ok):.1f} ms"
         )
+    if answers:
+        p50, p99 = statistics.median(answers), _percentile(answers, 99)
+        print(f"REST answer alone: p50 {p50:.1f} ms, p99 {p99:.1f} ms")
     delta = rss_after - rss_before
     print(
         f"server RSS: {rss_before / 1024:.1f} MiB before, {rss_after / 1024:.1f} MiB with clients, "

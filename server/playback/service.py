@@ -145,8 +145,9 @@ class PlaybackService:
         view = result.state.view(now)
         if result.outcome == "duplicate":
             return Applied(view, changed=False)
-        await self._record(result)
+        # The state is committed in Redis already: push it first, so the database never delays devices.
         await self._events.publish(PLAYBACK, dict(view), user_id=user_id)
+        await self._record(result)
         return Applied(view, changed=True)
 
     async def _record(self, result: CommandResult) -> None:

@@ -58,7 +58,13 @@ def make_socket_server(settings: Settings) -> socketio.AsyncServer:
     manager = None
     if settings.redis_url:
         manager = socketio.AsyncRedisManager(
-            settings.redis_url, channel=settings.redis_prefix + SOCKETIO_CHANNEL_SUFFIX
+            settings.redis_url,
+            channel=settings.redis_prefix + SOCKETIO_CHANNEL_SUFFIX,
+            # No socket_timeout: the listener blocks on its subscription for as long as nothing is said.
+            redis_options={
+                "socket_connect_timeout": settings.dependency_timeout,
+                "health_check_interval": 30,
+            },
         )
     return socketio.AsyncServer(
         async_mode="aiohttp",
