@@ -19,11 +19,13 @@ from server.auth.passwords import PasswordHasher
 from server.auth.service import AuthService
 from server.auth.store import LoginStore
 from server.auth.tokens import TokenCodec
+from server.catalog import admin_routes as catalog_admin_routes
 from server.catalog import routes as catalog_routes
 from server.catalog.album_store import AlbumStore
 from server.catalog.artist_store import ArtistStore
 from server.catalog.cache import CatalogCache
 from server.catalog.ingest import IngestService
+from server.catalog.scan_jobs import scans_ctx_factory
 from server.catalog.service import CatalogService
 from server.catalog.store import TrackStore
 from server.catalog.upload import sweep_stale_uploads
@@ -112,6 +114,8 @@ def create_app(settings: Settings) -> web.Application:
     # Background work last (the job queue, in-process transcoders): they publish through Socket.IO and
     # stop first, finishing or handing back their jobs while everything they use is still open.
     app.cleanup_ctx.append(jobs_ctx)
+    # Scans started through the API queue transcodes; stopped (cancelled) before the job queue.
+    app.cleanup_ctx.append(scans_ctx_factory(_enqueue))
     # /socket.io passes through every middleware: none of them touches a response once it is prepared
     # (the WebSocket), auth skips the path (server.realtime authenticates), rate limits cover /api only.
     app[keys.REALTIME] = RealtimeHub(settings)
@@ -123,6 +127,7 @@ def create_app(settings: Settings) -> web.Application:
         auth_routes.api,
         user_routes.api,
         catalog_routes.api,
+        catalog_admin_routes.api,
         openapi_routes,
         delivery_routes.api,
         delivery_routes.signed,

@@ -34,6 +34,8 @@ JOBS = web.AppKey("jobs", "JobQueue")
 """The transcode job queue; always present once the app started."""
 WORKER = web.AppKey("worker", "Worker")
 """The in-process transcoder worker; present only when ``serve`` transcodes itself."""
+SCANS = web.AppKey("scans", "ScanRunner")
+"""Folder scans started through the API (state in Redis, tasks in this process)."""
 SEARCH = web.AppKey("search", "SearchService")
 PLAYLISTS = web.AppKey("playlists", "PlaylistService")
 RECOMMEND = web.AppKey("recommend", "RecommendService")

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
 import os
+import sys
 import uuid
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
@@ -69,3 +71,20 @@ def app(settings: Settings) -> web.Application:
 @pytest.fixture
 async def client(aiohttp_client, app: web.Application) -> TestClient:
     return await aiohttp_client(app)
+
+
+@pytest.fixture(autouse=True)
+async def _report_stuck_tasks() -> AsyncIterator[None]:
+    """If a test or its teardown stalls, print every pending task's stack: a hang names its culprit."""
+    loop = asyncio.get_running_loop()
+
+    def dump() -> None:
+        print("\n=== tasks still pending after 60 s ===", file=sys.stderr)
+        for task in asyncio.all_tasks(loop):
+            print(f"--- {task!r}", file=sys.stderr)
+            task.print_stack(limit=12, file=sys.stderr)
+
+    handle = loop.call_later(60, dump)
+    yield
+    # Teardown of the fixtures set up after this one (the app, its clients) runs before this line.
+    handle.cancel()

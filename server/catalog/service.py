@@ -90,6 +90,10 @@ class CatalogService:
         if not principal.is_admin and principal.user_id not in owners:
             raise Forbidden(f"Only the owners of this {what} and admins may change it.")
 
+    def check_owner(self, principal: Principal, doc: Doc, what: str) -> None:
+        """:class:`Forbidden` unless ``principal`` is an admin or among the owners of ``doc``."""
+        self._check_owner(principal, doc, what)
+
     async def visible_track(self, principal: Principal, track_id: str) -> Doc:
         doc = await self.track_doc(track_id)
         if not self.can_see(principal, doc):

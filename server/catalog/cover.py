@@ -1,0 +1,97 @@
+"""Uploading a track's cover: a JPEG or PNG, at most ``MAX_COVER_BYTES``, stored as ``covers/<id>.jpg``.
+
+The body is either multipart/form-data with a ``file`` field (what the web app sends) or the raw
+image with its own Content-Type. What it holds is decided by its first bytes, never by the declared
+type. A JPEG is stored as sent (so a download gives back the same bytes); a PNG is re-encoded to a
+JPEG of at most 1200 px by the same ffmpeg step that extracts embedded covers, since covers are
+served as JPEG only. The stored file is replaced atomically (:meth:`MediaLayout.install_cover`).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from pathlib import Path
+
+from aiohttp import web
+
+from media.errors import MediaError
+from media.ffmpeg import extract_cover
+from media.tags import sniff_image
+from server.auth.service import Principal
+from server.catalog.service import CatalogService, Doc
+from server.catalog.upload import FILE_FIELD, TEMP_PREFIX, TEMP_SUFFIX, ReceivedUpload, receive_upload
+from server.errors import Invalid, TooLarge, UnsupportedMedia
+
+MAX_COVER_BYTES = 10 * 1024 * 1024
+ACCEPTED = frozenset({"image/jpeg", "image/png"})
+_CHUNK = 256 * 1024
+
+
+async def receive_cover(request: web.Request, tmp_dir: Path) -> Path:
+    """The uploaded image in a temp file (the caller removes it); 413 over the cap, 415 for others."""
+    if request.content_type == "multipart/form-data":
+        received: ReceivedUpload = await receive_upload(request, tmp_dir, MAX_COVER_BYTES)
+        if received.fields:
+            received.discard()
+            raise Invalid(details={"fields": {k: "Extra inputs are not permitted" for k in received.fields}})
+        return received.path
+    if request.content_type not in ACCEPTED:
+        raise UnsupportedMedia(
+            f"Send the cover as multipart/form-data with a '{FILE_FIELD}' field, "
+            "or as image/jpeg or image/png."
+        )
+    if request.content_length is not None and request.content_length > MAX_COVER_BYTES:
+        raise _too_large()
+    data = bytearray()
+    while chunk := await request.content.read(_CHUNK):
+        data += chunk
+        if len(data) > MAX_COVER_BYTES:
+            raise _too_large()
+    await asyncio.to_thread(tmp_dir.mkdir, parents=True, exist_ok=True)
+    # Named like an upload so the sweep of stale uploads also removes one left by a crash.
+    path = tmp_dir / f"{TEMP_PREFIX}cover-{uuid.uuid4().hex}{TEMP_SUFFIX}"
+    await asyncio.to_thread(path.write_bytes, bytes(data))
+    return path
+
+
+async def track_for_cover(catalog: CatalogService, principal: Principal, track_id: str) -> Doc:
+    """The track if ``principal`` may change its cover (its uploader or an admin); checked before the
+    body is read, so a refused caller never makes us receive 10 MB."""
+    track = await catalog.visible_track(principal, track_id)
+    catalog.check_owner(principal, track, "track")
+    return track
+
+
+async def set_cover(catalog: CatalogService, track: Doc, image: Path) -> Doc:
+    """Make ``image`` the cover of ``track``; the updated track document."""
+    head = await asyncio.to_thread(_head, image)
+    kind = sniff_image(head)
+    if kind not in ACCEPTED:
+        raise UnsupportedMedia("The cover must be a JPEG or PNG image.", details={"detected": kind})
+    source = image
+    if kind != "image/jpeg":
+        source = image.with_name(image.name + ".jpg")
+        try:
+            await extract_cover(image, source)
+        except MediaError as exc:
+            await asyncio.to_thread(source.unlink, missing_ok=True)
+            raise UnsupportedMedia("The image could not be read.", code="bad_image") from exc
+    try:
+        dest = await asyncio.to_thread(catalog.layout.install_cover, track["_id"], source)
+    finally:
+        if source != image:
+            await asyncio.to_thread(source.unlink, missing_ok=True)
+    doc = await catalog.tracks.update(track["_id"], {"cover": catalog.layout.relative(dest)})
+    await catalog.cache.invalidate("track", track["_id"])
+    await catalog.library("track", track["_id"], "updated")
+    return doc
+
+
+def _head(path: Path) -> bytes:
+    with path.open("rb") as fh:
+        return fh.read(16)
+
+
+def _too_large() -> TooLarge:
+    return TooLarge("The cover is larger than 10 MB.", details={"max_bytes": MAX_COVER_BYTES})

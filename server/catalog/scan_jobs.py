@@ -1,0 +1,184 @@
+"""Folder scans started from the admin console: :class:`LibraryScanner` as a background task of ``serve``.
+
+The state of each scan (queued → running → done | failed, files done/found, the summary) lives in
+Redis under ``<prefix>scan:<id>`` rather than in this process, so whichever replica a poll reaches
+can answer it. The task writes its progress at most every ``REPORT_INTERVAL`` seconds, and its last
+write is the final state. A scan cut short by a shutdown is recorded as failed; running it again is
+safe (scans are idempotent).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+from collections.abc import AsyncIterator, Callable
+from pathlib import Path
+from typing import Any
+
+import redis.asyncio as aioredis
+import structlog
+from aiohttp import web
+
+from server import keys
+from server.api import iso
+from server.catalog.scan import Enqueue, LibraryScanner, ScanSummary
+from server.catalog.service import CatalogService
+from server.documents import new_id, utcnow
+from server.errors import Invalid, NotFound
+
+log = structlog.get_logger("harmonystream.scans")
+
+STATE_TTL = 7 * 86400
+"""Seconds a scan's state stays readable after its last change."""
+REPORT_INTERVAL = 0.5
+SKIPPED_SHOWN = 50
+"""Skipped files listed in a summary (the count covers all of them)."""
+
+State = dict[str, Any]
+
+
+class ScanRunner:
+    """Starts scans in the background and reads their state back (from any replica)."""
+
+    def __init__(
+        self,
+        catalog: CatalogService,
+        redis: aioredis.Redis,
+        prefix: str,
+        enqueue: Callable[[], Enqueue | None],
+    ) -> None:
+        self._catalog = catalog
+        self._redis = redis
+        self._prefix = f"{prefix}scan:"
+        self._enqueue = enqueue
+        self._tasks: set[asyncio.Task[None]] = set()
+
+    async def start(self, path: str, started_by: str) -> State:
+        """Check ``path`` and start scanning it; the initial state. :class:`Invalid` for a bad path."""
+        folder = await asyncio.to_thread(_checked_folder, path)
+        state: State = {
+            "id": new_id(),
+            "path": str(folder),
+            "state": "queued",
+            "done": 0,
+            "total": 0,
+            "progress": 0,
+            "summary": None,
+            "error": None,
+            "started_by": started_by,
+            "started_at": iso(utcnow()),
+            "finished_at": None,
+        }
+        await self._save(state)
+        task = asyncio.create_task(self._run(state, folder), name=f"scan-{state['id']}")
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+        return state
+
+    async def get(self, scan_id: str) -> State:
+        raw = await self._redis.get(self._prefix + scan_id)
+        if raw is None:
+            raise NotFound("No such scan.")
+        return json.loads(raw)
+
+    async def wait(self) -> None:
+        """Until every scan this process started has ended (for tests and shutdown)."""
+        if self._tasks:
+            await asyncio.gather(*self._tasks, return_exceptions=True)
+
+    async def stop(self) -> None:
+        for task in list(self._tasks):
+            task.cancel()
+        await self.wait()
+
+    async def _run(self, state: State, folder: Path) -> None:
+        counts = {"done": 0, "total": 0}
+
+        def on_progress(done: int, total: int) -> None:
+            counts.update(done=done, total=total)
+
+        async def report() -> None:
+            while True:
+                await asyncio.sleep(REPORT_INTERVAL)
+                await self._save(_with_counts(state, counts))
+
+        state["state"] = "running"
+        await self._save(state)
+        reporter = asyncio.create_task(report())
+        try:
+            summary = await LibraryScanner(self._catalog, self._enqueue()).scan(folder, on_progress)
+        except asyncio.CancelledError:
+            state.update(state="failed", error="The server stopped during the scan; start it again.")
+            raise
+        except Exception as exc:
+            log.exception("scan_failed", scan_id=state["id"], path=str(folder))
+            state.update(state="failed", error=str(exc) or type(exc).__name__)
+        else:
+            counts.update(done=summary.found, total=summary.found)
+            state.update(state="done", summary=_summary(summary))
+        finally:
+            reporter.cancel()
+            await asyncio.gather(reporter, return_exceptions=True)
+            state.update(_with_counts(state, counts), finished_at=iso(utcnow()))
+            # Shielded: a cancelled scan must still record that it ended.
+            await asyncio.shield(self._save(state))
+
+    async def _save(self, state: State) -> None:
+        await self._redis.set(self._prefix + state["id"], json.dumps(state), ex=STATE_TTL)
+
+
+def _with_counts(state: State, counts: dict[str, int]) -> State:
+    total = counts["total"]
+    progress = 100 if state["state"] == "done" else (counts["done"] * 100 // total if total else 0)
+    return {**state, **counts, "progress": progress}
+
+
+def _summary(summary: ScanSummary) -> dict[str, Any]:
+    return {
+        "found": summary.found,
+        "added": summary.added,
+        "updated": summary.updated,
+        "unchanged": summary.unchanged,
+        "missing": summary.missing,
+        "restored": summary.restored,
+        "skipped": len(summary.skipped),
+        "skipped_files": [{"path": _printable(p), "reason": r} for p, r in summary.skipped[:SKIPPED_SHOWN]],
+        "queued": summary.queued,
+        "elapsed_ms": int(summary.elapsed_s * 1000),
+    }
+
+
+def _printable(path: str) -> str:
+    return path.encode("utf-8", "surrogateescape").decode("utf-8", "replace")
+
+
+def _checked_folder(path: str) -> Path:
+    """The real path of an existing folder named by an absolute path; :class:`Invalid` otherwise. Blocking."""
+    if not path or "\x00" in path or not os.path.isabs(path):
+        raise Invalid(
+            "Name the folder by its absolute path.", details={"fields": {"path": "must be an absolute path"}}
+        )
+    folder = Path(os.path.realpath(path))
+    if not folder.is_dir():
+        reason = "is not a folder" if folder.exists() else "does not exist"
+        raise Invalid(
+            f"{path} {reason} on the server.", code="bad_scan_path", details={"fields": {"path": reason}}
+        )
+    return folder
+
+
+def scans_ctx_factory(
+    enqueue: Callable[[web.Application], Enqueue | None],
+) -> Callable[[web.Application], AsyncIterator[None]]:
+    """A ``cleanup_ctx`` that makes the app's :class:`ScanRunner` and cancels running scans at shutdown."""
+
+    async def scans_ctx(app: web.Application) -> AsyncIterator[None]:
+        runner = ScanRunner(
+            app[keys.CATALOG], app[keys.REDIS], app[keys.SETTINGS].redis_prefix, lambda: enqueue(app)
+        )
+        app[keys.SCANS] = runner
+        yield
+        await runner.stop()
+
+    return scans_ctx
