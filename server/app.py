@@ -56,6 +56,7 @@ from server.recommend import routes as recommend_routes
 from server.search import routes as search_routes
 from server.search.context import discovery_ctx
 from server.settings import Settings
+from server.shutdown import bounded
 from server.users import routes as user_routes
 from server.users.store import UserStore
 
@@ -212,7 +213,7 @@ async def _realtime_ctx(app: web.Application) -> AsyncIterator[None]:
         events=app[keys.EVENTS],
     )
     yield
-    await hub.stop()
+    await bounded(hub.stop(), seconds=10, what="realtime")
 
 
 def _version() -> str:

@@ -22,6 +22,7 @@ from media.events import EventPublisher
 from server import keys
 from server.handles import Database
 from server.settings import Settings
+from server.shutdown import bounded
 from transcoder.jobs import JobStore
 from transcoder.queue import JobQueue, QueueConfig
 from transcoder.tracks import TrackRecords
@@ -85,9 +86,9 @@ async def jobs_ctx(app: web.Application) -> AsyncIterator[None]:
         yield
     finally:
         stop.set()
-        await cancel_and_wait(sweeper)
+        await bounded(cancel_and_wait(sweeper), seconds=10, what="job sweeper")
         if worker is not None:
-            await worker.stop()
+            await bounded(worker.stop(), seconds=settings.worker_shutdown_grace + 10, what="worker")
 
 
 async def _sweep_forever(queue: JobQueue, db: Any, interval: float, stop: asyncio.Event) -> None:

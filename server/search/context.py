@@ -18,6 +18,7 @@ from server.recommend.service import RecommendService
 from server.recommend.store import ListeningStore
 from server.search.service import SearchService
 from server.search.store import SearchStore
+from server.shutdown import bounded
 
 
 async def discovery_ctx(app: web.Application) -> AsyncIterator[None]:
@@ -47,4 +48,4 @@ async def discovery_ctx(app: web.Application) -> AsyncIterator[None]:
     events.subscribe(playlists.on_library, LIBRARY)
     search.start()
     yield
-    await search.stop()
+    await bounded(search.stop(), seconds=10, what="search index")
