@@ -7,6 +7,7 @@ kind and totals. It knows nothing of the database or of HTTP; :class:`SearchServ
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -183,16 +184,4 @@ class CatalogIndex:
 def _with_text(entry: Entry, position: int, text: str | None) -> Entry:
     texts = list(entry.texts)
     texts[position] = text
-    return Entry(
-        id=entry.id,
-        texts=tuple(texts),
-        title_key=entry.title_key,
-        year=entry.year,
-        artist_id=entry.artist_id,
-        album_id=entry.album_id,
-        genre_key=entry.genre_key,
-        genre=entry.genre,
-        status=entry.status,
-        owner_id=entry.owner_id,
-        play_count=entry.play_count,
-    )
+    return dataclasses.replace(entry, texts=tuple(texts))
