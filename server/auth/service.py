@@ -154,7 +154,7 @@ class AuthService:
 
     async def principal_from_login(self, login_id: str, *, via: str) -> Principal | None:
         login_key = self._login_key(login_id)
-        (cached_login,) = await self._redis.mget([login_key])
+        cached_login = await self._redis.get(login_key)
         if cached_login == REVOKED:
             return None
         if cached_login is None:
