@@ -91,6 +91,10 @@ def _serve(args: argparse.Namespace, settings: Settings) -> None:
 
 
 async def _freeze_startup_objects(app: web.Application) -> None:
+    tune_gc()
+
+
+def tune_gc() -> None:
     """Keep the cyclic GC's pauses short while thousands of connections are open.
 
     Everything alive after start-up (modules, the app, its services) lives as long as the process:

@@ -14,6 +14,7 @@ from typing import Any
 from pymongo.errors import DuplicateKeyError
 
 from server.catalog.artist_store import insert_all
+from server.catalog.deletions import Deletions
 from server.catalog.names import sort_key
 from server.documents import any_of, new_id, utcnow
 from server.errors import Conflict, NotFound
@@ -25,6 +26,7 @@ SORTS = {"title": "title_key", "release_year": "release_year", "created_at": "cr
 class AlbumStore:
     def __init__(self, db: Database) -> None:
         self._albums = db["albums"]
+        self._deletions = Deletions(db)
 
     async def create(
         self, *, title: str, artist_id: str, release_year: int | None, owner_ids: list[str]
@@ -128,6 +130,7 @@ class AlbumStore:
         result = await self._albums.delete_one({"_id": album_id})
         if result.deleted_count == 0:
             raise NotFound("No such album.")
+        await self._deletions.record("album", album_id)
 
     @staticmethod
     def _new(title: str, artist_id: str, release_year: int | None, owner_ids: list[str]) -> dict[str, Any]:

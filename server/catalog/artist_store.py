@@ -14,6 +14,7 @@ from typing import Any
 
 from pymongo.errors import BulkWriteError, DuplicateKeyError
 
+from server.catalog.deletions import Deletions
 from server.catalog.names import sort_key
 from server.documents import any_of, new_id, utcnow
 from server.errors import Conflict, NotFound
@@ -25,6 +26,7 @@ SORTS = {"name": "name_key", "created_at": "created_at"}
 class ArtistStore:
     def __init__(self, db: Database) -> None:
         self._artists = db["artists"]
+        self._deletions = Deletions(db)
 
     async def create(self, *, name: str, bio: str | None, owner_ids: list[str]) -> dict[str, Any]:
         """A new artist; :class:`Conflict` if the name is taken."""
@@ -120,6 +122,7 @@ class ArtistStore:
         result = await self._artists.delete_one({"_id": artist_id})
         if result.deleted_count == 0:
             raise NotFound("No such artist.")
+        await self._deletions.record("artist", artist_id)
 
     @staticmethod
     def _new(name: str, bio: str | None, owner_ids: list[str]) -> dict[str, Any]:

@@ -109,34 +109,38 @@ class CatalogService:
         for d in docs:
             artist = artists.get(d["artist_id"])
             album = albums.get(d.get("album_id") or "")
-            original = d.get("original") or {}
-            out.append(
-                TrackOut(
-                    id=d["_id"],
-                    title=d["title"],
-                    artist_id=d["artist_id"],
-                    artist_name=artist["name"] if artist else None,
-                    album_id=d.get("album_id"),
-                    album_title=album["title"] if album else None,
-                    duration_ms=d.get("duration_ms"),
-                    genre=d.get("genre"),
-                    track_no=d.get("track_no"),
-                    release_year=d.get("release_year"),
-                    play_count=d.get("play_count", 0),
-                    status=d["status"],
-                    error=d.get("error"),
-                    progress=int(d.get("progress") or 0),
-                    cover_url=cover_url(d["_id"]) if d.get("cover") else None,
-                    owner_id=d.get("owner_id"),
-                    source=original.get("source"),
-                    missing=bool(d.get("missing")),
-                    loudness=d.get("loudness"),
-                    renditions=d.get("renditions") or [],
-                    created_at=d["created_at"],
-                    updated_at=d["updated_at"],
-                )
-            )
+            names = (artist["name"] if artist else None, album["title"] if album else None)
+            out.append(self.track_out(d, *names))
         return out
+
+    @staticmethod
+    def track_out(d: Doc, artist_name: str | None, album_title: str | None) -> TrackOut:
+        """The API view of a track document, given its artist's name and album's title."""
+        original = d.get("original") or {}
+        return TrackOut(
+            id=d["_id"],
+            title=d["title"],
+            artist_id=d["artist_id"],
+            artist_name=artist_name,
+            album_id=d.get("album_id"),
+            album_title=album_title,
+            duration_ms=d.get("duration_ms"),
+            genre=d.get("genre"),
+            track_no=d.get("track_no"),
+            release_year=d.get("release_year"),
+            play_count=d.get("play_count", 0),
+            status=d["status"],
+            error=d.get("error"),
+            progress=int(d.get("progress") or 0),
+            cover_url=cover_url(d["_id"]) if d.get("cover") else None,
+            owner_id=d.get("owner_id"),
+            source=original.get("source"),
+            missing=bool(d.get("missing")),
+            loudness=d.get("loudness"),
+            renditions=d.get("renditions") or [],
+            created_at=d["created_at"],
+            updated_at=d["updated_at"],
+        )
 
     async def track_view(self, doc: Doc) -> TrackOut:
         return (await self.track_views([doc]))[0]
@@ -157,19 +161,28 @@ class CatalogService:
         artists = await self.cache.get_many("artist", [d["artist_id"] for d in docs], self.artists.get_many)
         covers = await self.tracks.with_cover([d["_id"] for d in docs])
         return [
-            AlbumOut(
-                id=d["_id"],
-                title=d["title"],
-                artist_id=d["artist_id"],
-                artist_name=artists[d["artist_id"]]["name"] if d["artist_id"] in artists else None,
-                release_year=d.get("release_year"),
-                cover_url=cover_url(covers[d["_id"]]) if d["_id"] in covers else None,
-                owner_ids=d.get("owner_ids", []),
-                created_at=d["created_at"],
-                updated_at=d["updated_at"],
+            self.album_out(
+                d,
+                artists[d["artist_id"]]["name"] if d["artist_id"] in artists else None,
+                covers.get(d["_id"]),
             )
             for d in docs
         ]
+
+    @staticmethod
+    def album_out(d: Doc, artist_name: str | None, cover_track_id: str | None) -> AlbumOut:
+        """The API view of an album document; its cover is that of ``cover_track_id``."""
+        return AlbumOut(
+            id=d["_id"],
+            title=d["title"],
+            artist_id=d["artist_id"],
+            artist_name=artist_name,
+            release_year=d.get("release_year"),
+            cover_url=cover_url(cover_track_id) if cover_track_id else None,
+            owner_ids=d.get("owner_ids", []),
+            created_at=d["created_at"],
+            updated_at=d["updated_at"],
+        )
 
     async def album_detail(self, principal: Principal, album_id: str) -> AlbumDetail:
         album = await self.album_doc(album_id)

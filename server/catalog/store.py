@@ -25,6 +25,7 @@ from typing import Any
 
 from pymongo.errors import BulkWriteError, DuplicateKeyError
 
+from server.catalog.deletions import Deletions
 from server.catalog.names import sort_key
 from server.documents import any_of, new_id, utcnow
 from server.errors import NotFound
@@ -95,6 +96,7 @@ def _derived(fields: dict[str, Any]) -> dict[str, Any]:
 class TrackStore:
     def __init__(self, db: Database) -> None:
         self._tracks = db["tracks"]
+        self._deletions = Deletions(db)
 
     async def get(self, track_id: str) -> dict[str, Any]:
         doc = await self._tracks.find_one({"_id": track_id})
@@ -179,6 +181,7 @@ class TrackStore:
         doc = await self._tracks.find_one_and_delete({"_id": track_id})
         if doc is None:
             raise NotFound("No such track.")
+        await self._deletions.record("track", track_id)
         return doc
 
     async def list(self, query: TrackQuery, *, sort: str, limit: int, offset: int) -> tuple[list[dict], int]:

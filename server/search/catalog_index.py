@@ -2,7 +2,9 @@
 
 It turns catalog documents into index entries (a track is found by its title, its artist's name and
 its album's title, an album by its title and artist) and answers a parsed query with slot ids per
-kind and totals. It knows nothing of the database or of HTTP; :class:`SearchService` feeds it.
+kind and totals. It also keeps each document as far as the result views show it (:attr:`docs`), so a
+page is answered without reading the database. It knows nothing of the database or of HTTP;
+:class:`SearchService` feeds it.
 """
 
 from __future__ import annotations
@@ -48,7 +50,9 @@ class CatalogIndex:
             "artist": TextIndex(),
         }
         self.artist_names: dict[str, str] = {}
-        self.albums: dict[str, Doc] = {}
+        self.docs: dict[Kind, dict[str, Doc]] = {"track": {}, "album": {}, "artist": {}}
+        """{kind: {id: document as the result views need it}} (see :func:`_compact`)."""
+        self.albums = self.docs["album"]
 
     @property
     def tracks(self) -> TextIndex:
@@ -64,13 +68,31 @@ class CatalogIndex:
             self._put_album(doc)
         else:
             self._put_track(doc)
+        self.docs[kind][doc["_id"]] = _compact(doc)
 
     def remove(self, kind: Kind, doc_id: str) -> None:
         self.indexes[kind].remove(doc_id)
+        self.docs[kind].pop(doc_id, None)
         if kind == "artist":
             self.artist_names.pop(doc_id, None)
-        elif kind == "album":
-            self.albums.pop(doc_id, None)
+
+    def album_title(self, album_id: str | None) -> str | None:
+        album = self.albums.get(album_id or "")
+        return album.get("title") if album else None
+
+    def album_cover(self, album_id: str) -> str | None:
+        """The id of the album's track whose cover stands for the album: the first by number that has one."""
+        tracks = self.indexes["track"]
+        best: tuple | None = None
+        for slot in tracks.by_album.get(album_id, ()):
+            entry = tracks.entries[slot]
+            doc = self.docs["track"].get(entry.id) if entry is not None else None
+            if doc is not None and doc.get("cover"):
+                number = doc.get("track_no")
+                key = (number is not None, number or 0, doc["_id"])  # unnumbered first, as the stores sort
+                if best is None or key < best:
+                    best = key
+        return best[2] if best else None
 
     def _put_artist(self, doc: Doc) -> None:
         name = doc.get("name") or ""
@@ -90,7 +112,6 @@ class CatalogIndex:
 
     def _put_album(self, doc: Doc) -> None:
         old = self.albums.get(doc["_id"])
-        self.albums[doc["_id"]] = doc
         title = doc.get("title") or ""
         self.indexes["album"].put(
             Entry(
@@ -179,6 +200,37 @@ class CatalogIndex:
             entries = index.entries
             cands = {s for s in cands if entries[s].year is not None and low <= entries[s].year <= high}  # type: ignore[union-attr,operator]
         return cands
+
+
+_ALWAYS_KEPT = frozenset({"_id", "title", "name", "artist_id", "status", "created_at", "updated_at"})
+_DEFAULTS: dict[str, Any] = {
+    "progress": 0,
+    "play_count": 0,
+    "missing": False,
+    "renditions": [],
+    "owner_ids": [],
+}
+"""Values the views read back the same when the field is absent (``CatalogService.track_out``)."""
+
+
+def _compact(doc: Doc) -> Doc:
+    """``doc`` without fields the views would read back the same when absent, and a cover as a flag.
+
+    At 100,000 tracks every field left out of each document saves megabytes.
+    """
+    out = {
+        k: v
+        for k, v in doc.items()
+        if k in _ALWAYS_KEPT or not (v is None or (k in _DEFAULTS and v == _DEFAULTS[k]))
+    }
+    if "cover" in out:
+        out["cover"] = True
+    original = out.get("original")
+    if isinstance(original, dict):
+        out["original"] = {"source": original["source"]} if original.get("source") else None
+        if out["original"] is None:
+            del out["original"]
+    return out
 
 
 def _with_text(entry: Entry, position: int, text: str | None) -> Entry:

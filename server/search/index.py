@@ -6,9 +6,14 @@ answers prefixes with two bisections, and one-typo lookups generate the edits of
 
 Why it is shaped like this (measured in ``bench/search.py``):
 
-- Scoring runs at C speed: a term's matching words are grouped by score (exact, prefix, typo, times
-  the field weight), applied in ascending order with ``dict.update(dict.fromkeys(slots, score))``,
-  so each entry ends with its best score without a Python-level loop over postings.
+- A term's matches are kept as score levels (exact, prefix, typo, times the field weight), each one
+  list of slots, best first: enough to count, filter and rank a one-term query. Per-slot best scores
+  (``dict.update(dict.fromkeys(slots, score))`` in ascending order, at C speed) are built only when
+  terms are combined, and a large term is combined with a small one by intersecting the small set
+  with its levels rather than by building its scores.
+- Prefixes of one or two letters (the first keystrokes, and the start of each next word) match a
+  large part of the vocabulary: their slots are kept ready per field (``_short``), so that "m" does
+  not gather the postings of ~8,000 words on every keystroke.
 - Updates never edit a postings list: a changed entry gets a new slot and its old slot is marked
   dead; the index compacts itself when a quarter of the slots are dead.
 - Sort keys are precomputed tuples per slot. A page of a large match set walks a cached global
@@ -20,7 +25,7 @@ from __future__ import annotations
 
 import heapq
 from bisect import bisect_left
-from collections.abc import Sequence
+from collections.abc import KeysView, Sequence
 from dataclasses import dataclass
 
 from server.search.text import MIN_TYPO_LENGTH, words
@@ -30,6 +35,8 @@ FIELD_WEIGHTS = (3.0, 2.0, 1.0)
 EXACT = 1.0
 PREFIX = 0.6
 TYPO = 0.5
+SHORT_PREFIX = 2
+"""Prefixes up to this length have their slots kept ready (``TextIndex._short``)."""
 _MAX_CHAR = "\U0010ffff"
 _ALPHABET = "abcdefghijklmnopqrstuvwxyz0123456789"
 
@@ -58,6 +65,8 @@ class TextIndex:
         self.slot: dict[str, int] = {}
         # One {word: slots} per field: most words occur in one field only, so no empty lists are kept.
         self._postings: tuple[dict[str, list[int]], ...] = tuple({} for _ in FIELD_WEIGHTS)
+        # {prefix: slots having a word with that prefix} per field, for prefixes up to SHORT_PREFIX.
+        self._short: tuple[dict[str, list[int]], ...] = tuple({} for _ in FIELD_WEIGHTS)
         self._words: set[str] = set()
         self._vocab: list[str] = []
         self._vocab_sorted = True
@@ -92,7 +101,8 @@ class TextIndex:
         self.entries.append(entry)
         self.slot[entry.id] = slot
         for field_no, text in enumerate(entry.texts):
-            for word in dict.fromkeys(words(text)):
+            field_words = dict.fromkeys(words(text))
+            for word in field_words:
                 if word not in self._words:
                     self._words.add(word)
                     self._vocab.append(word)
@@ -101,6 +111,13 @@ class TextIndex:
                 if postings is None:
                     postings = self._postings[field_no][word] = []
                 postings.append(slot)
+            short = self._short[field_no]
+            for prefix in {w[:n] for w in field_words for n in range(1, SHORT_PREFIX + 1)}:
+                slots = short.get(prefix)
+                if slots is None:
+                    short[prefix] = [slot]
+                else:
+                    slots.append(slot)
         for mapping, key in (
             (self.by_artist, entry.artist_id),
             (self.by_album, entry.album_id),
@@ -160,7 +177,8 @@ class TextIndex:
         groups: list[tuple[float, list[str]]] = []
         if term in self._words:
             groups.append((EXACT, [term]))
-        if prefix:
+        short = prefix and len(term) <= SHORT_PREFIX
+        if prefix and not short:
             lo = bisect_left(self._vocab, term)
             hi = bisect_left(self._vocab, term + _MAX_CHAR, lo)
             completions = [w for w in self._vocab[lo:hi] if w != term]
@@ -170,8 +188,8 @@ class TextIndex:
             typos = [w for w in self._typo_words(term) if w != term]
             if typos:
                 groups.append((TYPO, typos))
-        # One list of slots per (quality, field); a prefix such as "m" spans thousands of words, so the
-        # inner loop only concatenates lists.
+        # One list of slots per (quality, field); a prefix such as "mor" spans thousands of words, so
+        # the inner loop only concatenates lists.
         by_score: dict[float, list[int]] = {}
         for quality, group in groups:
             for postings, weight in zip(self._postings, FIELD_WEIGHTS, strict=True):
@@ -183,11 +201,14 @@ class TextIndex:
                         slots += found
                 if slots:
                     by_score.setdefault(round(quality * weight, 3), []).extend(slots)
-        best: dict[int, float] = {}
-        levels = sorted(by_score.items(), reverse=True)
-        for score, slots in reversed(levels):
-            best.update(dict.fromkeys(slots, score))
-        return Matches(best, levels)
+        if short:
+            # Ready-made: every slot with a word starting with ``term``. Those whose word *is* the term
+            # are also at the exact level above, which is higher, so their best score is unchanged.
+            for ready, weight in zip(self._short, FIELD_WEIGHTS, strict=True):
+                slots = ready.get(term)
+                if slots:
+                    by_score.setdefault(round(PREFIX * weight, 3), []).extend(slots)
+        return Matches(sorted(by_score.items(), reverse=True))
 
     def _typo_words(self, term: str) -> set[str]:
         """Words of the vocabulary one edit away from ``term``, by generating the edits and looking them up.
@@ -207,22 +228,36 @@ class TextIndex:
     def query(self, terms: Sequence[str]) -> Matches:
         """Entries matching every term (each as a word, a prefix, or with one typo), scores summed."""
         if not terms:
-            return Matches({}, [])
-        per_term = sorted((self.match(t, prefix=True) for t in terms), key=lambda m: len(m.scores))
+            return Matches([])
+        per_term = sorted((self.match(t, prefix=True) for t in terms), key=lambda m: m.size)
         if len(per_term) == 1:
             return per_term[0]
         scores = per_term[0].scores
         for other in per_term[1:]:
-            more = other.scores
-            scores = {slot: s + more[slot] for slot, s in scores.items() if slot in more}
+            if other.size > 4 * len(scores):
+                # A broad term ("m" after "morning"): walk its levels, best first, through the few
+                # slots still in play, instead of building its scores for tens of thousands of slots.
+                left = set(scores)
+                combined: dict[int, float] = {}
+                for score, slots in other.levels:
+                    hit = left.intersection(slots)
+                    for slot in hit:
+                        combined[slot] = scores[slot] + score
+                    left -= hit
+                    if not left:
+                        break
+                scores = combined
+            else:
+                more = other.scores
+                scores = {slot: s + more[slot] for slot, s in scores.items() if slot in more}
         grouped: dict[float, list[int]] = {}
         for slot, score in scores.items():
             grouped.setdefault(round(score, 3), []).append(slot)
-        return Matches(scores, sorted(grouped.items(), reverse=True))
+        return Matches(sorted(grouped.items(), reverse=True), scores)
 
     def candidates(self, matches: Matches) -> set[int]:
         """The live slots among ``matches``."""
-        return matches.scores.keys() - self._dead_slots
+        return matches.slots() - self._dead_slots
 
     # -- ordering --------------------------------------------------------------------------------
 
@@ -281,12 +316,33 @@ class TextIndex:
         return snap
 
 
-@dataclass(frozen=True, slots=True)
 class Matches:
-    scores: dict[int, float]
-    """{slot: score}."""
-    levels: list[tuple[float, list[int]]]
-    """(score, slots having at least that score for some word), best first."""
+    """The entries one term (or a whole query) matches, with their scores."""
+
+    __slots__ = ("_scores", "levels", "size")
+
+    def __init__(self, levels: list[tuple[float, list[int]]], scores: dict[int, float] | None = None) -> None:
+        self.levels = levels
+        """(score, slots having at least that score for some word), best first; a slot may recur lower."""
+        self._scores = scores
+        self.size = len(scores) if scores is not None else sum(len(slots) for _, slots in levels)
+        """How many slots (counting repeats until the scores are built): what orders terms by cost."""
+
+    @property
+    def scores(self) -> dict[int, float]:
+        """{slot: best score}, built on first use."""
+        if self._scores is None:
+            best: dict[int, float] = {}
+            for score, slots in reversed(self.levels):
+                best.update(dict.fromkeys(slots, score))
+            self._scores = best
+            self.size = len(best)
+        return self._scores
+
+    def slots(self) -> set[int] | KeysView[int]:
+        if self._scores is not None:
+            return self._scores.keys()
+        return set().union(*(slots for _, slots in self.levels))
 
 
 @dataclass(frozen=True, slots=True)

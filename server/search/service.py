@@ -11,6 +11,9 @@ tracks in the embedded store):
 - In memory, a query is a few dictionary lookups and set operations at C speed: p95 well under
   30 ms at 100,000 tracks (figures in docs/PERFORMANCE.md), the same on MongoDB, since the index
   and the scoring are the same code whatever the store; the store is only read to build and refresh it.
+- A page is answered from memory too: the index keeps each document as far as the result views
+  show it. Reading the page's documents back from the embedded store cost more (p95 ~13 ms for the
+  three kinds, plus Redis round trips for names and covers) than the whole in-memory query.
 - Cost: the index is rebuilt at start (a projected scan, seconds at 100,000 tracks, in the
   background; searches wait for it) and takes memory in every ``serve`` process (see the benchmark).
 
@@ -21,16 +24,20 @@ Keeping it current, also across processes (several ``serve`` replicas, the trans
 2. Before a query, at most every ``search_refresh_seconds``, a catch-up reads what changed since the
    last ``updated_at`` seen (an indexed, sorted range read of a few ms), with a small overlap for
    clocks and late commits; documents already seen at that ``updated_at`` are skipped.
-3. Every ``search_reconcile_seconds`` a reconcile compares id sets (deletes made elsewhere, which
-   leave no ``updated_at`` behind) and refreshes play counts (playback bumps them with ``$inc`` only).
-4. A page is always read from the database before it is answered: a document deleted elsewhere is
-   dropped from the page and from the index, and a track that stopped being visible is not shown.
+   Deletes leave no ``updated_at`` behind: the catalog records a tombstone for each
+   (``server/catalog/deletions.py``), read the same way by ``deleted_at``.
+3. Every ``search_reconcile_seconds`` a reconcile compares id sets (a delete whose tombstone is
+   missing: a crash between the two writes, a manual delete) and refreshes play counts (playback
+   bumps them with ``$inc`` only, so a result's play count can lag by that much).
+
+So a change made in another process shows in search within ``search_refresh_seconds``.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import gc
 import time
 from datetime import datetime, timedelta
 from typing import Any
@@ -40,6 +47,7 @@ import structlog
 from media.events import EventName
 from server.auth.service import Principal
 from server.catalog.service import CatalogService
+from server.documents import utcnow
 from server.errors import Invalid
 from server.search.catalog_index import CatalogIndex, Query
 from server.search.schemas import MAX_LIMIT, AlbumHits, ArtistHits, SearchOut, SearchQuery, TrackHits
@@ -72,6 +80,7 @@ class SearchService:
         self._sync_lock = asyncio.Lock()
         self._last_sync = 0.0
         self._watermark: dict[Kind, datetime] = {}
+        self._deleted_mark: datetime | None = None
         self._recent: dict[tuple[Kind, str], datetime] = {}
         self._task: asyncio.Task[None] | None = None
 
@@ -104,6 +113,8 @@ class SearchService:
             if self._built.is_set():
                 return
             index = CatalogIndex()
+            # Tombstones from here on are applied by the next catch-up; earlier ones are in the scan.
+            self._deleted_mark = utcnow() - OVERLAP
             for kind in KINDS:
                 docs = await self._store.scan(kind)
                 for i, doc in enumerate(docs):
@@ -116,6 +127,12 @@ class SearchService:
             self.index = index
             self._last_sync = time.monotonic()
             self._built.set()
+            # Millions of long-lived objects (entries, postings, documents): out of the cyclic GC's
+            # reach, or every full collection walks them all and stalls the loop (measured: p95 of a
+            # query 31 ms → see docs/PERFORMANCE.md, max 138 ms). What they later drop is freed by
+            # reference counting as usual; ``serve`` freezes its start-up objects the same way.
+            gc.collect()
+            gc.freeze()
 
     async def ready(self) -> None:
         if not self._built.is_set():
@@ -153,10 +170,27 @@ class SearchService:
                     changed += len(fresh)
                     if len(docs) < BATCH or not fresh:
                         break
+            changed += await self._apply_deletions()
             floor = {k: v - OVERLAP for k, v in self._watermark.items()}
             self._recent = {key: at for key, at in self._recent.items() if at >= floor[key[0]]}
             self._last_sync = time.monotonic()
         return changed
+
+    async def _apply_deletions(self) -> int:
+        """Forget what was deleted since the last tombstone seen (removing twice is harmless)."""
+        removed = 0
+        while self._deleted_mark is not None:
+            tombstones = await self._store.deleted_since(self._deleted_mark - OVERLAP)
+            for stone in tombstones:
+                if self.index.indexes[stone["kind"]].get(stone["doc_id"]) is not None:
+                    self.index.remove(stone["kind"], stone["doc_id"])
+                    removed += 1
+            newest = max((s["deleted_at"] for s in tombstones), default=self._deleted_mark)
+            if len(tombstones) < BATCH or newest <= self._deleted_mark:
+                self._deleted_mark = max(newest, self._deleted_mark)
+                break
+            self._deleted_mark = newest
+        return removed
 
     async def reconcile(self) -> None:
         """Drop what was deleted elsewhere, add what the catch-up missed, refresh play counts."""
@@ -177,6 +211,7 @@ class SearchService:
             self.index.tracks.set_play_count(track_id, count)
         for text_index in self.index.indexes.values():
             text_index.warm()
+        await self._store.prune_deletions()
 
     async def on_library(self, event: EventName, payload: dict, user_id: str | None) -> None:
         """``library`` {kind, id, action}: re-read (or forget) that one document."""
@@ -227,36 +262,40 @@ class SearchService:
         if time.monotonic() - self._last_sync >= self._refresh and not self._sync_lock.locked():
             await self.sync()
         hits = self.index.search(query)
+        artists = self._docs("artist", hits.ids.get("artist", []))
+        return SearchOut(
+            tracks=self._track_hits(principal, hits.ids.get("track", []), hits.totals.get("track", 0)),
+            albums=AlbumHits(
+                items=[
+                    self._catalog.album_out(
+                        d, self.index.artist_names.get(d["artist_id"]), self.index.album_cover(d["_id"])
+                    )
+                    for d in self._docs("album", hits.ids.get("album", []))
+                ],
+                total=hits.totals.get("album", 0),
+            ),
+            artists=ArtistHits(
+                items=[self._catalog.artist_view(d) for d in artists],
+                total=hits.totals.get("artist", 0),
+            ),
+        )
 
-        async def tracks() -> TrackHits:
-            if "track" not in query.kinds:
-                return TrackHits(items=[], total=0)
-            docs = await self._page("track", hits.ids["track"])
-            visible = [d for d in docs if self._catalog.can_see(principal, d)]
-            for d in visible:
-                self.index.tracks.set_play_count(d["_id"], int(d.get("play_count") or 0))
-            return TrackHits(items=await self._catalog.track_views(visible), total=hits.totals["track"])
+    def _track_hits(self, principal: Principal, ids: list[str], total: int) -> TrackHits:
+        index = self.index
+        items = []
+        for doc in self._docs("track", ids):
+            if not self._catalog.can_see(principal, doc):
+                continue
+            entry = index.tracks.get(doc["_id"])
+            if entry is not None and entry.play_count != doc.get("play_count", 0):
+                doc = {**doc, "play_count": entry.play_count}  # counts move in place (set_play_count)
+            items.append(
+                self._catalog.track_out(
+                    doc, index.artist_names.get(doc["artist_id"]), index.album_title(doc.get("album_id"))
+                )
+            )
+        return TrackHits(items=items, total=total)
 
-        async def albums() -> AlbumHits:
-            if "album" not in query.kinds:
-                return AlbumHits(items=[], total=0)
-            docs = await self._page("album", hits.ids["album"])
-            return AlbumHits(items=await self._catalog.album_views(docs), total=hits.totals["album"])
-
-        async def artists() -> ArtistHits:
-            if "artist" not in query.kinds:
-                return ArtistHits(items=[], total=0)
-            docs = await self._page("artist", hits.ids["artist"])
-            return ArtistHits(items=[self._catalog.artist_view(d) for d in docs], total=hits.totals["artist"])
-
-        # The three kinds read different collections: read them at once rather than one after another.
-        track_hits, album_hits, artist_hits = await asyncio.gather(tracks(), albums(), artists())
-        return SearchOut(tracks=track_hits, albums=album_hits, artists=artist_hits)
-
-    async def _page(self, kind: Kind, ids: list[str]) -> list[dict[str, Any]]:
-        """The page's documents, in order, read now; ids that no longer exist leave the index."""
-        found = await self._store.fetch(kind, ids)
-        for doc_id in ids:
-            if doc_id not in found:
-                self.index.remove(kind, doc_id)
-        return [found[i] for i in ids if i in found]
+    def _docs(self, kind: Kind, ids: list[str]) -> list[dict[str, Any]]:
+        docs = self.index.docs[kind]
+        return [docs[i] for i in ids if i in docs]

@@ -14,14 +14,22 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any, Literal
 
+from server.catalog.deletions import Deletions
 from server.handles import Database
 
 Kind = Literal["artist", "album", "track"]
 KINDS: tuple[Kind, ...] = ("artist", "album", "track")
 COLLECTIONS: dict[Kind, str] = {"artist": "artists", "album": "albums", "track": "tracks"}
 FIELDS: dict[Kind, dict[str, int]] = {
-    "artist": {"name": 1, "updated_at": 1},
-    "album": {"title": 1, "artist_id": 1, "release_year": 1, "updated_at": 1},
+    "artist": {"name": 1, "bio": 1, "owner_ids": 1, "created_at": 1, "updated_at": 1},
+    "album": {
+        "title": 1,
+        "artist_id": 1,
+        "release_year": 1,
+        "owner_ids": 1,
+        "created_at": 1,
+        "updated_at": 1,
+    },
     "track": {
         "title": 1,
         "artist_id": 1,
@@ -31,16 +39,27 @@ FIELDS: dict[Kind, dict[str, int]] = {
         "status": 1,
         "owner_id": 1,
         "play_count": 1,
+        "duration_ms": 1,
+        "track_no": 1,
+        "error": 1,
+        "progress": 1,
+        "cover": 1,
+        "original.source": 1,
+        "missing": 1,
+        "loudness": 1,
+        "renditions": 1,
+        "created_at": 1,
         "updated_at": 1,
     },
 }
-"""The projection each kind is indexed from."""
+"""The projection each kind is indexed from: what the index needs and what the result views show."""
 BATCH = 2000
 
 
 class SearchStore:
     def __init__(self, db: Database) -> None:
         self._db = db
+        self._deletions = Deletions(db)
 
     def _coll(self, kind: Kind) -> Any:
         return self._db[COLLECTIONS[kind]]
@@ -61,6 +80,13 @@ class SearchStore:
         """{track id: play_count}: playback bumps counts without touching ``updated_at``."""
         docs = await self._coll("track").find({}, {"_id": 1, "play_count": 1}).to_list(None)
         return {d["_id"]: int(d.get("play_count") or 0) for d in docs}
+
+    async def deleted_since(self, since: datetime) -> list[dict[str, Any]]:
+        """Tombstones of catalog deletes made at or after ``since`` (at most ``BATCH``), oldest first."""
+        return await self._deletions.since(since, BATCH)
+
+    async def prune_deletions(self) -> None:
+        await self._deletions.prune()
 
     async def fetch(
         self, kind: Kind, ids: Sequence[str], projected: bool = False

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from aiohttp.test_utils import TestClient
@@ -152,13 +153,52 @@ async def test_changes_reach_the_index(client: TestClient) -> None:
     )
     assert resp.status == 200, await resp.text()
     assert _titles(await _search(client, headers, q="scarabees", type="track")) == ["Yesterday"]
-    # Deleted elsewhere (no event): gone from the page at once, and from the totals after a reconcile.
-    await client.app[keys.DB]["tracks"].delete_one({"_id": track["_id"]})
-    body = await _search(client, headers, q="yesterday")
-    assert body["tracks"]["items"] == []
+    # Deleted by another process (a store write, no event here): its tombstone reaches the index at
+    # the next catch-up, for tracks and albums alike.
+    await client.app[keys.TRACKS].delete(track["_id"])
+    album = await cat.album("Abbey Road", "The Beatles", 1969)  # renamed above; same artist
+    await search.sync()
+    assert _titles(await _search(client, headers, q="abbey", type="album"), "albums") == ["Abbey Road"]
+    await client.app[keys.CATALOG].albums.delete(album["_id"])
+    await search.sync()
+    assert await _search(client, headers, q="yesterday") == await _search(client, headers, q="abbey")
+    assert (await _search(client, headers, q="yesterday"))["tracks"] == {"items": [], "total": 0}
+    assert (await _search(client, headers, q="abbey"))["albums"] == {"items": [], "total": 0}
+    # Deleted by hand in the database, leaving no tombstone: gone after the periodic reconcile.
+    other = await cat.track("Yesterday Once More", "Carpenters")
+    await search.sync()
+    assert _titles(await _search(client, headers, q="yesterday")) == ["Yesterday Once More"]
+    await client.app[keys.DB]["tracks"].delete_one({"_id": other["_id"]})
     await search.reconcile()
-    assert (await _search(client, headers, q="yesterday"))["tracks"]["total"] == 0
+    assert (await _search(client, headers, q="yesterday"))["tracks"] == {"items": [], "total": 0}
     assert admin["_id"]
+
+
+async def test_results_show_what_the_catalog_shows(client: TestClient) -> None:
+    """Pages come from the index's own copy of the documents: they must match the catalog's views."""
+    cat = await _catalog(client)
+    _, headers = await signed_in(client)
+    lemonade = cat.albums["Lemonade"]["_id"]
+    tracks = client.app[keys.TRACKS]
+    body = await _search(client, headers, q="lemonade", type="track", sort="title")
+    formation, hold = (t["id"] for t in body["tracks"]["items"])
+    await tracks.update(hold, {"cover": f"covers/{hold}.jpg", "track_no": 2, "error": None})
+    await tracks.update(formation, {"track_no": 1, "loudness": {"integrated_lufs": -9.5}})
+    await client.app[keys.SEARCH].sync()
+    body = await _search(client, headers, q="lemonade beyonce", sort="title")
+    assert [t["title"] for t in body["tracks"]["items"]] == ["Formation", "Hold Up"]
+    for item in body["tracks"]["items"]:
+        resp = await client.get(f"/api/v1/tracks/{item['id']}", headers=headers)
+        assert item == await resp.json()
+    assert body["tracks"]["items"][1]["cover_url"] is not None
+    (album,) = body["albums"]["items"]
+    resp = await client.get(f"/api/v1/albums/{lemonade}", headers=headers)
+    detail = await resp.json()
+    assert album == {k: v for k, v in detail.items() if k not in ("artist", "tracks")}
+    assert album["cover_url"] == body["tracks"]["items"][1]["cover_url"]
+    (artist,) = (await _search(client, headers, q="beyonce", type="artist"))["artists"]["items"]
+    resp = await client.get(f"/api/v1/artists/{artist['id']}", headers=headers)
+    assert artist == {k: v for k, v in (await resp.json()).items() if k in artist}
 
 
 async def test_bad_input(client: TestClient) -> None:
@@ -182,3 +222,20 @@ async def test_bad_input(client: TestClient) -> None:
     assert resp.status == 200
     resp = await client.get("/api/v1/search", params={"q": "a"})
     assert resp.status == 401
+
+
+async def test_tombstones_are_pruned_after_a_day(client: TestClient) -> None:
+    cat = Catalog(client.app)
+    old = await cat.track("Old News", "Nobody")
+    new = await cat.track("Fresh News", "Nobody")
+    tracks = client.app[keys.TRACKS]
+    await tracks.delete(old["_id"])
+    await tracks.delete(new["_id"])
+    deletions = client.app[keys.DB]["deletions"]
+    await deletions.update_one(
+        {"doc_id": old["_id"]},
+        {"$set": {"deleted_at": datetime.now(UTC).replace(tzinfo=None) - timedelta(days=2)}},
+    )
+    await client.app[keys.SEARCH].reconcile()
+    left = await deletions.find({}).to_list(None)
+    assert [(d["kind"], d["doc_id"]) for d in left] == [("track", new["_id"])]
