@@ -70,24 +70,14 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def _serve(args: argparse.Namespace, settings: Settings) -> None:
-    from aiohttp import web
-
     from server.app import create_app
+    from server.serving import run
 
     host = args.host or settings.host
     port = args.port or settings.port
     app = create_app(settings)
     app.on_startup.append(_freeze_startup_objects)  # after cleanup_ctx: everything opened at start
-    web.run_app(
-        app,
-        host=host,
-        port=port,
-        access_log=None,
-        # Thousands of players reconnecting at once must not overflow the accept queue (a dropped
-        # SYN costs the client a 1 s retransmit); the kernel caps it at net.core.somaxconn.
-        backlog=4096,
-        print=lambda _: print(f"HarmonyStream on http://{host}:{port}/", flush=True),
-    )
+    run(app, host, port, started=lambda bound: print(f"HarmonyStream on http://{host}:{bound}/", flush=True))
 
 
 async def _freeze_startup_objects(app: web.Application) -> None:

@@ -78,6 +78,10 @@ class Settings:
     """Take the client address from X-Forwarded-For (only behind a proxy you run)."""
     accel_redirect: str = ""
     """Internal nginx location prefix for X-Accel-Redirect offload; empty = the server sends files itself."""
+    segment_lane: bool = True
+    """Answer plain HLS segment requests at the connection, before aiohttp (``server/delivery/lane.py``)."""
+    segment_cache_mb: int = 64
+    """Memory for recently served segments in the segment lane (0: read every segment afresh)."""
     log_json: bool | None = None
     """None = JSON when stderr is not a terminal."""
     log_level: str = "info"

@@ -15,6 +15,7 @@ from aiohttp.test_utils import TestClient
 
 from server.app import create_app
 from server.settings import Settings
+from tests.lane_server import LaneTestServer
 from tests.services import BACKENDS, private_redis
 
 
@@ -70,7 +71,8 @@ def app(settings: Settings) -> web.Application:
 
 @pytest.fixture
 async def client(aiohttp_client, app: web.Application) -> TestClient:
-    return await aiohttp_client(app)
+    # Served as `serve` serves it: connections start in the segment lane (server/delivery/lane.py).
+    return await aiohttp_client(LaneTestServer(app))
 
 
 @pytest.fixture(autouse=True)

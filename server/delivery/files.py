@@ -21,6 +21,7 @@ larger ones (originals) use sendfile.
 from __future__ import annotations
 
 import asyncio
+import functools
 import gzip
 import os
 import re
@@ -95,7 +96,9 @@ class Validators:
         return http_date(self.last_modified)
 
 
+@functools.lru_cache(maxsize=4096)
 def http_date(epoch: int) -> str:
+    # Cached: a file's Last-Modified is formatted again on every request for it.
     return formatdate(epoch, usegmt=True)
 
 

@@ -75,6 +75,16 @@ class DeliveryService:
             ".m4s": FilePolicy("audio/mp4", SEGMENT_CACHE, headers=CORS_HEADERS),
         }
 
+    @property
+    def confine_root(self) -> str:
+        """The real media root, ending in "/": every file served from under it must really be there."""
+        return self._root_prefix
+
+    @property
+    def offloads(self) -> bool:
+        """Files are handed to nginx (``HS_ACCEL_REDIRECT``) rather than sent by us."""
+        return bool(self._accel)
+
     # -- URLs ---------------------------------------------------------------------------------
 
     def urls(self, request: web.Request, track_id: str, user_id: str) -> MediaUrls:

@@ -22,7 +22,7 @@ from aiohttp.typedefs import Handler
 from server import keys
 
 log = structlog.get_logger("harmonystream.access")
-_VALID_ID = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
+VALID_REQUEST_ID = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
 _MEDIA_PREFIXES = ("/hls/", "/media/", "/hls-auth/")
 
 
@@ -30,7 +30,7 @@ _MEDIA_PREFIXES = ("/hls/", "/media/", "/hls-auth/")
 async def access_log_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
     incoming = request.headers.get("X-Request-ID", "")
     # 128 random bits as 32 hex digits, like uuid4().hex without building a UUID object.
-    request_id = incoming if _VALID_ID.match(incoming) else os.urandom(16).hex()
+    request_id = incoming if VALID_REQUEST_ID.match(incoming) else os.urandom(16).hex()
     request[keys.REQUEST_ID] = request_id
     started = time.perf_counter()
     status = 500

@@ -5,7 +5,7 @@ from __future__ import annotations
 from aiohttp import web
 from aiohttp.typedefs import Handler
 
-_ALWAYS = {
+ALWAYS = {
     "X-Content-Type-Options": "nosniff",
     "Referrer-Policy": "strict-origin-when-cross-origin",
     "X-Frame-Options": "DENY",
@@ -32,7 +32,7 @@ async def security_headers_middleware(request: web.Request, handler: Handler) ->
 def _apply(response: web.StreamResponse) -> None:
     if response.prepared:
         return
-    for name, value in _ALWAYS.items():
+    for name, value in ALWAYS.items():
         response.headers.setdefault(name, value)
     if response.content_type == "text/html":
         response.headers.setdefault("Content-Security-Policy", CSP)
