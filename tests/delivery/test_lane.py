@@ -216,14 +216,16 @@ async def test_idle_connections_are_closed(
 async def test_requests_sent_before_a_half_close_are_all_answered(
     client: TestClient, listener: dict[str, str], track: Installed
 ) -> None:
+    """Pipelined segment requests, then the client's FIN: every answer arrives, then the server closes.
+
+    (aiohttp itself closes at once on a half-close, so after a hand-over the lane does the same.)
+    """
     segments = await _segments(client, listener, track)
-    for last in (segments[0], "/healthz"):  # the last one answered by the lane, then by aiohttp
-        reader, writer = await asyncio.open_connection("127.0.0.1", client.server.port)
-        requests = [f"GET {segments[1]} HTTP/1.1\r\nHost: x", f"GET {last} HTTP/1.1\r\nHost: x"]
-        writer.write("".join(r + "\r\n\r\n" for r in requests).encode())
-        writer.write_eof()
-        answers = [await _read_response(reader) for _ in requests]
-        assert [a[0] for a in answers] == [200, 200], last
-        assert answers[0][2] == _file_of(track, segments[1]).read_bytes()
-        assert await asyncio.wait_for(reader.read(), timeout=5) == b""
-        writer.close()
+    reader, writer = await asyncio.open_connection("127.0.0.1", client.server.port)
+    requests = [f"GET {segment} HTTP/1.1\r\nHost: x" for segment in segments * 3]
+    writer.write("".join(r + "\r\n\r\n" for r in requests).encode())
+    writer.write_eof()
+    answers = [await _read_response(reader) for _ in requests]
+    assert [a[2] for a in answers] == [_file_of(track, s).read_bytes() for s in segments * 3]
+    assert await asyncio.wait_for(reader.read(), timeout=5) == b""
+    writer.close()
