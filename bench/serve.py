@@ -3,9 +3,10 @@
     python bench/serve.py [--seconds 8] [--connections 32] [--listeners 10000] [--repeat 3]
 
 Setup (in a temp dir, removed at the end): a 60 s FLAC, transcoded by ``transcoder.pipeline`` into
-the real ladder; two ``harmonystream serve`` processes on that data dir (one plain, one with
-``HS_ACCEL_REDIRECT``), each with its normal middleware and JSON request log (to a file), started
-like production (``serve``, with its GC tuning); a private nginx with 1 worker serving the media dir
+the real ladder; two ``harmonystream serve`` processes on that data dir (one plain, answering
+segments through its segment lane; one with ``HS_ACCEL_REDIRECT``, where every request takes the full
+aiohttp path), each with its normal middleware and JSON request log (to a file), started like
+production (``serve``, with its GC tuning); a private nginx with 1 worker serving the media dir
 directly; nginx from ``deploy/nginx.conf`` (1 worker) in front of the accel server — HLS offload
 (``auth_request``, cached) as shipped; and the same config with the HLS location disabled, so HLS
 goes through the server and X-Accel-Redirect. All traffic is on loopback.
