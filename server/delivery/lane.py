@@ -30,12 +30,14 @@ from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass
 from email.utils import formatdate
+from typing import TypeVar
 
 import structlog
 from aiohttp.http import SERVER_SOFTWARE
 
 from server.delivery.files import INLINE_MAX, FilePolicy, open_regular, validators_for
 from server.delivery.service import DeliveryService
+from server.delivery.signing import MediaGrant
 from server.errors import AppError
 from server.metrics import Metrics
 from server.middleware.access_log import VALID_REQUEST_ID
@@ -68,6 +70,8 @@ _NOT_PLAIN = frozenset(
         b"upgrade",
     }
 )
+K = TypeVar("K")
+V = TypeVar("V")
 _TARGET_RE = re.compile(rb"^/hls/([^/?#%]+)/([^/?#%]+)/([^?#%]+)$")
 
 
@@ -145,7 +149,7 @@ class SegmentLane:
     def __init__(self, delivery: DeliveryService, metrics: Metrics, *, cache_bytes: int) -> None:
         self._delivery = delivery
         self._record = {m: metrics.recorder(m.decode(), ROUTE, 200) for m in (b"GET", b"HEAD")}
-        self._grants: dict[tuple[str, str], int] = {}
+        self._grants: dict[tuple[bytes, bytes], MediaGrant] = {}
         self._paths: dict[bytes, tuple[str, FilePolicy]] = {}
         self._files = SegmentFiles(cache_bytes, delivery.confine_root, self._file_head)
         self._date_second = 0
@@ -230,31 +234,20 @@ class SegmentLane:
 
     def _authorised(self, token_bytes: bytes, track_bytes: bytes) -> bool:
         """Whether the token opens the track now; a verified grant is remembered until it expires."""
-        key = (token_bytes, track_bytes)
-        expires = self._grants.get(key)
-        if expires is None:
-            try:
-                grant = self._delivery.authorise(token_bytes.decode("ascii"), track_bytes.decode("ascii"))
-            except (AppError, UnicodeDecodeError):
-                return False
-            if len(self._grants) >= MAX_REMEMBERED:
-                self._grants.clear()  # crude but bounded: each listener verifies once more
-            expires = self._grants[key] = grant.expires_at
-        return expires > time.time()
+        grant = _remembered(
+            self._grants,
+            (token_bytes, track_bytes),
+            lambda: self._delivery.authorise(token_bytes.decode("ascii"), track_bytes.decode("ascii")),
+        )
+        return grant is not None and grant.expires_at > time.time()
 
     def _locate(self, track_bytes: bytes, subpath_bytes: bytes) -> tuple[str, FilePolicy] | None:
         """The file path of a segment (the lexical checks of ``DeliveryService.hls_path``), remembered."""
-        key = track_bytes + b"/" + subpath_bytes
-        located = self._paths.get(key)
-        if located is None:
-            try:
-                located = self._delivery.hls_path(track_bytes.decode("ascii"), subpath_bytes.decode("ascii"))
-            except (AppError, UnicodeDecodeError):
-                return None
-            if len(self._paths) >= MAX_REMEMBERED:
-                self._paths.clear()
-            self._paths[key] = located
-        return located
+        return _remembered(
+            self._paths,
+            track_bytes + b"/" + subpath_bytes,
+            lambda: self._delivery.hls_path(track_bytes.decode("ascii"), subpath_bytes.decode("ascii")),
+        )
 
     @staticmethod
     def _file_head(st: os.stat_result, policy: FilePolicy) -> bytes:
@@ -279,6 +272,20 @@ class SegmentLane:
         if now != self._date_second:
             self._date_second, self._date = now, formatdate(now, usegmt=True).encode()
         return self._date
+
+
+def _remembered(cache: dict[K, V], key: K, compute: Callable[[], V]) -> V | None:
+    """``cache[key]``, computed on first use; None (and nothing kept) when ``compute`` refuses."""
+    value = cache.get(key)
+    if value is None:
+        try:
+            value = compute()
+        except (AppError, UnicodeDecodeError):
+            return None
+        if len(cache) >= MAX_REMEMBERED:
+            cache.clear()  # crude but bounded: what is still in use is computed once more
+        cache[key] = value
+    return value
 
 
 _SECURITY_LINES = tuple(f"{k}: {v}".encode() for k, v in SECURITY_HEADERS.items())
