@@ -19,6 +19,8 @@ import json
 import math
 import os
 import re
+import shutil
+import sys
 import time
 from collections import deque
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
@@ -289,9 +291,21 @@ async def extract_cover(source: Path, dest: Path, *, timeout: float = 60.0,  # n
 # --- subprocess plumbing -------------------------------------------------------------------------
 
 
+_DIE_WITH_PARENT: tuple[str, ...] = (
+    ("setpriv", "--pdeathsig", "KILL", "--") if sys.platform == "linux" and shutil.which("setpriv") else ()
+)
+"""A child started through util-linux's ``setpriv --pdeathsig`` is killed by the kernel when the process
+that started it dies, even by SIGKILL: a killed worker leaves no ffmpeg behind to compete with the
+worker that takes its job over. (``preexec_fn`` could do the same, but runs Python code between fork
+and exec, which is unsafe in a process with threads.)"""
+
+
 async def _spawn(argv: Sequence[str], *, cwd: Path | None, stdout: bool) -> asyncio.subprocess.Process:
+    if not shutil.which(argv[0]):
+        raise ToolMissing(f"{argv[0]} is not installed or not on PATH")
     try:
         return await asyncio.create_subprocess_exec(
+            *_DIE_WITH_PARENT,
             *argv,
             stdin=asyncio.subprocess.DEVNULL,
             stdout=asyncio.subprocess.PIPE if stdout else asyncio.subprocess.DEVNULL,

@@ -141,10 +141,11 @@ def ffmpeg_processes_mentioning(text: str) -> list[int]:
         if not proc.name.isdigit():
             continue
         try:
-            cmdline = (proc / "cmdline").read_bytes().replace(b"\0", b" ").decode("utf-8", "replace")
+            argv = (proc / "cmdline").read_bytes().decode("utf-8", "replace").split("\0")
             state = (proc / "stat").read_text().split(") ", 1)[1][:1]
         except OSError:
             continue
-        if "ffmpeg" in cmdline and text in cmdline and state != "Z":
+        # ffmpeg itself, not any process whose arguments merely mention it (a Python script, say).
+        if Path(argv[0]).name == "ffmpeg" and text in " ".join(argv) and state != "Z":
             pids.append(int(proc.name))
     return pids

@@ -4,6 +4,11 @@ from __future__ import annotations
 
 import asyncio
 import itertools
+import os
+import signal
+import subprocess
+import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -156,3 +161,36 @@ async def test_extract_cover_without_picture_fails_cleanly(tagged_files: dict[st
     with pytest.raises(TranscodeFailed, match="could not extract the cover"):
         await extract_cover(tagged_files["wav"], dest)
     assert not dest.exists()
+
+
+def test_ffmpeg_dies_with_the_process_that_started_it(tmp_path: Path) -> None:
+    """SIGKILL the process running ffmpeg: the kernel ends ffmpeg too, even one that writes nothing.
+
+    This ffmpeg waits forever to open a FIFO nobody writes to, so nothing but the parent-death signal
+    could end it (no broken pipe, no timeout).
+    """
+    fifo = tmp_path / "never-written.fifo"
+    os.mkfifo(fifo)
+    script = (
+        "import asyncio, pathlib\n"
+        "from media.ffmpeg import extract_cover\n"
+        f"asyncio.run(extract_cover(pathlib.Path({str(fifo)!r}), pathlib.Path({str(tmp_path / 'c.jpg')!r}),"
+        " timeout=600))\n"
+    )
+    parent = subprocess.Popen([sys.executable, "-c", script], cwd=Path(__file__).resolve().parents[2])
+    try:
+        deadline = time.monotonic() + 30
+        while not ffmpeg_processes_mentioning(str(fifo)):
+            assert time.monotonic() < deadline, "ffmpeg never started"
+            time.sleep(0.05)
+        time.sleep(0.3)  # well inside its blocking open of the FIFO
+        parent.kill()
+        parent.wait(timeout=10)
+        deadline = time.monotonic() + 5
+        while ffmpeg_processes_mentioning(str(fifo)):
+            assert time.monotonic() < deadline, "ffmpeg outlived the process that started it"
+            time.sleep(0.05)
+    finally:
+        parent.kill()
+        for pid in ffmpeg_processes_mentioning(str(fifo)):
+            os.kill(pid, signal.SIGKILL)

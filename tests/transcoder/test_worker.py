@@ -89,6 +89,10 @@ async def wait_until(check: Callable[[], Awaitable[Any]], *, within: float = 60.
     return value
 
 
+async def _no_ffmpeg_mentioning(text: str) -> bool:
+    return not ffmpeg_processes_mentioning(text)
+
+
 async def settled(db: Database, track_id: str, *, within: float = 60.0) -> dict[str, Any]:
     """The track once it is ready or failed."""
 
@@ -305,6 +309,12 @@ async def test_a_killed_worker_job_is_finished_by_another(
             await proc.wait()
         killed = await queue.jobs.get(job["_id"])
         assert killed["state"] == "running" and f":{proc.pid}:" in killed["worker_id"]
+        # Its ffmpeg dies with it (the kernel's parent-death signal), before anyone takes the job over.
+        await wait_until(
+            lambda: _no_ffmpeg_mentioning(str(original)),
+            within=10,
+            what="the killed worker's ffmpeg to be gone",
+        )
         # Mid-way indeed: the pipeline's temp dir is there and nothing was published.
         assert list((settings.media_dir / "hls").glob(f".{track_id}.tmp-*"))
         assert not (settings.media_dir / "hls" / track_id).exists()
@@ -317,7 +327,7 @@ async def test_a_killed_worker_job_is_finished_by_another(
             proc.kill()
             await proc.wait()
         log_file.close()
-        # The killed worker's ffmpeg may outlive it briefly; it is ours, so end it by pid.
+        # Should the parent-death signal have failed, end the orphan so that no test leaves one behind.
         for pid in ffmpeg_processes_mentioning(str(original)):
             os.kill(pid, signal.SIGKILL)
 
