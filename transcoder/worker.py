@@ -358,10 +358,17 @@ class Worker:
             "renditions": [r.as_dict() for r in result.renditions],
             "loudness": {"integrated_lufs": result.loudness_lufs, "true_peak_dbtp": result.true_peak_dbtp},
         }
-        if result.cover_path is not None:
+        if result.cover_path is not None and not await self._has_cover(track_id):
             cover = await asyncio.to_thread(self.layout.install_cover, track_id, result.cover_path)
             results["cover"] = self.layout.relative(cover)
         return results
+
+    async def _has_cover(self, track_id: str) -> bool:
+        """Whether the track already shows a cover: one its artist uploaded (also while we transcoded)
+        wins over the one embedded in the file. Checked as late as possible: an upload landing in the
+        few milliseconds between this read and our copy would still lose."""
+        track = await self.tracks.get(track_id)
+        return bool(track and track.get("cover"))
 
     # --- events ------------------------------------------------------------------------------
 

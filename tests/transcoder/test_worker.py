@@ -383,3 +383,23 @@ def test_worker_modules_do_not_load_server_or_aiohttp() -> None:
         [sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, check=True, timeout=60
     )
     assert out.stdout.strip() == "[]"
+
+
+async def test_a_new_transcode_keeps_an_uploaded_cover(
+    settings: Settings, db: Database, redis: aioredis.Redis, tmp_path: Path
+) -> None:
+    """The artist's uploaded cover wins over the one embedded in the file (a retry, a re-transcode)."""
+    source = make_audio(tmp_path / "song.flac", "flac", 4, cover=make_jpeg(80, 60, "red"))
+    track_id = await save_processing_track(settings, db, source)
+    uploaded = make_jpeg(50, 50, "blue")
+    layout = MediaLayout(settings.media_dir)
+    chosen = tmp_path / "chosen.jpg"
+    chosen.write_bytes(uploaded)
+    relative = layout.relative(layout.install_cover(track_id, chosen))
+    await TrackStore(db).update(track_id, {"cover": relative})
+    async with running(settings, db, redis):
+        await make_queue(settings, db, redis).enqueue(track_id)
+        track = await settled(db, track_id)
+    assert track["status"] == "ready"
+    assert track["cover"] == relative
+    assert (settings.media_dir / relative).read_bytes() == uploaded
