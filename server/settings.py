@@ -55,6 +55,9 @@ class Settings:
     max_upload_mb: int = 500
     worker_concurrency: int = 0
     """Parallel transcodes per worker; 0 = number of CPU cores."""
+    worker_health_file: str = ""
+    """``harmonystream worker`` touches this file every few seconds while its loop runs and Redis
+    answers (a container health check reads its age); empty: no file."""
     inprocess_worker: bool = False
     """Run transcoder workers inside ``serve`` even with an external Redis (always on with the embedded
     Redis, which no other process can reach)."""

@@ -11,6 +11,10 @@ from __future__ import annotations
 
 import asyncio
 import signal
+from pathlib import Path
+
+import redis.asyncio as aioredis
+import structlog
 
 from migrations import apply_pending
 from server.errors import ConfigError
@@ -18,6 +22,29 @@ from server.handles import make_redis, open_database
 from server.jobs.runtime import make_queue, make_worker, sweep
 from server.settings import Settings
 from transcoder.publish import SocketIOPublisher
+
+log = structlog.get_logger("harmonystream.worker")
+
+
+HEALTH_INTERVAL = 10.0
+
+
+async def _keep_health_file(settings: Settings, redis: aioredis.Redis) -> None:
+    """Touch ``HS_WORKER_HEALTH_FILE`` while the event loop runs and Redis answers.
+
+    A stuck loop or an unreachable Redis lets the file age, which a health check can see; the process
+    merely being alive proves neither.
+    """
+    if not settings.worker_health_file:
+        return
+    path = Path(settings.worker_health_file)
+    while True:
+        try:
+            await redis.ping()
+            await asyncio.to_thread(path.touch)
+        except Exception as exc:
+            log.warning("worker_health_failed", error=repr(exc))
+        await asyncio.sleep(HEALTH_INTERVAL)
 
 
 def check(settings: Settings) -> None:
@@ -43,7 +70,11 @@ async def run_worker(settings: Settings) -> None:
             queue = make_queue(settings, db, redis)
             await queue.ensure_group()
             await sweep(queue, db)
-            await make_worker(settings, queue, db, publisher).run(stop)
+            health = asyncio.create_task(_keep_health_file(settings, redis), name="worker-health")
+            try:
+                await make_worker(settings, queue, db, publisher).run(stop)
+            finally:
+                health.cancel()
     finally:
         await publisher.close()
         await redis.aclose()

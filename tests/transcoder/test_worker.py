@@ -13,6 +13,7 @@ import os
 import signal
 import subprocess
 import sys
+import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -291,6 +292,7 @@ async def test_a_killed_worker_job_is_finished_by_another(
         "HS_JOB_POLL_INTERVAL": "0.5",
         "HS_WORKER_CONCURRENCY": "1",
         "HS_LOG_JSON": "1",
+        "HS_WORKER_HEALTH_FILE": str(tmp_path / "worker-alive"),
     }
     log_file = (tmp_path / "worker.log").open("wb")
     proc = await asyncio.create_subprocess_exec(
@@ -304,6 +306,9 @@ async def test_a_killed_worker_job_is_finished_by_another(
             within=90,
             what="the worker process to be mid-transcode",
         )
+        # While it works (its slot busy with ffmpeg), it keeps its health file fresh for health checks.
+        alive = tmp_path / "worker-alive"
+        assert alive.is_file() and time.time() - alive.stat().st_mtime < 15
         proc.send_signal(signal.SIGKILL)
         async with asyncio.timeout(30):
             await proc.wait()
