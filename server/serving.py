@@ -86,7 +86,8 @@ def segment_lane(app: web.Application) -> SegmentLane | None:
 
 async def serve(app: web.Application, host: str, port: int, *, started: Callable[[int], None]) -> None:
     """Run ``app`` until SIGINT/SIGTERM, then shut it down as ``run_app`` does."""
-    runner = web.AppRunner(app, handle_signals=True, access_log=None)
+    # Connections handed to aiohttp idle out like the lane's (run_app's default is the same 75 s).
+    runner = web.AppRunner(app, handle_signals=True, access_log=None, keepalive_timeout=KEEPALIVE_SECONDS)
     await runner.setup()
     try:
         site = LaneSite(runner, host, port, lane=segment_lane(app))

@@ -22,6 +22,7 @@ from server.handles import make_redis, open_database
 from server.jobs.runtime import make_queue, make_worker, sweep
 from server.settings import Settings
 from transcoder.publish import SocketIOPublisher
+from transcoder.worker import cancel_and_wait
 
 log = structlog.get_logger("harmonystream.worker")
 
@@ -74,7 +75,7 @@ async def run_worker(settings: Settings) -> None:
             try:
                 await make_worker(settings, queue, db, publisher).run(stop)
             finally:
-                health.cancel()
+                await cancel_and_wait(health)
     finally:
         await publisher.close()
         await redis.aclose()

@@ -128,8 +128,8 @@ class SearchService:
             self._last_sync = time.monotonic()
             self._built.set()
             # Millions of long-lived objects (entries, postings, documents): out of the cyclic GC's
-            # reach, or every full collection walks them all and stalls the loop (measured: p95 of a
-            # query 31 ms → see docs/PERFORMANCE.md, max 138 ms). What they later drop is freed by
+            # reach, or every full collection walks them all and stalls the loop (at 100,000 tracks a
+            # query's p95 went 33 → 26 ms, docs/PERFORMANCE.md). What they later drop is freed by
             # reference counting as usual; ``serve`` freezes its start-up objects the same way.
             gc.collect()
             gc.freeze()
