@@ -227,9 +227,10 @@ def _compact(doc: Doc) -> Doc:
         out["cover"] = True
     original = out.get("original")
     if isinstance(original, dict):
-        out["original"] = {"source": original["source"]} if original.get("source") else None
-        if out["original"] is None:
-            del out["original"]
+        # Only its source is shown; without one, the view reads an absent original the same way.
+        del out["original"]
+        if original.get("source"):
+            out["original"] = {"source": original["source"]}
     return out
 
 
