@@ -183,7 +183,15 @@ async def test_results_show_what_the_catalog_shows(client: TestClient) -> None:
     body = await _search(client, headers, q="lemonade", type="track", sort="title")
     formation, hold = (t["id"] for t in body["tracks"]["items"])
     await tracks.update(hold, {"cover": f"covers/{hold}.jpg", "track_no": 2, "error": None})
-    await tracks.update(formation, {"track_no": 1, "loudness": {"integrated_lufs": -9.5}})
+    await tracks.update(
+        formation,
+        {
+            "track_no": 1,
+            "loudness": {"integrated_lufs": -9.5},
+            "original": {"source": "upload", "path": f"originals/{formation}/original.flac", "size": 9},
+            "renditions": [{"name": "128k", "codec": "mp4a.40.2", "bitrate": 128_000}],
+        },
+    )
     await client.app[keys.SEARCH].sync()
     body = await _search(client, headers, q="lemonade beyonce", sort="title")
     assert [t["title"] for t in body["tracks"]["items"]] == ["Formation", "Hold Up"]
@@ -191,6 +199,8 @@ async def test_results_show_what_the_catalog_shows(client: TestClient) -> None:
         resp = await client.get(f"/api/v1/tracks/{item['id']}", headers=headers)
         assert item == await resp.json()
     assert body["tracks"]["items"][1]["cover_url"] is not None
+    assert body["tracks"]["items"][0]["source"] == "upload"
+    assert body["tracks"]["items"][0]["renditions"][0]["bitrate"] == 128_000
     (album,) = body["albums"]["items"]
     resp = await client.get(f"/api/v1/albums/{lemonade}", headers=headers)
     detail = await resp.json()
