@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from dataclasses import dataclass, field
 
 from aiohttp.test_utils import TestServer
@@ -32,9 +33,30 @@ class Watched:
     problems: list[str] = field(default_factory=list)
     allowed: set[str] = field(default_factory=set)
     """URL fragments of requests that may fail on purpose (none by default)."""
+    api_in_flight: set[Request] = field(default_factory=set)
 
     def assert_clean(self) -> None:
         assert self.problems == [], "\n".join(self.problems)
+
+    async def api_settled(self, quiet: float = 0.3, within: float = 15.0) -> None:
+        """Wait until no API request has been in flight for ``quiet`` seconds.
+
+        Leaving a page (a reload, a sign-out) aborts what it still fetches, and the app fetches on
+        its own too (the player's state when the socket connects), not only behind ``.loading``.
+        """
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + within
+        calm_since = None
+        while True:
+            now = loop.time()
+            if self.api_in_flight:
+                calm_since = None
+            elif calm_since is None:
+                calm_since = now
+            elif now - calm_since >= quiet:
+                return
+            assert now < deadline, f"API requests still in flight: {[r.url for r in self.api_in_flight]}"
+            await asyncio.sleep(0.05)
 
 
 async def open_page(
@@ -74,8 +96,21 @@ async def open_page(
 
     page.on("console", on_console)
     page.on("pageerror", lambda exc: watched.problems.append(f"page error: {exc}"))
-    page.on("requestfailed", on_failed)
+    def on_request(request: Request) -> None:
+        if "/api/" in request.url:
+            watched.api_in_flight.add(request)
+
+    def on_done(request: Request) -> None:
+        watched.api_in_flight.discard(request)
+
+    def on_request_failed(request: Request) -> None:
+        on_done(request)
+        on_failed(request)
+
+    page.on("requestfailed", on_request_failed)
     page.on("response", on_response)
+    page.on("request", on_request)
+    page.on("requestfinished", on_done)
     return watched
 
 

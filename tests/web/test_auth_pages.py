@@ -28,6 +28,7 @@ async def test_sign_up_then_log_in(server: TestServer, browser: Browser) -> None
 
     # Leaving while the home page still loads would abort its requests: let it finish first.
     await expect(page.locator(".loading")).to_have_count(0)
+    await w.api_settled()
     await page.get_by_role("button", name="Sign out").click()
     await expect(page).to_have_url("/login")
     await page.get_by_label("Username or email").fill("newlistener")
@@ -35,6 +36,7 @@ async def test_sign_up_then_log_in(server: TestServer, browser: Browser) -> None
     await page.get_by_role("button", name="Sign in").click()
     await expect(page.get_by_role("heading", name="Welcome, newlistener")).to_be_visible()
     await expect(page.locator(".loading")).to_have_count(0)
+    await w.api_settled()  # the player fetches its state once the socket connects
     # A reload keeps the session (server-rendered shell + GET /auth/session).
     await page.reload()
     await expect(page.get_by_role("heading", name="Welcome, newlistener")).to_be_visible()
