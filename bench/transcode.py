@@ -41,19 +41,37 @@ REALTIME_GOAL = 30.0
 
 
 def make_source(path: Path, seconds: int) -> None:
-    graph = ";".join([
-        f"sine=frequency=220:sample_rate=44100:duration={seconds}[s1]",
-        f"sine=frequency=330:sample_rate=44100:duration={seconds}[s2]",
-        f"sine=frequency=554.37:sample_rate=44100:duration={seconds}[s3]",
-        f"anoisesrc=color=pink:amplitude=0.2:seed=1:sample_rate=44100:duration={seconds}[n1]",
-        f"anoisesrc=color=pink:amplitude=0.2:seed=2:sample_rate=44100:duration={seconds}[n2]",
-        "[s2]asplit[s2a][s2b]",
-        "[s1][s2a][n1]amix=inputs=3[l]",
-        "[s3][s2b][n2]amix=inputs=3[r]",
-        "[l][r]join=inputs=2:channel_layout=stereo[out]",
-    ])
-    subprocess.run(["ffmpeg", "-nostdin", "-v", "error", "-y", "-filter_complex", graph, "-map", "[out]",
-                    "-c:a", "flac", str(path)], check=True, timeout=600)
+    graph = ";".join(
+        [
+            f"sine=frequency=220:sample_rate=44100:duration={seconds}[s1]",
+            f"sine=frequency=330:sample_rate=44100:duration={seconds}[s2]",
+            f"sine=frequency=554.37:sample_rate=44100:duration={seconds}[s3]",
+            f"anoisesrc=color=pink:amplitude=0.2:seed=1:sample_rate=44100:duration={seconds}[n1]",
+            f"anoisesrc=color=pink:amplitude=0.2:seed=2:sample_rate=44100:duration={seconds}[n2]",
+            "[s2]asplit[s2a][s2b]",
+            "[s1][s2a][n1]amix=inputs=3[l]",
+            "[s3][s2b][n2]amix=inputs=3[r]",
+            "[l][r]join=inputs=2:channel_layout=stereo[out]",
+        ]
+    )
+    subprocess.run(
+        [
+            "ffmpeg",
+            "-nostdin",
+            "-v",
+            "error",
+            "-y",
+            "-filter_complex",
+            graph,
+            "-map",
+            "[out]",
+            "-c:a",
+            "flac",
+            str(path),
+        ],
+        check=True,
+        timeout=600,
+    )
 
 
 def _cpu_seconds() -> float:
@@ -74,8 +92,9 @@ def run_bare(source: Path, out_dir: Path, ladder: Ladder) -> tuple[float, float]
     out_dir.mkdir()
     argv = commands.hls_ladder_argv(source, ladder, ladder.sample_rate_for(44_100), measure_loudness=True)
     cpu, started = _cpu_seconds(), time.perf_counter()
-    subprocess.run(argv, cwd=out_dir, check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-                   timeout=900)
+    subprocess.run(
+        argv, cwd=out_dir, check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, timeout=900
+    )
     return time.perf_counter() - started, _cpu_seconds() - cpu
 
 
@@ -83,8 +102,11 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--seconds", type=int, default=240, help="length of the test file (default 240)")
     parser.add_argument("--rounds", type=int, default=3, help="runs of each variant (default 3)")
-    parser.add_argument("--aac-coder", choices=AAC_CODERS,
-                        help="use this AAC search method on every rung (default: the ladder's own per rung)")
+    parser.add_argument(
+        "--aac-coder",
+        choices=AAC_CODERS,
+        help="use this AAC search method on every rung (default: the ladder's own per rung)",
+    )
     args = parser.parse_args()
     ladder = DEFAULT_LADDER
     if args.aac_coder:
@@ -106,17 +128,21 @@ def main() -> int:
                 out = work / f"{name}-{round_no}"
                 times.append(runner(source, out, ladder))
                 shutil.rmtree(out)
-        medians = {name: (statistics.median(w for w, _ in runs), statistics.median(c for _, c in runs))
-                   for name, runs in (("ours", ours), ("bare", bare))}
+        medians = {
+            name: (statistics.median(w for w, _ in runs), statistics.median(c for _, c in runs))
+            for name, runs in (("ours", ours), ("bare", bare))
+        }
         ratio = medians["ours"][0] / medians["bare"][0]
         cpu_ratio = medians["ours"][1] / medians["bare"][1]
         realtime = args.seconds / medians["ours"][0]
         rungs = len(ladder.rungs)
-        print(f"Transcode of a {args.seconds} s stereo 44.1 kHz FLAC into the {rungs}-rung "
-              f"AAC ladder (aac_coder {coders}) + EBU R128 loudness, "
-              f"{args.rounds} alternating rounds "
-              f"({os.cpu_count()} cores, {platform.python_implementation()} {platform.python_version()}, "
-              f"load average at start: {load_before:.2f})\n")
+        print(
+            f"Transcode of a {args.seconds} s stereo 44.1 kHz FLAC into the {rungs}-rung "
+            f"AAC ladder (aac_coder {coders}) + EBU R128 loudness, "
+            f"{args.rounds} alternating rounds "
+            f"({os.cpu_count()} cores, {platform.python_implementation()} {platform.python_version()}, "
+            f"load average at start: {load_before:.2f})\n"
+        )
         print("| run | median wall (s) | wall of each run (s) | median CPU (s) | realtime factor |")
         print("|---|---:|---|---:|---:|")
         for label, name, runs in (("transcode()", "ours", ours), ("bare ffmpeg", "bare", bare)):
@@ -124,10 +150,14 @@ def main() -> int:
             each = ", ".join(f"{w:.2f}" for w, _ in runs)
             print(f"| {label} | {wall:.2f} | {each} | {cpu:.2f} | {args.seconds / wall:.1f}x |")
         ok_ratio, ok_realtime = ratio <= RATIO_GOAL, realtime >= REALTIME_GOAL
-        print(f"\nratio ours/bare (wall): {ratio:.3f} "
-              f"(goal <= {RATIO_GOAL:.2f}: {'met' if ok_ratio else 'NOT met'}); CPU: {cpu_ratio:.3f}")
-        print(f"realtime factor: {realtime:.1f}x (goal >= {REALTIME_GOAL:.0f}x: "
-              f"{'met' if ok_realtime else 'NOT met'})")
+        print(
+            f"\nratio ours/bare (wall): {ratio:.3f} "
+            f"(goal <= {RATIO_GOAL:.2f}: {'met' if ok_ratio else 'NOT met'}); CPU: {cpu_ratio:.3f}"
+        )
+        print(
+            f"realtime factor: {realtime:.1f}x (goal >= {REALTIME_GOAL:.0f}x: "
+            f"{'met' if ok_realtime else 'NOT met'})"
+        )
         return 0
     finally:
         shutil.rmtree(work, ignore_errors=True)

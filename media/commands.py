@@ -31,12 +31,22 @@ def file_url(path: Path) -> str:
 
 def probe_argv(path: Path, *, binary: str = FFPROBE) -> list[str]:
     """ffprobe printing format and streams as JSON; warnings kept (they tell estimated durations)."""
-    return [binary, "-hide_banner", "-v", "warning", "-show_format", "-show_streams",
-            "-of", "json", file_url(path)]
+    return [
+        binary,
+        "-hide_banner",
+        "-v",
+        "warning",
+        "-show_format",
+        "-show_streams",
+        "-of",
+        "json",
+        file_url(path),
+    ]
 
 
-def hls_ladder_argv(source: Path, ladder: Ladder, sample_rate: int, *, measure_loudness: bool = True,
-                    binary: str = FFMPEG) -> list[str]:
+def hls_ladder_argv(
+    source: Path, ladder: Ladder, sample_rate: int, *, measure_loudness: bool = True, binary: str = FFMPEG
+) -> list[str]:
     """ONE ffmpeg pass writing every rung of ``ladder`` as fMP4 HLS, to be run with cwd = output dir.
 
     The source is resampled once, to one rate, *before* ``asplit``: every rung then encodes the very
@@ -48,13 +58,25 @@ def hls_ladder_argv(source: Path, ladder: Ladder, sample_rate: int, *, measure_l
     """
     n = len(ladder.rungs)
     branches = "".join(f"[a{i}]" for i in range(n)) + ("[lm]" if measure_loudness else "")
-    graph = (f"[0:a:0]aresample={sample_rate},"
-             f"aformat=sample_rates={sample_rate}:channel_layouts=stereo,"
-             f"asplit={n + (1 if measure_loudness else 0)}{branches}")
+    graph = (
+        f"[0:a:0]aresample={sample_rate},"
+        f"aformat=sample_rates={sample_rate}:channel_layouts=stereo,"
+        f"asplit={n + (1 if measure_loudness else 0)}{branches}"
+    )
     if measure_loudness:
         graph += f";[lm]{LOUDNESS_FILTER}[loud]"
-    argv = [binary, "-nostdin", "-hide_banner", "-loglevel", "info", "-y",
-            "-i", file_url(source), "-filter_complex", graph]
+    argv = [
+        binary,
+        "-nostdin",
+        "-hide_banner",
+        "-loglevel",
+        "info",
+        "-y",
+        "-i",
+        file_url(source),
+        "-filter_complex",
+        graph,
+    ]
     for i in range(n):
         argv += ["-map", f"[a{i}]"]
     argv += ["-map_metadata", "-1", "-c:a", "aac", "-profile:a", "aac_low", "-ac", "2"]
@@ -62,16 +84,25 @@ def hls_ladder_argv(source: Path, ladder: Ladder, sample_rate: int, *, measure_l
         argv += [f"-b:a:{i}", str(rung.bitrate), f"-aac_coder:a:{i}", rung.aac_coder]
     var_stream_map = " ".join(f"a:{i},name:{rung.name}" for i, rung in enumerate(ladder.rungs))
     argv += [
-        "-f", "hls",
-        "-hls_time", str(ladder.segment_seconds),
-        "-hls_playlist_type", "vod",
-        "-hls_segment_type", "fmp4",
-        "-hls_flags", "independent_segments",
+        "-f",
+        "hls",
+        "-hls_time",
+        str(ladder.segment_seconds),
+        "-hls_playlist_type",
+        "vod",
+        "-hls_segment_type",
+        "fmp4",
+        "-hls_flags",
+        "independent_segments",
         # ffmpeg 5.1 appends _<n> to this name when there are several variants; media.hls renames it.
-        "-hls_fmp4_init_filename", INIT_SEGMENT,
-        "-hls_segment_filename", f"%v/{SEGMENT_TEMPLATE}",
-        "-master_pl_name", MASTER_PLAYLIST,
-        "-var_stream_map", var_stream_map,
+        "-hls_fmp4_init_filename",
+        INIT_SEGMENT,
+        "-hls_segment_filename",
+        f"%v/{SEGMENT_TEMPLATE}",
+        "-master_pl_name",
+        MASTER_PLAYLIST,
+        "-var_stream_map",
+        var_stream_map,
         f"%v/{MEDIA_PLAYLIST}",
     ]
     if measure_loudness:
@@ -81,8 +112,22 @@ def hls_ladder_argv(source: Path, ladder: Ladder, sample_rate: int, *, measure_l
 
 def loudness_argv(source: Path, *, binary: str = FFMPEG) -> list[str]:
     """A decode-only pass through the EBU R128 meter (for files not going through the ladder)."""
-    return [binary, "-nostdin", "-hide_banner", "-loglevel", "info", "-i", file_url(source),
-            "-map", "0:a:0", "-af", LOUDNESS_FILTER, "-f", "null", "-"]
+    return [
+        binary,
+        "-nostdin",
+        "-hide_banner",
+        "-loglevel",
+        "info",
+        "-i",
+        file_url(source),
+        "-map",
+        "0:a:0",
+        "-af",
+        LOUDNESS_FILTER,
+        "-f",
+        "null",
+        "-",
+    ]
 
 
 def cover_argv(source: Path, dest: Path, *, max_px: int = COVER_MAX_PX, binary: str = FFMPEG) -> list[str]:
@@ -91,8 +136,32 @@ def cover_argv(source: Path, dest: Path, *, max_px: int = COVER_MAX_PX, binary: 
     Re-encoding (rather than copying the stream) gives one format to serve whatever the file held
     (PNG, BMP, oversized JPEG) and bounds the size of what we store.
     """
-    scale = (f"scale='min(iw,{max_px})':'min(ih,{max_px})':force_original_aspect_ratio=decrease"
-             ":force_divisible_by=2,format=yuvj420p")
-    return [binary, "-nostdin", "-hide_banner", "-loglevel", "error", "-y", "-i", file_url(source),
-            "-map", "0:v:0", "-frames:v", "1", "-vf", scale, "-c:v", "mjpeg", "-q:v", "3",
-            "-f", "image2", "-update", "1", file_url(dest)]
+    scale = (
+        f"scale='min(iw,{max_px})':'min(ih,{max_px})':force_original_aspect_ratio=decrease"
+        ":force_divisible_by=2,format=yuvj420p"
+    )
+    return [
+        binary,
+        "-nostdin",
+        "-hide_banner",
+        "-loglevel",
+        "error",
+        "-y",
+        "-i",
+        file_url(source),
+        "-map",
+        "0:v:0",
+        "-frames:v",
+        "1",
+        "-vf",
+        scale,
+        "-c:v",
+        "mjpeg",
+        "-q:v",
+        "3",
+        "-f",
+        "image2",
+        "-update",
+        "1",
+        file_url(dest),
+    ]

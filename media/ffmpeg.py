@@ -38,8 +38,11 @@ PROBE_TIMEOUT_S = 30.0
 STDERR_TAIL_LINES = 500
 _MAX_LINE = 2000
 _LOG_PREFIX_RE = re.compile(r"^\[[^\]]+ @ 0x[0-9a-f]+\]\s*")
-_ERRORISH_RE = re.compile(r"error|invalid|not supported|could not|cannot|unable|no such|denied|"
-                          r"failed|unknown|corrupt|truncat|missing", re.IGNORECASE)
+_ERRORISH_RE = re.compile(
+    r"error|invalid|not supported|could not|cannot|unable|no such|denied|"
+    r"failed|unknown|corrupt|truncat|missing",
+    re.IGNORECASE,
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -88,8 +91,12 @@ class Loudness:
 # --- probing -------------------------------------------------------------------------------------
 
 
-async def probe(path: Path, *, timeout: float = PROBE_TIMEOUT_S,  # noqa: ASYNC109 - see module doc
-                binary: str = commands.FFPROBE) -> ProbeResult:
+async def probe(
+    path: Path,
+    *,
+    timeout: float = PROBE_TIMEOUT_S,  # noqa: ASYNC109 - see module doc
+    binary: str = commands.FFPROBE,
+) -> ProbeResult:
     """Probe ``path`` with ffprobe; :class:`NotAudio` (with a reason) unless it holds decodable audio."""
     path = Path(path)
     size = await asyncio.to_thread(_file_size, path)
@@ -126,8 +133,10 @@ def _probe_result(data: dict[str, Any], stderr: str) -> ProbeResult:
     duration = _to_float(stream.get("duration")) or _to_float(fmt.get("duration"))
     if not duration or duration <= 0:
         raise NotAudio("the audio has no duration (empty or unreadable stream)")
-    has_cover = any(s.get("codec_type") == "video"
-                    and (s.get("disposition") or {}).get("attached_pic") == 1 for s in streams)
+    has_cover = any(
+        s.get("codec_type") == "video" and (s.get("disposition") or {}).get("attached_pic") == 1
+        for s in streams
+    )
     return ProbeResult(
         format_name=str(fmt.get("format_name") or "unknown"),
         duration_ms=round(duration * 1000),
@@ -160,10 +169,15 @@ def _to_float(value: Any) -> float | None:
 # --- running ffmpeg ------------------------------------------------------------------------------
 
 
-async def run_ffmpeg(argv: Sequence[str], *, duration_ms: int | None = None,
-                     on_progress: ProgressCallback | None = None,
-                     timeout: float | None = None,  # noqa: ASYNC109 - see module doc
-                     cwd: Path | None = None, progress_interval: float = 0.5) -> FfmpegRun:
+async def run_ffmpeg(
+    argv: Sequence[str],
+    *,
+    duration_ms: int | None = None,
+    on_progress: ProgressCallback | None = None,
+    timeout: float | None = None,  # noqa: ASYNC109 - see module doc
+    cwd: Path | None = None,
+    progress_interval: float = 0.5,
+) -> FfmpegRun:
     """Run ffmpeg (``argv[0]`` is the binary) reporting progress, or raise :class:`TranscodeFailed`.
 
     ``-progress pipe:1 -nostats`` are added; ``out_time_us`` is turned into a percentage of
@@ -241,8 +255,12 @@ async def call_progress(callback: ProgressCallback | None, percent: float) -> No
         await result
 
 
-async def measure_loudness(source: Path, *, timeout: float | None = None,  # noqa: ASYNC109
-                           binary: str = commands.FFMPEG) -> Loudness:
+async def measure_loudness(
+    source: Path,
+    *,
+    timeout: float | None = None,  # noqa: ASYNC109
+    binary: str = commands.FFMPEG,
+) -> Loudness:
     """A decode-only pass through the EBU R128 meter; :class:`TranscodeFailed` if no summary appears."""
     run = await run_ffmpeg(commands.loudness_argv(source, binary=binary), timeout=timeout)
     loudness = parse_ebur128_summary(run.stderr_tail)
@@ -277,8 +295,13 @@ def _db_value(text: str) -> float | None:
     return value if math.isfinite(value) else None
 
 
-async def extract_cover(source: Path, dest: Path, *, timeout: float = 60.0,  # noqa: ASYNC109
-                        binary: str = commands.FFMPEG) -> Path:
+async def extract_cover(
+    source: Path,
+    dest: Path,
+    *,
+    timeout: float = 60.0,  # noqa: ASYNC109
+    binary: str = commands.FFMPEG,
+) -> Path:
     """Write the embedded cover of ``source`` to ``dest`` as JPEG; :class:`TranscodeFailed` if impossible."""
     rc, _, err = await _run_collect(commands.cover_argv(source, dest, binary=binary), timeout=timeout)
     if rc != 0 or not await asyncio.to_thread(_file_size, dest):

@@ -102,8 +102,9 @@ def measure_rendition(rung_dir: Path, playlist: MediaPlaylist | None = None) -> 
     )
 
 
-def write_master(hls_dir: Path, rung_names: Sequence[str], *,
-                 codecs: str = AAC_LC_CODEC) -> list[RenditionStats]:
+def write_master(
+    hls_dir: Path, rung_names: Sequence[str], *, codecs: str = AAC_LC_CODEC
+) -> list[RenditionStats]:
     """Measure each rung under ``hls_dir`` and (re)write ``master.m3u8`` from the measurements. Blocking.
 
     BANDWIDTH is the measured peak and AVERAGE-BANDWIDTH the measured average, both rounded up to
@@ -116,8 +117,10 @@ def write_master(hls_dir: Path, rung_names: Sequence[str], *,
         versions.append(playlist.version or 7)
         stats.append(measure_rendition(hls_dir / name, playlist))
     master = MasterPlaylist(
-        variants=tuple(Variant(f"{s.name}/{MEDIA_PLAYLIST}", s.peak_bandwidth, s.average_bandwidth, codecs)
-                       for s in stats),
+        variants=tuple(
+            Variant(f"{s.name}/{MEDIA_PLAYLIST}", s.peak_bandwidth, s.average_bandwidth, codecs)
+            for s in stats
+        ),
         version=max(versions),
         # Every AAC frame decodes on its own, so every segment of every rung starts independently.
         independent_segments=True,
@@ -168,8 +171,11 @@ def validate_ladder(hls_dir: Path) -> list[str]:
     boundaries: dict[str, list[float]] = {}
     for variant in master.variants:
         where = f"{MASTER_PLAYLIST} variant {variant.uri}"
-        declared = {"BANDWIDTH": variant.bandwidth, "AVERAGE-BANDWIDTH": variant.average_bandwidth,
-                    "CODECS": variant.codecs}
+        declared = {
+            "BANDWIDTH": variant.bandwidth,
+            "AVERAGE-BANDWIDTH": variant.average_bandwidth,
+            "CODECS": variant.codecs,
+        }
         for attr, value in declared.items():
             if value is None:
                 problems.append(f"{where}: no {attr}")
@@ -217,8 +223,9 @@ def _check_media_playlist(rung_dir: Path, name: str) -> tuple[list[str], MediaPl
     target = playlist.target_duration
     for segment in playlist.segments:
         if target is not None and round_half_up(segment.duration) > target:
-            problems.append(f"{where}: EXTINF {segment.duration:.3f} of {segment.uri} exceeds "
-                            f"TARGETDURATION {target}")
+            problems.append(
+                f"{where}: EXTINF {segment.duration:.3f} of {segment.uri} exceeds TARGETDURATION {target}"
+            )
         if not _nonempty(rung_dir, segment.uri):
             problems.append(f"{where}: segment {segment.uri} is missing or empty")
     return problems, playlist
@@ -238,12 +245,16 @@ def _check_bandwidth(where: str, variant: Variant, stats: RenditionStats) -> lis
         if variant.bandwidth < peak:
             problems.append(f"{where}: BANDWIDTH {variant.bandwidth} is below the measured peak {peak}")
         elif variant.bandwidth > peak * (1 + BANDWIDTH_TOLERANCE):
-            problems.append(f"{where}: BANDWIDTH {variant.bandwidth} is more than 10 % above the "
-                            f"measured peak {peak}")
+            problems.append(
+                f"{where}: BANDWIDTH {variant.bandwidth} is more than 10 % above the measured peak {peak}"
+            )
     if variant.average_bandwidth is not None and abs(variant.average_bandwidth - average) > (
-            average * BANDWIDTH_TOLERANCE):
-        problems.append(f"{where}: AVERAGE-BANDWIDTH {variant.average_bandwidth} is not within 10 % of "
-                        f"the measured average {average}")
+        average * BANDWIDTH_TOLERANCE
+    ):
+        problems.append(
+            f"{where}: AVERAGE-BANDWIDTH {variant.average_bandwidth} is not within 10 % of "
+            f"the measured average {average}"
+        )
     return problems
 
 

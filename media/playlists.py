@@ -60,6 +60,7 @@ class MasterPlaylist:
     version: int | None = None
     independent_segments: bool = False
 
+
 def _lines(text: str) -> list[str]:
     lines = [line.strip() for line in text.lstrip("\ufeff").splitlines()]
     lines = [line for line in lines if line]
@@ -121,8 +122,12 @@ def parse_media_playlist(text: str) -> MediaPlaylist:
 def render_media_playlist(playlist: MediaPlaylist) -> str:
     """Write a media playlist. TARGETDURATION is recomputed so every EXTINF, rounded, fits under it."""
     target = max([round_half_up(s.duration) for s in playlist.segments] + [playlist.target_duration or 1])
-    out = [_EXTM3U, f"#EXT-X-VERSION:{playlist.version or 7}", f"#EXT-X-TARGETDURATION:{target}",
-           f"#EXT-X-MEDIA-SEQUENCE:{playlist.media_sequence}"]
+    out = [
+        _EXTM3U,
+        f"#EXT-X-VERSION:{playlist.version or 7}",
+        f"#EXT-X-TARGETDURATION:{target}",
+        f"#EXT-X-MEDIA-SEQUENCE:{playlist.media_sequence}",
+    ]
     if playlist.playlist_type:
         out.append(f"#EXT-X-PLAYLIST-TYPE:{playlist.playlist_type}")
     if playlist.independent_segments:
@@ -155,12 +160,14 @@ def parse_master_playlist(text: str) -> MasterPlaylist:
             raise PlaylistError("this is a media playlist, not a master playlist")
         elif not line.startswith("#") and pending is not None:
             bandwidth, average = pending.get("BANDWIDTH"), pending.get("AVERAGE-BANDWIDTH")
-            variants.append(Variant(
-                uri=line,
-                bandwidth=_int(bandwidth, "BANDWIDTH") if bandwidth is not None else None,
-                average_bandwidth=_int(average, "AVERAGE-BANDWIDTH") if average is not None else None,
-                codecs=pending.get("CODECS"),
-            ))
+            variants.append(
+                Variant(
+                    uri=line,
+                    bandwidth=_int(bandwidth, "BANDWIDTH") if bandwidth is not None else None,
+                    average_bandwidth=_int(average, "AVERAGE-BANDWIDTH") if average is not None else None,
+                    codecs=pending.get("CODECS"),
+                )
+            )
             pending = None
     return MasterPlaylist(tuple(variants), version, independent)
 

@@ -162,9 +162,18 @@ def _as_list(value: Any) -> list[Any]:
 
 
 # Containers whose ID3 tag mutagen.File(easy=True) does not wrap in EasyID3 (WAV, AIFF, DSF…).
-_ID3_FRAMES = {"title": "TIT2", "artist": "TPE1", "album": "TALB", "albumartist": "TPE2", "genre": "TCON",
-               "date": "TDRC", "originaldate": "TDOR", "year": "TYER", "tracknumber": "TRCK",
-               "discnumber": "TPOS"}
+_ID3_FRAMES = {
+    "title": "TIT2",
+    "artist": "TPE1",
+    "album": "TALB",
+    "albumartist": "TPE2",
+    "genre": "TCON",
+    "date": "TDRC",
+    "originaldate": "TDOR",
+    "year": "TYER",
+    "tracknumber": "TRCK",
+    "discnumber": "TPOS",
+}
 
 
 def _easy_fields(easy: Any) -> dict[str, Any]:
@@ -178,8 +187,18 @@ def _easy_fields(easy: Any) -> dict[str, Any]:
             if frame is not None and getattr(frame, "text", None):
                 fields[key] = [str(t) for t in frame.text]
         return fields
-    for key in ("title", "artist", "album", "albumartist", "genre", "date", "originaldate", "year",
-                "tracknumber", "discnumber"):
+    for key in (
+        "title",
+        "artist",
+        "album",
+        "albumartist",
+        "genre",
+        "date",
+        "originaldate",
+        "year",
+        "tracknumber",
+        "discnumber",
+    ):
         try:
             value = tags.get(key)
         except Exception:  # EasyID3/EasyMP4 raise on keys that a given format cannot map

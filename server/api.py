@@ -10,10 +10,10 @@ import json
 from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any, TypeVar
+from typing import Annotated, Any, TypeVar
 
 from aiohttp import web
-from pydantic import BaseModel, ValidationError
+from pydantic import BaseModel, PlainSerializer, ValidationError
 
 from server import keys
 from server.errors import Forbidden, Invalid, Unauthorized, UnsupportedMedia
@@ -180,3 +180,8 @@ def iso(value: datetime) -> str:
     if value.tzinfo is None:
         value = value.replace(tzinfo=UTC)
     return value.astimezone(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+Timestamp = Annotated[datetime, PlainSerializer(iso, return_type=str, when_used="json")]
+"""A time in a JSON answer: ISO 8601 UTC with milliseconds and a Z, as API.md asks, whether the store
+handed back a naive UTC datetime (the embedded store, PyMongo without tz_aware) or an aware one."""

@@ -57,6 +57,7 @@ from server.search import routes as search_routes
 from server.search.context import discovery_ctx
 from server.settings import Settings
 from server.shutdown import bounded
+from server.supervisor import Supervisor
 from server.users import routes as user_routes
 from server.users.store import UserStore
 
@@ -94,6 +95,7 @@ def create_app(settings: Settings) -> web.Application:
     app[keys.SETTINGS] = settings
     app[keys.REDIS] = redis
     app[keys.METRICS] = Metrics()
+    app[keys.SUPERVISOR] = Supervisor(app[keys.METRICS])
     app[keys.EVENTS] = EventBus()
     app[keys.DELIVERY] = DeliveryService(settings)
     app[keys.RATE_LIMITER] = RateLimiter(redis, settings.redis_prefix)
@@ -173,8 +175,8 @@ async def _services_ctx(app: web.Application) -> AsyncIterator[None]:
     )
     # The job queue is looked up per upload: it is wired separately and may start after this.
     app[keys.INGEST] = IngestService(app[keys.CATALOG], lambda: _enqueue(app))
-    # Temp uploads of a process that died mid-upload; a day old, so no live upload is touched.
-    await asyncio.to_thread(sweep_stale_uploads, settings.tmp_dir, 86400)
+    # Temp uploads of a process that died mid-upload: those no live process holds the lock of.
+    await asyncio.to_thread(sweep_stale_uploads, settings.tmp_dir)
     app[keys.AUTH] = AuthService(
         users=app[keys.USERS],
         logins=LoginStore(db),
@@ -214,6 +216,7 @@ async def _realtime_ctx(app: web.Application) -> AsyncIterator[None]:
     )
     yield
     await bounded(hub.stop(), seconds=10, what="realtime")
+    await app[keys.EVENTS].close()
 
 
 def _version() -> str:

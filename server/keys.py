@@ -39,6 +39,7 @@ SCANS = web.AppKey("scans", "ScanRunner")
 SEARCH = web.AppKey("search", "SearchService")
 PLAYLISTS = web.AppKey("playlists", "PlaylistService")
 RECOMMEND = web.AppKey("recommend", "RecommendService")
+SUPERVISOR = web.AppKey("supervisor", "Supervisor")
 
 # Per-request state.
 PRINCIPAL = web.RequestKey("principal", "Principal")

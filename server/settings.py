@@ -36,7 +36,13 @@ class Settings:
     host: str = "127.0.0.1"
     port: int = 8080
     public_url: str = ""
-    """Base URL players reach the server at (for signed media URLs); empty = derived from the request."""
+    """Base URL players reach the server at (for signed media URLs); empty = derived from the request,
+    whose host must then be one of ``allowed_hosts``."""
+    allowed_hosts: str = ""
+    """Comma-separated host names (``*.example.org`` for subdomains) that media URLs may be built on when
+    ``public_url`` is empty. Loopback names, IP literals and this machine's host name are always allowed."""
+    metrics_token: str = ""
+    """Bearer token that opens ``/metrics``; empty: only direct loopback clients (no proxy) may read it."""
     mongo_url: str = ""
     """Empty means the embedded on-disk store in ``data_dir``."""
     mongo_db: str = "harmonystream"

@@ -29,8 +29,16 @@ _CODEC_ARGS: dict[str, list[str]] = {
 }
 
 
-def make_audio(path: Path, fmt: str, seconds: float = 5.0, *, tags: Mapping[str, str] | None = None,
-               cover: bytes | None = None, sample_rate: int = 44_100, channels: int = 2) -> Path:
+def make_audio(
+    path: Path,
+    fmt: str,
+    seconds: float = 5.0,
+    *,
+    tags: Mapping[str, str] | None = None,
+    cover: bytes | None = None,
+    sample_rate: int = 44_100,
+    channels: int = 2,
+) -> Path:
     """Write ``seconds`` of a sine tone over pink noise in ``fmt`` to ``path``, with tags and a cover.
 
     ``tags`` keys are ffmpeg metadata names (title, artist, album, genre, date, track). ``cover`` is
@@ -40,11 +48,23 @@ def make_audio(path: Path, fmt: str, seconds: float = 5.0, *, tags: Mapping[str,
         raise ValueError(f"unknown format {fmt}")
     rate = 48_000 if fmt == "opus" else sample_rate
     layout = "stereo" if channels == 2 else "mono"
-    graph = (f"sine=frequency=440:sample_rate={rate}:duration={seconds}[s];"
-             f"anoisesrc=color=pink:amplitude=0.15:sample_rate={rate}:duration={seconds}:seed=7[n];"
-             f"[s][n]amix=inputs=2:normalize=0,aformat=channel_layouts={layout}[out]")
-    argv = ["ffmpeg", "-nostdin", "-v", "error", "-y", "-filter_complex", graph, "-map", "[out]",
-            *_CODEC_ARGS[fmt]]
+    graph = (
+        f"sine=frequency=440:sample_rate={rate}:duration={seconds}[s];"
+        f"anoisesrc=color=pink:amplitude=0.15:sample_rate={rate}:duration={seconds}:seed=7[n];"
+        f"[s][n]amix=inputs=2:normalize=0,aformat=channel_layouts={layout}[out]"
+    )
+    argv = [
+        "ffmpeg",
+        "-nostdin",
+        "-v",
+        "error",
+        "-y",
+        "-filter_complex",
+        graph,
+        "-map",
+        "[out]",
+        *_CODEC_ARGS[fmt],
+    ]
     for key, value in (tags or {}).items():
         argv += ["-metadata", f"{key}={value}"]
     if fmt == "wav":
@@ -90,8 +110,25 @@ def _picture(data: bytes, mime: str) -> Picture:
 
 def make_jpeg(width: int = 64, height: int = 48, color: str = "red") -> bytes:
     """A small real JPEG image."""
-    argv = ["ffmpeg", "-nostdin", "-v", "error", "-f", "lavfi", "-i", f"color=c={color}:s={width}x{height}",
-            "-frames:v", "1", "-c:v", "mjpeg", "-pix_fmt", "yuvj420p", "-f", "image2pipe", "-"]
+    argv = [
+        "ffmpeg",
+        "-nostdin",
+        "-v",
+        "error",
+        "-f",
+        "lavfi",
+        "-i",
+        f"color=c={color}:s={width}x{height}",
+        "-frames:v",
+        "1",
+        "-c:v",
+        "mjpeg",
+        "-pix_fmt",
+        "yuvj420p",
+        "-f",
+        "image2pipe",
+        "-",
+    ]
     return subprocess.run(argv, check=True, capture_output=True, timeout=30).stdout
 
 
@@ -113,23 +150,45 @@ def make_garbage(path: Path, kind: str, *, source: Path | None = None) -> Path:
 
 def ffmpeg_decode_errors(url: str, timeout: float = 60) -> tuple[int, str]:
     """Decode ``url`` to the null muxer; (exit code, stderr at level error). Empty stderr = clean."""
-    proc = subprocess.run(["ffmpeg", "-nostdin", "-v", "error", "-i", url, "-f", "null", "-"],
-                          capture_output=True, text=True, timeout=timeout)
+    proc = subprocess.run(
+        ["ffmpeg", "-nostdin", "-v", "error", "-i", url, "-f", "null", "-"],
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )
     return proc.returncode, proc.stderr
 
 
 def ffprobe_duration(path: Path) -> float:
-    proc = subprocess.run(["ffprobe", "-v", "error", "-show_entries", "format=duration", "-of", "csv=p=0",
-                           str(path)], capture_output=True, text=True, check=True, timeout=30)
+    proc = subprocess.run(
+        ["ffprobe", "-v", "error", "-show_entries", "format=duration", "-of", "csv=p=0", str(path)],
+        capture_output=True,
+        text=True,
+        check=True,
+        timeout=30,
+    )
     return float(proc.stdout.strip())
 
 
-def make_sine(path: Path, amplitude: float, seconds: float = 4.0, sample_rate: int = 48_000,
-              frequency: float = 997.0) -> Path:
+def make_sine(
+    path: Path, amplitude: float, seconds: float = 4.0, sample_rate: int = 48_000, frequency: float = 997.0
+) -> Path:
     """A stereo WAV sine of exact peak ``amplitude`` (0.1 = -20 dBFS), both channels identical."""
     expr = f"{amplitude}*sin(2*PI*{frequency}*t)"
-    argv = ["ffmpeg", "-nostdin", "-v", "error", "-y", "-f", "lavfi",
-            "-i", f"aevalsrc={expr}|{expr}:s={sample_rate}:d={seconds}", "-c:a", "pcm_s24le", str(path)]
+    argv = [
+        "ffmpeg",
+        "-nostdin",
+        "-v",
+        "error",
+        "-y",
+        "-f",
+        "lavfi",
+        "-i",
+        f"aevalsrc={expr}|{expr}:s={sample_rate}:d={seconds}",
+        "-c:a",
+        "pcm_s24le",
+        str(path),
+    ]
     subprocess.run(argv, check=True, capture_output=True, timeout=60)
     return path
 

@@ -83,7 +83,10 @@ async def make_track(
 
     folder = client.app[keys.SETTINGS].data_dir / "generated"
     folder.mkdir(parents=True, exist_ok=True)
-    path = make_audio(folder / f"{uuid.uuid4().hex}.{fmt}", fmt, seconds, tags=tags)
+    # A comment of its own makes every file distinct, as separate recordings are: the same bytes
+    # twice would be refused as a duplicate upload.
+    unique = {"comment": uuid.uuid4().hex, **(tags or {})}
+    path = make_audio(folder / f"{uuid.uuid4().hex}.{fmt}", fmt, seconds, tags=unique)
     status, body = await upload_file(client, headers, path, fields=fields, filename=filename)
     assert status == 202, body
     return body
@@ -118,8 +121,21 @@ async def save_processing_track(settings: Any, db: Any, source: Path, *, owner_i
     dest = layout.original_path(track_id, source.suffix)
     dest.parent.mkdir(parents=True, exist_ok=True)
     shutil.copyfile(source, dest)
-    original = {"path": layout.relative(dest), "format": source.suffix[1:], "size": dest.stat().st_size,
-                "sha256": "", "source": "upload"}
-    await TrackStore(db).insert({"_id": track_id, "title": "Test", "artist_id": "artist1",
-                                 "owner_id": owner_id, "status": "processing", "original": original})
+    original = {
+        "path": layout.relative(dest),
+        "format": source.suffix[1:],
+        "size": dest.stat().st_size,
+        "sha256": "",
+        "source": "upload",
+    }
+    await TrackStore(db).insert(
+        {
+            "_id": track_id,
+            "title": "Test",
+            "artist_id": "artist1",
+            "owner_id": owner_id,
+            "status": "processing",
+            "original": original,
+        }
+    )
     return track_id

@@ -63,8 +63,13 @@ class Rendition:
 
     def as_dict(self) -> dict[str, Any]:
         """The shape stored in ``tracks.renditions``."""
-        return {"name": self.name, "codec": self.codec, "bitrate": self.bitrate,
-                "average_bandwidth": self.average_bandwidth, "peak_bandwidth": self.peak_bandwidth}
+        return {
+            "name": self.name,
+            "codec": self.codec,
+            "bitrate": self.bitrate,
+            "average_bandwidth": self.average_bandwidth,
+            "peak_bandwidth": self.peak_bandwidth,
+        }
 
 
 @dataclass(frozen=True, slots=True)
@@ -80,10 +85,15 @@ class TranscodeResult:
     elapsed_s: float
 
 
-async def transcode(original: Path, out_dir: Path, *, on_progress: ProgressCallback | None = None,
-                    ladder: Ladder = DEFAULT_LADDER,
-                    timeout: float | None = None,  # noqa: ASYNC109 - becomes TranscodeFailed, see run_ffmpeg
-                    probed: ProbeResult | None = None) -> TranscodeResult:
+async def transcode(
+    original: Path,
+    out_dir: Path,
+    *,
+    on_progress: ProgressCallback | None = None,
+    ladder: Ladder = DEFAULT_LADDER,
+    timeout: float | None = None,  # noqa: ASYNC109 - becomes TranscodeFailed, see run_ffmpeg
+    probed: ProbeResult | None = None,
+) -> TranscodeResult:
     """Transcode ``original`` into the HLS ladder at ``out_dir`` (replaced atomically if it exists).
 
     ``on_progress`` receives increasing percentages ending at 100. ``timeout`` bounds the ffmpeg pass
@@ -132,8 +142,15 @@ async def transcode(original: Path, out_dir: Path, *, on_progress: ProgressCallb
         # The probe's duration is the file's own; when it was only estimated, what decoded is better.
         duration_ms=round(decoded_s * 1000) if info.duration_estimated else info.duration_ms,
         renditions=tuple(
-            Rendition(s.name, ladder.rung(s.name).codec, ladder.rung(s.name).bitrate, s.average_bandwidth,
-                      s.peak_bandwidth) for s in stats),
+            Rendition(
+                s.name,
+                ladder.rung(s.name).codec,
+                ladder.rung(s.name).bitrate,
+                s.average_bandwidth,
+                s.peak_bandwidth,
+            )
+            for s in stats
+        ),
         loudness_lufs=loudness.integrated_lufs if loudness else None,
         true_peak_dbtp=loudness.true_peak_dbtp if loudness else None,
         cover_path=out_dir / COVER_NAME if has_cover else None,
@@ -183,8 +200,10 @@ def _check_complete(info: ProbeResult, decoded_s: float) -> None:
     if info.duration_estimated:
         return
     if declared_s - decoded_s > max(_TRUNCATION_MIN_S, _TRUNCATION_SHARE * declared_s):
-        raise NotAudio(f"the file is truncated or damaged: only {decoded_s:.1f} s of its "
-                       f"{declared_s:.1f} s could be decoded")
+        raise NotAudio(
+            f"the file is truncated or damaged: only {decoded_s:.1f} s of its "
+            f"{declared_s:.1f} s could be decoded"
+        )
 
 
 async def _try_cover(original: Path, dest: Path) -> bool:

@@ -8,6 +8,7 @@ those servers deliver to the connected clients.
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 
 import structlog
@@ -15,6 +16,7 @@ import structlog
 from media.events import SOCKETIO_CHANNEL_SUFFIX, EventName
 
 log = structlog.get_logger("harmonystream.transcoder")
+EMIT_TIMEOUT = 1.0
 
 
 def socketio_channel(redis_prefix: str) -> str:
@@ -31,11 +33,16 @@ class SocketIOPublisher:
         import socketio
 
         self._manager: Any = socketio.AsyncRedisManager(
-            redis_url, write_only=True, channel=socketio_channel(redis_prefix)
+            redis_url,
+            write_only=True,
+            channel=socketio_channel(redis_prefix),
+            # Write-only: nothing blocks on a subscription, so every call may be bounded.
+            redis_options={"socket_timeout": EMIT_TIMEOUT, "socket_connect_timeout": EMIT_TIMEOUT},
         )
 
     async def publish(self, event: EventName, payload: dict, *, user_id: str | None = None) -> None:
-        await self._manager.emit(event, payload, room=user_id, namespace="/")
+        """Emit, within :data:`EMIT_TIMEOUT`: an event is never worth holding a job slot for."""
+        await asyncio.wait_for(self._manager.emit(event, payload, room=user_id, namespace="/"), EMIT_TIMEOUT)
 
     async def close(self) -> None:
         redis = getattr(self._manager, "redis", None)

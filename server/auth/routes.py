@@ -18,11 +18,14 @@ from server.users.schemas import UserOut
 api = Api("/api/v1")
 
 
-async def _limit_login(request: web.Request, username: str) -> None:
-    settings = request.app[keys.SETTINGS]
-    limiter = request.app[keys.RATE_LIMITER]
-    await limiter.hit("login:ip", client_ip(request, settings), settings.rate_limits.login_per_ip)
-    await limiter.hit("login:user", username.lower(), settings.rate_limits.login_per_username)
+async def _authenticate(request: web.Request, body: LoginIn) -> dict:
+    """The user signing in, within the login rate limits (per account, then per address)."""
+    return await request.app[keys.AUTH].authenticate(
+        body.username,
+        body.password,
+        limiter=request.app[keys.RATE_LIMITER],
+        address=client_ip(request, request.app[keys.SETTINGS]),
+    )
 
 
 def _device(request: web.Request) -> str:
@@ -54,9 +57,8 @@ async def register(request: web.Request, body: RegisterIn) -> UserOut:
 @api.route("POST", "/auth/login", roles=ANYONE, body=LoginIn, response=TokenOut, tags=["auth"])
 async def login(request: web.Request, body: LoginIn) -> TokenOut:
     """Sign in with username (or email) and password; answers an access and a refresh token."""
-    await _limit_login(request, body.username)
     auth = request.app[keys.AUTH]
-    user = await auth.authenticate(body.username, body.password)
+    user = await _authenticate(request, body)
     return _token_out(await auth.start_login(user, _device(request)), user)
 
 
@@ -79,9 +81,8 @@ async def logout(request: web.Request) -> None:
 @api.route("POST", "/auth/session", roles=ANYONE, body=LoginIn, response=SessionOut, tags=["auth"])
 async def create_session(request: web.Request, body: LoginIn) -> SessionOut:
     """Sign in for the web app: sets the session cookie; send ``csrf_token`` as X-CSRF-Token on writes."""
-    await _limit_login(request, body.username)
     auth = request.app[keys.AUTH]
-    user = await auth.authenticate(body.username, body.password)
+    user = await _authenticate(request, body)
     login_id = await auth.start_cookie_login(user, _device(request))
     session = await new_session(request)  # a fresh id: no session fixation
     session["login_id"] = login_id

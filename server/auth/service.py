@@ -17,6 +17,7 @@ from server.auth.passwords import PasswordHasher
 from server.auth.store import LoginStore
 from server.auth.tokens import TokenCodec, hash_secret, new_refresh_secret, split_refresh_token
 from server.errors import Forbidden, NotFound, Unauthorized
+from server.middleware.ratelimit import RateLimiter
 from server.settings import Settings
 from server.users.store import UserStore
 
@@ -76,9 +77,20 @@ class AuthService:
             username=username, email=email, password_hash=password_hash, roles=roles or ["listener"]
         )
 
-    async def authenticate(self, login: str, password: str) -> dict[str, Any]:
-        """The user behind these credentials; unknown user and wrong password fail identically."""
+    async def authenticate(
+        self, login: str, password: str, *, limiter: RateLimiter, address: str
+    ) -> dict[str, Any]:
+        """The user behind these credentials; unknown user and wrong password fail identically.
+
+        Each attempt counts against the account (whichever of its username or email was typed, so the
+        two share one budget) and then against the client address: an account refusal does not spend
+        the address's budget. An unknown name is limited under its own typed form.
+        """
         user = await self._users.find_by_login(login)
+        limits = self._settings.rate_limits
+        account = user["_id"] if user else "unknown:" + login.lower()
+        await limiter.hit("login:account", account, limits.login_per_username)
+        await limiter.hit("login:ip", address, limits.login_per_ip)
         ok = await self._hasher.verify(password, user["password_hash"] if user else None)
         if not ok or user is None:
             raise Unauthorized("Wrong username or password.", code="invalid_credentials")

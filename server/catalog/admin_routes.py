@@ -101,9 +101,9 @@ async def _upload_cover(request: web.Request) -> TrackOut:
     track = await track_for_cover(catalog, request[keys.PRINCIPAL], request.match_info["id"])
     image = await receive_cover(request, settings.tmp_dir)
     try:
-        doc = await set_cover(catalog, track, image)
+        doc = await set_cover(catalog, track, image.path)
     finally:
-        image.unlink(missing_ok=True)
+        image.discard()
     return await catalog.track_view(doc)
 
 

@@ -10,8 +10,8 @@ served as JPEG only. The stored file is replaced atomically (:meth:`MediaLayout.
 from __future__ import annotations
 
 import asyncio
-import uuid
 from pathlib import Path
+from typing import IO
 
 from aiohttp import web
 
@@ -20,7 +20,7 @@ from media.ffmpeg import extract_cover
 from media.tags import sniff_image
 from server.auth.service import Principal
 from server.catalog.service import CatalogService, Doc
-from server.catalog.upload import FILE_FIELD, TEMP_PREFIX, TEMP_SUFFIX, ReceivedUpload, receive_upload
+from server.catalog.upload import FILE_FIELD, ReceivedUpload, open_temp, receive_upload
 from server.errors import Invalid, TooLarge, UnsupportedMedia
 
 MAX_COVER_BYTES = 10 * 1024 * 1024
@@ -28,14 +28,14 @@ ACCEPTED = frozenset({"image/jpeg", "image/png"})
 _CHUNK = 256 * 1024
 
 
-async def receive_cover(request: web.Request, tmp_dir: Path) -> Path:
-    """The uploaded image in a temp file (the caller removes it); 413 over the cap, 415 for others."""
+async def receive_cover(request: web.Request, tmp_dir: Path) -> ReceivedUpload:
+    """The uploaded image in a temp file (the caller discards it); 413 over the cap, 415 for others."""
     if request.content_type == "multipart/form-data":
         received: ReceivedUpload = await receive_upload(request, tmp_dir, MAX_COVER_BYTES)
         if received.fields:
             received.discard()
             raise Invalid(details={"fields": {k: "Extra inputs are not permitted" for k in received.fields}})
-        return received.path
+        return received
     if request.content_type not in ACCEPTED:
         raise UnsupportedMedia(
             f"Send the cover as multipart/form-data with a '{FILE_FIELD}' field, "
@@ -48,11 +48,20 @@ async def receive_cover(request: web.Request, tmp_dir: Path) -> Path:
         data += chunk
         if len(data) > MAX_COVER_BYTES:
             raise _too_large()
-    await asyncio.to_thread(tmp_dir.mkdir, parents=True, exist_ok=True)
-    # Named like an upload so the sweep of stale uploads also removes one left by a crash.
-    path = tmp_dir / f"{TEMP_PREFIX}cover-{uuid.uuid4().hex}{TEMP_SUFFIX}"
-    await asyncio.to_thread(path.write_bytes, bytes(data))
-    return path
+    # A temp upload like any other, so the sweep of orphaned uploads also removes one left by a crash.
+    path, handle = await asyncio.to_thread(open_temp, tmp_dir, "cover-")
+    try:
+        await asyncio.to_thread(_write_all, handle, bytes(data))
+    except BaseException:
+        path.unlink(missing_ok=True)
+        handle.close()
+        raise
+    return ReceivedUpload(path=path, size=len(data), sha256="", filename=None, handle=handle)
+
+
+def _write_all(handle: IO[bytes], data: bytes) -> None:
+    handle.write(data)
+    handle.flush()
 
 
 async def track_for_cover(catalog: CatalogService, principal: Principal, track_id: str) -> Doc:

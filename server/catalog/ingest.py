@@ -3,7 +3,10 @@
 ffprobe must find audio (else 415 or 422 with its reason) → tags read with mutagen → form fields win
 over tags, names cleaned → artist and album found or created → the original moved into the media store
 under the track id (the user's file name never becomes a path) → track saved → job enqueued.
-If any step after the move fails, the track and its files are removed again: nothing is orphaned.
+If any step after the move fails, the track and its files are removed again, with the artist and album
+the upload created: nothing is orphaned. The same file (by SHA-256) uploaded again by the same user is
+refused with 409 ``duplicate_upload`` naming the existing track, unless the form says
+``allow_duplicate=true``.
 """
 
 from __future__ import annotations
@@ -26,7 +29,7 @@ from server.catalog.schemas import UploadFields
 from server.catalog.service import CatalogService
 from server.catalog.upload import ReceivedUpload
 from server.documents import new_id
-from server.errors import ServiceUnavailable, Unprocessable, UnsupportedMedia
+from server.errors import Conflict, ServiceUnavailable, Unprocessable, UnsupportedMedia
 
 log = structlog.get_logger("harmonystream.ingest")
 
@@ -82,6 +85,8 @@ class IngestService:
             form = validate(UploadFields, {k: v for k, v in upload.fields.items() if v.strip()})
             if upload.size == 0:
                 raise Unprocessable("The file is empty.", code="empty_file", details={"reason": "empty file"})
+            if not form.allow_duplicate:
+                await self._refuse_duplicate(principal, upload.sha256)
             try:
                 probed = await probe(upload.path)
             except MediaError as exc:
@@ -92,8 +97,9 @@ class IngestService:
             await asyncio.to_thread(_move, upload.path, dest)
         finally:
             upload.discard()
+        created: list[tuple[str, str]] = []
         try:
-            fields = await self._fields(principal, form, tags, probed, upload.filename)
+            fields = await self._fields(principal, form, tags, probed, upload.filename, created)
             doc = await self._catalog.tracks.insert(
                 {
                     "_id": track_id,
@@ -113,28 +119,56 @@ class IngestService:
             )
         except BaseException:
             await asyncio.to_thread(shutil.rmtree, dest.parent, True)
+            await self._forget(created)
             raise
-        await self._start(doc)
+        try:
+            await self._start(doc)
+        except BaseException:
+            await self._forget(created)
+            raise
+        for kind, created_id in created:
+            await self._catalog.announce_created(kind, created_id)
         await self._catalog.library("track", track_id, "created")
         await self._catalog.track_status(doc)
         return doc
 
+    async def _refuse_duplicate(self, principal: Principal, sha256: str) -> None:
+        existing = await self._catalog.tracks.find_upload(principal.user_id, sha256)
+        if existing is not None:
+            raise Conflict(
+                "You uploaded this file already. Send allow_duplicate=true to upload it again.",
+                code="duplicate_upload",
+                details={"track_id": existing["_id"], "sha256": sha256},
+            )
+
+    async def _forget(self, created: list[tuple[str, str]]) -> None:
+        # Album before artist: an artist with an album is not removed.
+        for kind, doc_id in reversed(created):
+            await self._catalog.forget_created(kind, doc_id)
+
     async def _fields(
-        self, principal: Principal, form: UploadFields, tags: Tags, probed: ProbeResult, filename: str | None
+        self,
+        principal: Principal,
+        form: UploadFields,
+        tags: Tags,
+        probed: ProbeResult,
+        filename: str | None,
+        created: list[tuple[str, str]],
     ) -> dict[str, Any]:
-        artist_name = (
-            pick(form.artist, tags.artist, NAME_MAX)
-            or clean_name(tags.album_artist, NAME_MAX)
-            or UNKNOWN_ARTIST
-        )
-        artist = await self._catalog.resolve_artist(artist_name, principal.user_id)
+        """The track's fields; every artist or album made on the way is appended to ``created``."""
+        artist_name = pick(form.artist, tags.artist, NAME_MAX) or clean_name(tags.album_artist, NAME_MAX)
+        artist, new_artist = await self._catalog.publishing_artist(principal, artist_name)
+        if new_artist:
+            created.append(("artist", artist["_id"]))
         year = form.release_year or tags.year
         album_title = pick(form.album, tags.album, TITLE_MAX)
-        album = (
-            await self._catalog.resolve_album(album_title, artist["_id"], year, principal.user_id)
-            if album_title
-            else None
-        )
+        album = None
+        if album_title:
+            album, new_album = await self._catalog.resolve_album(
+                album_title, artist["_id"], year, principal.user_id
+            )
+            if new_album:
+                created.append(("album", album["_id"]))
         return {
             "title": pick(form.title, tags.title, TITLE_MAX) or title_from_filename(filename) or UNTITLED,
             "artist_id": artist["_id"],

@@ -46,6 +46,10 @@ _UPLOAD_CONTENT = {
                 "genre": {"type": "string"},
                 "release_year": {"type": "integer"},
                 "track_no": {"type": "integer"},
+                "allow_duplicate": {
+                    "type": "boolean",
+                    "description": "Upload even if you already uploaded this very file (same SHA-256).",
+                },
             },
         }
     }

@@ -2,17 +2,14 @@
 
 from __future__ import annotations
 
-from datetime import datetime
 from typing import Annotated, Literal
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, PlainSerializer
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field
 
-from server.api import iso
+from server.api import Timestamp
 from server.catalog.names import BIO_MAX, GENRE_MAX, NAME_MAX, TITLE_MAX, clean_name, clean_text
 
 TrackStatus = Literal["processing", "ready", "failed"]
-Timestamp = Annotated[datetime, PlainSerializer(iso, return_type=str, when_used="json")]
-"""ISO 8601 UTC with milliseconds and a Z, as API.md asks (stores keep naive UTC datetimes)."""
 
 
 def _required_name(max_len: int):
@@ -69,13 +66,29 @@ class ArtistIn(Strict):
     bio: Bio = None
 
 
+# In the patches below a required field may be left out (the default, never validated) but not sent as
+# null: pydantic refuses ``null`` for a non-optional type, so a PATCH can never store a missing name.
+# The schema then shows no default (a null default would contradict the field's own type).
+def _no_default(schema: dict) -> None:
+    schema.pop("default", None)
+
+
+NOT_NULL = Field(default=None, json_schema_extra=_no_default)
+
+
 class ArtistPatch(Strict):
-    name: Name | None = None
+    name: Name = NOT_NULL
     bio: Bio = None
 
 
 class ArtistQuery(Strict):
-    q: str | None = Field(None, max_length=200, description="Name prefix, case-insensitive.")
+    q: str | None = Field(
+        None,
+        max_length=200,
+        # No control characters: they name nothing, and a NUL is not a valid regular expression.
+        pattern=r"^[^\x00-\x1f\x7f]*$",
+        description="Name prefix, case-insensitive.",
+    )
     mine: bool = Field(False, description="Only the profiles the caller manages.")
     sort: Literal["name", "-name", "created_at", "-created_at"] = "name"
     limit: int = Field(50, ge=1, le=200)
@@ -156,8 +169,8 @@ class TrackQuery(Strict):
 class TrackPatch(Strict):
     """Set a field to null to clear it (album_id, genre, track_no, release_year)."""
 
-    title: Title | None = None
-    artist_id: Id | None = None
+    title: Title = NOT_NULL
+    artist_id: Id = NOT_NULL
     album_id: Id | None = None
     genre: Genre = None
     track_no: TrackNo | None = None
@@ -173,6 +186,8 @@ class UploadFields(Strict):
     genre: Genre = None
     release_year: Year | None = None
     track_no: TrackNo | None = None
+    allow_duplicate: bool = False
+    """Upload even when the same file (by SHA-256) is already one of your tracks."""
 
 
 # -- albums --------------------------------------------------------------------------------------
@@ -209,7 +224,7 @@ class AlbumIn(Strict):
 
 
 class AlbumPatch(Strict):
-    title: Title | None = None
+    title: Title = NOT_NULL
     release_year: Year | None = None
 
 

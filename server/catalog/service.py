@@ -2,6 +2,10 @@
 
 - Artists (role ``artist``) manage the artist profiles they created and the albums they created or
   whose artist they manage; they may edit and delete only tracks they uploaded. Admins may do all.
+- Publishing: a track may be put under an artist profile (by upload, by name or tags, or by editing
+  its ``artist_id``/``album_id``) only by that profile's owners and admins — :meth:`check_publish` is
+  the one check. An upload that names no artist at all goes under the uploader's own profile (the
+  oldest they manage, else one named after them), never under a shared "Unknown Artist".
 - Listeners see ready tracks; a track that is processing or failed is visible to its uploader and
   to admins only. A track that cannot be seen answers 404, so its existence does not leak.
 - Reads of single artists, albums and tracks go through :class:`CatalogCache`; every write here
@@ -93,6 +97,16 @@ class CatalogService:
     def check_owner(self, principal: Principal, doc: Doc, what: str) -> None:
         """:class:`Forbidden` unless ``principal`` is an admin or among the owners of ``doc``."""
         self._check_owner(principal, doc, what)
+
+    @staticmethod
+    def check_publish(principal: Principal, artist: Doc) -> None:
+        """:class:`Forbidden` unless ``principal`` may put tracks under ``artist`` (owner or admin)."""
+        if not principal.is_admin and principal.user_id not in artist.get("owner_ids", []):
+            raise Forbidden(
+                f"Only the owners of the artist profile “{artist['name']}” may publish under it.",
+                code="artist_not_yours",
+                details={"artist_id": artist["_id"]},
+            )
 
     async def visible_track(self, principal: Principal, track_id: str) -> Doc:
         doc = await self.track_doc(track_id)
@@ -222,12 +236,40 @@ class CatalogService:
         await self.cache.invalidate("artist", artist_id)
         await self.library("artist", artist_id, "deleted")
 
-    async def resolve_artist(self, name: str, owner_id: str | None) -> Doc:
-        """The artist named ``name``, created (owned by ``owner_id``) if unknown."""
-        doc, created = await self.artists.find_or_create(name, owner_id)
-        if created:
-            await self.library("artist", doc["_id"], "created")
-        return doc
+    async def publishing_artist(self, principal: Principal, name: str | None) -> tuple[Doc, bool]:
+        """The profile an upload by ``principal`` goes under: (doc, created).
+
+        ``name`` is found (case- and accent-insensitively) or created for the uploader; an existing
+        profile must be theirs (:meth:`check_publish`). No name: their own profile.
+        """
+        if name is None:
+            mine, _ = await self.artists.list(
+                name_prefix=None, owner_id=principal.user_id, sort="created_at", limit=1, offset=0
+            )
+            if mine:
+                return mine[0], False
+            name = principal.username
+        doc, created = await self.artists.find_or_create(name, principal.user_id)
+        if not created:
+            self.check_publish(principal, doc)
+        return doc, created
+
+    async def announce_created(self, kind: str, doc_id: str) -> None:
+        await self.library(kind, doc_id, "created")
+
+    async def forget_created(self, kind: str, doc_id: str) -> None:
+        """Remove an artist or album an upload created, when the upload failed after creating it."""
+        store = self.artists if kind == "artist" else self.albums
+        field = "artist_id" if kind == "artist" else "album_id"
+        if await self.tracks.count({field: doc_id}) or (
+            kind == "artist" and await self.albums.count({"artist_id": doc_id})
+        ):
+            return  # another upload already uses it
+        try:
+            await store.delete(doc_id)
+        except NotFound:
+            return
+        await self.cache.invalidate(kind, doc_id)
 
     async def resolve_artists(self, names: list[str], owner_id: str | None) -> dict[str, Doc]:
         """Many artists by name at once (for scans): {name_key: doc}, unknown ones created."""
@@ -265,11 +307,11 @@ class CatalogService:
         for track_id in track_ids:
             await self.library("track", track_id, "updated")
 
-    async def resolve_album(self, title: str, artist_id: str, year: int | None, owner_id: str | None) -> Doc:
-        doc, created = await self.albums.find_or_create(title, artist_id, year, owner_id)
-        if created:
-            await self.library("album", doc["_id"], "created")
-        return doc
+    async def resolve_album(
+        self, title: str, artist_id: str, year: int | None, owner_id: str | None
+    ) -> tuple[Doc, bool]:
+        """The album ``title`` of ``artist_id``, created if unknown: (doc, created); nothing announced."""
+        return await self.albums.find_or_create(title, artist_id, year, owner_id)
 
     async def resolve_albums(
         self, wanted: list[tuple[str, str, int | None]], owner_id: str | None
@@ -295,8 +337,8 @@ class CatalogService:
             if required in changes and changes[required] is None:
                 raise Invalid(details={"fields": {required: "must not be null"}})
         artist_id = changes.get("artist_id", track["artist_id"])
-        if "artist_id" in changes:
-            await self.artist_doc(artist_id)
+        if "artist_id" in changes and artist_id != track["artist_id"]:
+            self.check_publish(principal, await self.artist_doc(artist_id))
         album_id = changes.get("album_id", track.get("album_id"))
         if album_id and (await self.album_doc(album_id))["artist_id"] != artist_id:
             raise Invalid(

@@ -36,11 +36,11 @@ import structlog
 from aiohttp.http import SERVER_SOFTWARE
 
 from server.delivery.files import INLINE_MAX, FilePolicy, open_regular, validators_for
-from server.delivery.service import DeliveryService
+from server.delivery.service import DeliveryService, token_cache_control
 from server.delivery.signing import MediaGrant
 from server.errors import AppError
 from server.metrics import Metrics
-from server.middleware.access_log import VALID_REQUEST_ID
+from server.middleware.access_log import VALID_REQUEST_ID, redact_path
 from server.middleware.security_headers import ALWAYS as SECURITY_HEADERS
 
 log = structlog.get_logger("harmonystream.access")
@@ -80,7 +80,7 @@ class _File:
     identity: tuple[int, int, int, int]
     """(device, inode, size, mtime in ns): a file is replaced by rename, which changes these."""
     head: bytes
-    """Status line and every header that depends only on the file."""
+    """Status line and every header that depends only on the file (Cache-Control depends on the token)."""
     body: bytes
 
 
@@ -195,18 +195,22 @@ class SegmentLane:
                     return None
                 request_id = value.strip()
         token, track_id, subpath = match.groups()
-        if not self._authorised(token, track_id):
+        grant = self._grant(token, track_id)
+        if grant is None:
             return None  # refused: answered (and logged) by the full path
         located = self._locate(track_id, subpath)
         found = self._files.get(*located) if located is not None else None
         if found is None:
             return None
+        cache_control = token_cache_control(located[1].cache_control, grant.expires_at)
         if not VALID_REQUEST_ID.match(request_id.decode("latin-1")):
             request_id = os.urandom(16).hex().encode()
         response = b"".join(
             (
                 found.head,
-                b"X-Request-ID: ",
+                b"Cache-Control: ",
+                cache_control.encode(),
+                b"\r\nX-Request-ID: ",
                 request_id,
                 b"\r\nDate: ",
                 self._http_date(),
@@ -223,7 +227,7 @@ class SegmentLane:
                 "request",
                 request_id=request_id.decode(),
                 method=method.decode(),
-                path=target.decode(),
+                path=redact_path(target.decode()),
                 route=ROUTE,
                 status=200,
                 ms=round(elapsed * 1000, 2),
@@ -232,14 +236,14 @@ class SegmentLane:
             )
         return response, bool(close)
 
-    def _authorised(self, token_bytes: bytes, track_bytes: bytes) -> bool:
-        """Whether the token opens the track now; a verified grant is remembered until it expires."""
+    def _grant(self, token_bytes: bytes, track_bytes: bytes) -> MediaGrant | None:
+        """The grant if the token opens the track now; a verified grant is remembered until it expires."""
         grant = _remembered(
             self._grants,
             (token_bytes, track_bytes),
             lambda: self._delivery.authorise(token_bytes.decode("ascii"), track_bytes.decode("ascii")),
         )
-        return grant is not None and grant.expires_at > time.time()
+        return grant if grant is not None and grant.expires_at > time.time() else None
 
     def _locate(self, track_bytes: bytes, subpath_bytes: bytes) -> tuple[str, FilePolicy] | None:
         """The file path of a segment (the lexical checks of ``DeliveryService.hls_path``), remembered."""
@@ -256,7 +260,6 @@ class SegmentLane:
         lines = [
             b"HTTP/1.1 200 OK",
             b"Content-Type: " + policy.content_type.encode(),
-            b"Cache-Control: " + policy.cache_control.encode(),
             *(f"{k}: {v}".encode() for k, v in policy.headers.items()),
             b"ETag: " + validators.etag.encode(),
             b"Last-Modified: " + validators.http_date.encode(),

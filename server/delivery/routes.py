@@ -49,7 +49,7 @@ class MediaUrlsOut(BaseModel):
 @api.route("GET", "/tracks/{id}/media", roles=SIGNED_IN, response=MediaUrlsOut, tags=["delivery"])
 async def media_urls(request: web.Request) -> MediaUrlsOut:
     """Signed URLs a player without headers or cookies can play until ``expires_at``."""
-    track = await request.app[keys.TRACKS].get(request.match_info["id"])
+    track = await request.app[keys.CATALOG].visible_track(request[keys.PRINCIPAL], request.match_info["id"])
     if track.get("status") != "ready":
         code = "track_failed" if track.get("status") == "failed" else "track_not_ready"
         raise Conflict(
@@ -70,8 +70,9 @@ async def media_urls(request: web.Request) -> MediaUrlsOut:
 
 @api.route("GET", "/tracks/{id}/stream", roles=SIGNED_IN, tags=["delivery"], response_content=_FILE_CONTENT)
 async def stream_original(request: web.Request) -> web.StreamResponse:
-    """The original file with byte ranges, for the signed-in caller."""
-    track = await request.app[keys.TRACKS].get(request.match_info["id"])
+    """The original file with byte ranges, for the signed-in caller (tracks they may see only)."""
+    # The same visibility rule as GET /tracks/{id}: another artist's processing or failed track is 404.
+    track = await request.app[keys.CATALOG].visible_track(request[keys.PRINCIPAL], request.match_info["id"])
     service = request.app[keys.DELIVERY]
     path = service.original_of(track)
     mime = (track.get("original") or {}).get("mime")
@@ -90,9 +91,9 @@ async def hls_file(request: web.Request) -> web.StreamResponse:
     service = request.app[keys.DELIVERY]
     info = request.match_info
     try:
-        service.authorise(info["token"], info["track_id"])
+        grant = service.authorise(info["token"], info["track_id"])
         path, policy = service.hls_path(info["track_id"], info["path"])
-        return await service.answer(request, path, policy)
+        return await service.answer(request, path, service.for_grant(policy, grant))
     except AppError as exc:
         raise _with_cors(exc) from None
 
@@ -126,7 +127,7 @@ async def signed_original(request: web.Request) -> web.StreamResponse:
     service = request.app[keys.DELIVERY]
     track_id = request.match_info["track_id"]
     try:
-        service.authorise(request.match_info["token"], track_id)
+        grant = service.authorise(request.match_info["token"], track_id)
         path = await asyncio.get_running_loop().run_in_executor(None, service.find_original, track_id)
         mime = None
         if path is None:
@@ -134,7 +135,8 @@ async def signed_original(request: web.Request) -> web.StreamResponse:
             track = await request.app[keys.TRACKS].get(track_id)
             path = service.original_of(track)
             mime = (track.get("original") or {}).get("mime")
-        return await service.answer(request, path, service.original_policy(path, signed=True, mime=mime))
+        policy = service.for_grant(service.original_policy(path, signed=True, mime=mime), grant)
+        return await service.answer(request, path, policy)
     except AppError as exc:
         raise _with_cors(exc) from None
 

@@ -6,10 +6,12 @@ HMAC and serve a file; only the catalog-backed routes (``/api/v1/tracks/{id}/…
 
 from __future__ import annotations
 
+import ipaddress
 import os
 import re
+import socket
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote
@@ -20,7 +22,7 @@ from media.errors import UnsafePath
 from media.layout import HLS_DIR, SAFE_COMPONENT_RE, MediaLayout
 from server.delivery.files import FilePolicy, content_type_for, open_regular, send_file
 from server.delivery.signing import MediaGrant, MediaSigner
-from server.errors import Forbidden, NotFound
+from server.errors import Forbidden, Invalid, NotFound
 from server.settings import Settings
 
 CORS_HEADERS: dict[str, str] = {
@@ -39,6 +41,19 @@ PLAYLIST_CACHE = "public, max-age=60"
 """Short: a track transcoded again gets new playlists (segments keep their immutable names per track)."""
 SIGNED_ORIGINAL_CACHE = "public, max-age=86400"
 PRIVATE_ORIGINAL_CACHE = "private, max-age=3600"
+# The signed ones above are ceilings: each answer's max-age is cut to what is left of its URL's token
+# (token_cache_control), so no shared cache keeps serving a URL after the token in it has expired.
+_MAX_AGE_RE = re.compile(r"max-age=(\d+)")
+
+
+def token_cache_control(cache_control: str, expires_at: float, now: float | None = None) -> str:
+    """``cache_control`` with its max-age no longer than the token's remaining life (whole seconds)."""
+    left = max(0, int(expires_at - (time.time() if now is None else now)))
+    match = _MAX_AGE_RE.search(cache_control)
+    if match is None or int(match.group(1)) <= left:
+        return cache_control
+    return cache_control[: match.start(1)] + str(left) + cache_control[match.end(1) :]
+
 
 AUTH_CACHE_MAX = 300
 """Longest time nginx may reuse a "yes" of :meth:`DeliveryService.auth_answer` (never past the token's
@@ -50,6 +65,41 @@ HLS_SUFFIXES = frozenset({".m3u8", ".mp4", ".m4s"})
 """All that ``/hls/`` ever serves: playlists, init segments, media segments."""
 _MAX_RELATIVE = 1024
 _HOST_RE = re.compile(r"^[A-Za-z0-9.:\[\]-]{1,255}$")
+
+
+class HostPolicy:
+    """Which ``Host`` names media URLs may be built on when no ``HS_PUBLIC_URL`` is set.
+
+    Always: loopback names, IP literals (a LAN address typed into a browser) and this machine's own
+    name; beyond that, ``HS_ALLOWED_HOSTS`` (exact names, or ``*.domain`` for its subdomains).
+    """
+
+    def __init__(self, allowed: str) -> None:
+        own = socket.gethostname().lower()
+        self._exact = {"localhost", own, f"{own}.local"}
+        self._suffixes: list[str] = []
+        for item in (a.strip().lower() for a in allowed.split(",")):
+            if item.startswith("*."):
+                self._suffixes.append(item[1:])
+            elif item:
+                self._exact.add(item)
+
+    def allows(self, host: str) -> bool:
+        name = _host_name(host.lower())
+        if name in self._exact or any(name.endswith(s) for s in self._suffixes):
+            return True
+        try:
+            ipaddress.ip_address(name)
+        except ValueError:
+            return False
+        return True
+
+
+def _host_name(host: str) -> str:
+    """``host[:port]`` or ``[v6]:port`` without the port and brackets."""
+    if host.startswith("["):
+        return host[1 : host.find("]")] if "]" in host else host
+    return host.rsplit(":", 1)[0] if host.count(":") == 1 else host
 
 
 @dataclass(frozen=True, slots=True)
@@ -65,6 +115,7 @@ class DeliveryService:
         self.layout = MediaLayout(settings.media_dir)
         self.signer = MediaSigner(settings.secret_key, settings.media_url_ttl)
         self._accel = settings.accel_redirect.rstrip("/")
+        self._hosts = HostPolicy(settings.allowed_hosts)
         # Resolved paths (layout.resolve follows symlinks) are compared with the real root.
         self._root_prefix = str(settings.media_dir.resolve()) + "/"
         self._hls_policies = {
@@ -98,7 +149,12 @@ class DeliveryService:
         )
 
     def base_url(self, request: web.Request) -> str:
-        """``public_url`` when configured, else what the client reached (through our proxy if trusted)."""
+        """``public_url`` when configured, else what the client reached (through our proxy if trusted).
+
+        A request's ``Host`` is the client's to choose, so it is used only when the operator allows it
+        (:class:`HostPolicy`); anything else is refused with 400 ``host_not_allowed`` rather than signed
+        into a URL on somebody else's server.
+        """
         if self.settings.public_url:
             return self.settings.public_url.rstrip("/")
         scheme, host = request.scheme, request.host
@@ -107,8 +163,13 @@ class DeliveryService:
             fwd_host = request.headers.get("X-Forwarded-Host", "").split(",")[0].strip()
             scheme = proto if proto in ("http", "https") else scheme
             host = fwd_host or host
-        if not _HOST_RE.match(host):
-            host = f"{self.settings.host}:{self.settings.port}"
+        if not _HOST_RE.match(host) or not self._hosts.allows(host):
+            raise Invalid(
+                "Media URLs cannot be built for this host name. Set HS_PUBLIC_URL, or add the name to "
+                "HS_ALLOWED_HOSTS.",
+                code="host_not_allowed",
+                details={"host": host[:255]},
+            )
         return f"{scheme}://{host}"
 
     # -- signed files -------------------------------------------------------------------------
@@ -133,7 +194,22 @@ class DeliveryService:
         valid = min(int(grant.expires_at - start), AUTH_CACHE_MAX)
         if valid <= 0:
             return web.Response(status=403, headers={"X-Accel-Expires": str(AUTH_DENY_CACHE)})
-        return web.Response(status=200, headers={"X-Accel-Expires": str(valid)})
+        # nginx may reuse this answer for ``valid`` seconds more: the Cache-Control it sends files with
+        # is computed for the end of that time, so it never outlives the token either.
+        later = start + valid
+        return web.Response(
+            status=200,
+            headers={
+                "X-Accel-Expires": str(valid),
+                "X-HS-Segment-Cache": token_cache_control(SEGMENT_CACHE, grant.expires_at, later),
+                "X-HS-Playlist-Cache": token_cache_control(PLAYLIST_CACHE, grant.expires_at, later),
+            },
+        )
+
+    @staticmethod
+    def for_grant(policy: FilePolicy, grant: MediaGrant) -> FilePolicy:
+        """``policy`` for an answer opened by ``grant``: cacheable no longer than the grant lives."""
+        return replace(policy, cache_control=token_cache_control(policy.cache_control, grant.expires_at))
 
     def hls_path(self, track_id: str, subpath: str) -> tuple[str, FilePolicy]:
         """The file ``subpath`` names in the track's HLS folder, and how to answer it; else NotFound."""

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import asyncio
+import hmac
+import ipaddress
 import os
 import tempfile
 from pathlib import Path
@@ -13,6 +15,7 @@ from pydantic import BaseModel
 
 from server import keys
 from server.api import ANYONE, Api, json_response
+from server.errors import Forbidden, Unauthorized
 
 api = Api()
 
@@ -34,7 +37,7 @@ async def healthz(request: web.Request) -> Health:
 
 @api.route("GET", "/readyz", roles=ANYONE, response=Readiness, tags=["ops"])
 async def readyz(request: web.Request) -> web.Response:
-    """Database, Redis and the data directory answer; 503 with Retry-After when one does not."""
+    """Database, Redis, the data directory and background tasks are well; else 503 with Retry-After."""
     settings = request.app[keys.SETTINGS]
     db = request.app[keys.DB]
     redis = request.app[keys.REDIS]
@@ -50,12 +53,40 @@ async def readyz(request: web.Request) -> web.Response:
             results[name] = "ok"
         except Exception as exc:  # any failure of a dependency means "not ready", reported by name
             results[name] = f"down: {type(exc).__name__}"
+    # Background work: a task waiting to restart after a failure (search index, job sweeper…).
+    for name, health in request.app[keys.SUPERVISOR].health().items():
+        results[f"task:{name}"] = health
     ready = all(v == "ok" for v in results.values())
     return json_response(
         Readiness(status="ok" if ready else "unavailable", checks=results),
         status=200 if ready else 503,
         headers=None if ready else {"Retry-After": "5"},
     )
+
+
+def _check_metrics_access(request: web.Request) -> None:
+    """The token when one is configured; else only a loopback peer that came through no proxy.
+
+    Metrics name routes, error rates and internal timings: not for the public. ``request.remote`` is
+    the socket's peer here (never X-Forwarded-For), and a forwarding header means a proxy is between.
+    """
+    token = request.app[keys.SETTINGS].metrics_token
+    if token:
+        given = request.headers.get("Authorization", "")
+        if not hmac.compare_digest(given.encode(), f"Bearer {token}".encode()):
+            raise Unauthorized("Send the metrics token as a bearer token.", code="metrics_token_required")
+        return
+    peer = request.transport.get_extra_info("peername") if request.transport else None
+    loopback = False
+    if peer:
+        try:
+            loopback = ipaddress.ip_address(peer[0]).is_loopback
+        except ValueError:
+            loopback = False
+    if not loopback or "X-Forwarded-For" in request.headers or "Forwarded" in request.headers:
+        raise Forbidden(
+            "Metrics are served to loopback clients only, or with HS_METRICS_TOKEN.", code="metrics_forbidden"
+        )
 
 
 def _check_writable(path: Path) -> None:
@@ -68,7 +99,8 @@ def _check_writable(path: Path) -> None:
     "GET", "/metrics", roles=ANYONE, tags=["ops"], response_content={"text/plain": "Prometheus metrics"}
 )
 async def metrics(request: web.Request) -> web.Response:
-    """Prometheus metrics: request counts and latency by route."""
+    """Prometheus metrics (HS_METRICS_TOKEN as a bearer token, or a direct loopback client)."""
+    _check_metrics_access(request)
     body = request.app[keys.METRICS].render()
     response = web.Response(body=body)
     response.headers["Content-Type"] = CONTENT_TYPE_LATEST

@@ -26,7 +26,7 @@ from server.shutdown import bounded
 from transcoder.jobs import JobStore
 from transcoder.queue import JobQueue, QueueConfig
 from transcoder.tracks import TrackRecords
-from transcoder.worker import Worker, WorkerConfig, cancel_and_wait
+from transcoder.worker import Worker, WorkerConfig
 
 log = structlog.get_logger("harmonystream.jobs")
 
@@ -81,12 +81,13 @@ async def jobs_ctx(app: web.Application) -> AsyncIterator[None]:
         await worker.start()
         app[keys.WORKER] = worker
     stop = asyncio.Event()
-    sweeper = asyncio.create_task(_sweep_forever(queue, db, settings.job_sweep_interval, stop))
+    supervisor = app[keys.SUPERVISOR]
+    supervisor.start("job-sweeper", lambda: _sweep_forever(queue, db, settings.job_sweep_interval, stop))
     try:
         yield
     finally:
         stop.set()
-        await bounded(cancel_and_wait(sweeper), seconds=10, what="job sweeper")
+        await bounded(supervisor.stop("job-sweeper"), seconds=10, what="job sweeper")
         if worker is not None:
             await bounded(worker.stop(), seconds=settings.worker_shutdown_grace + 10, what="worker")
 

@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
-from datetime import datetime
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
+
+from server.api import Timestamp
 
 JobStateName = Literal["queued", "running", "done", "failed"]
 
@@ -18,11 +19,11 @@ class JobOut(BaseModel):
     max_attempts: int
     error: str | None
     worker_id: str | None
-    created_at: datetime
-    updated_at: datetime
-    started_at: datetime | None
-    finished_at: datetime | None
-    next_attempt_at: datetime | None
+    created_at: Timestamp
+    updated_at: Timestamp
+    started_at: Timestamp | None
+    finished_at: Timestamp | None
+    next_attempt_at: Timestamp | None
     elapsed_s: float | None
 
     @classmethod

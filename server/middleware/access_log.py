@@ -24,6 +24,19 @@ from server import keys
 log = structlog.get_logger("harmonystream.access")
 VALID_REQUEST_ID = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
 _MEDIA_PREFIXES = ("/hls/", "/media/", "/hls-auth/")
+REDACTED = "[redacted]"
+
+
+def redact_path(path: str) -> str:
+    """``path`` as it may be logged: the signed-URL token of a media path (anyone holding it may play
+    the track until it expires) is replaced. Query strings are never logged (Subsonic clients put
+    passwords there)."""
+    if path.startswith(_MEDIA_PREFIXES):
+        parts = path.split("/", 3)  # "", "hls", token, rest
+        if len(parts) >= 3 and parts[2]:
+            parts[2] = REDACTED
+            return "/".join(parts)
+    return path
 
 
 @web.middleware
@@ -54,7 +67,7 @@ async def access_log_middleware(request: web.Request, handler: Handler) -> web.S
             "request",
             request_id=request_id,
             method=request.method,
-            path=request.path,
+            path=redact_path(request.path),
             route=route,
             status=status,
             ms=round(elapsed * 1000, 2),

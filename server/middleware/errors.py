@@ -14,6 +14,7 @@ from aiohttp.typedefs import Handler
 
 from server.documents import MONGO_DOWN, REDIS_DOWN
 from server.errors import AppError, ServiceUnavailable
+from server.middleware.access_log import redact_path
 
 log = structlog.get_logger("harmonystream.errors")
 
@@ -52,7 +53,7 @@ async def error_middleware(request: web.Request, handler: Handler) -> web.Stream
     except (asyncio.CancelledError, ConnectionResetError):
         raise
     except Exception:
-        log.exception("unhandled_error", path=request.path)
+        log.exception("unhandled_error", path=redact_path(request.path))
         return error_response(AppError())
 
 

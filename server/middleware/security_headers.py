@@ -1,4 +1,8 @@
-"""Security headers on every answer; pages get a Content-Security-Policy without inline scripts."""
+"""Security headers on every answer; pages get a Content-Security-Policy without inline scripts.
+
+API answers that say nothing of caching get ``Cache-Control: no-store``: they are per caller (and
+may carry tokens or signed URLs), so neither a shared cache nor the browser's disk should keep them.
+"""
 
 from __future__ import annotations
 
@@ -23,16 +27,18 @@ async def security_headers_middleware(request: web.Request, handler: Handler) ->
     try:
         response = await handler(request)
     except web.HTTPException as exc:
-        _apply(exc)
+        _apply(request, exc)
         raise
-    _apply(response)
+    _apply(request, response)
     return response
 
 
-def _apply(response: web.StreamResponse) -> None:
+def _apply(request: web.Request, response: web.StreamResponse) -> None:
     if response.prepared:
         return
     for name, value in ALWAYS.items():
         response.headers.setdefault(name, value)
+    if request.path.startswith("/api/") or response.content_type == "application/json":
+        response.headers.setdefault("Cache-Control", "no-store")
     if response.content_type == "text/html":
         response.headers.setdefault("Content-Security-Policy", CSP)

@@ -7,6 +7,8 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from server.api import Timestamp
+
 DEVICE_ID = r"^[A-Za-z0-9._:-]{1,64}$"
 COMMAND_ID = r"^[A-Za-z0-9_-]{1,64}$"
 
@@ -57,7 +59,7 @@ class HistoryQuery(Strict):
 class HistoryItem(BaseModel):
     id: str
     track_id: str
-    played_at: datetime
+    played_at: Timestamp
     ms_played: int
     device: str | None
     counted: bool
@@ -82,5 +84,5 @@ def _utc(value: datetime) -> datetime:
 
 class HistoryPage(BaseModel):
     items: list[HistoryItem]
-    next_before: datetime | None
+    next_before: Timestamp | None
     """Pass as ``before`` for the next page; None when this page is the last."""

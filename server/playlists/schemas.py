@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-from datetime import datetime
 from typing import Annotated
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from server.api import Timestamp
 from server.catalog.schemas import Bio, Id, Name, TrackOut
 
 MAX_TRACKS = 5000
@@ -29,8 +29,8 @@ class PlaylistOut(BaseModel):
     tracks: list[TrackOut]
     track_count: int
     duration_ms: int
-    created_at: datetime
-    updated_at: datetime
+    created_at: Timestamp
+    updated_at: Timestamp
 
 
 class PlaylistSummary(BaseModel):
@@ -43,8 +43,8 @@ class PlaylistSummary(BaseModel):
     is_public: bool
     version: int
     track_count: int
-    created_at: datetime
-    updated_at: datetime
+    created_at: Timestamp
+    updated_at: Timestamp
 
 
 class PlaylistList(BaseModel):

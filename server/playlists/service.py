@@ -2,7 +2,8 @@
 
 - The owner reads and edits. Anyone signed in reads a public playlist; a private playlist of someone
   else answers 404, exactly like one that does not exist, so its existence does not leak. Editing
-  someone else's public playlist answers 403. Admins may read and delete any playlist.
+  someone else's public playlist answers 403. Admins may delete any playlist (moderation) but read a
+  private one no more than anyone else: what someone listens to in private stays private.
 - Positions count the tracks of the playlist as stored, minus tracks since deleted from the catalog
   (those are pruned from the document the first time they are noticed, so positions stay aligned).
 - A track deleted from the catalog disappears: the ``library`` event pulls it from every playlist, and
@@ -37,7 +38,7 @@ class PlaylistService:
 
     async def readable(self, principal: Principal, playlist_id: str) -> Doc:
         doc = await self.store.get(playlist_id)
-        if doc["user_id"] != principal.user_id and not doc["is_public"] and not principal.is_admin:
+        if doc["user_id"] != principal.user_id and not doc["is_public"]:
             raise NotFound("No such playlist.", code="playlist_not_found")
         return doc
 

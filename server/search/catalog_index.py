@@ -191,7 +191,7 @@ class CatalogIndex:
             tracks = self.indexes["track"]
             owners = {
                 getattr(tracks.entries[s], "album_id" if kind == "album" else "artist_id")
-                for s in tracks.by_genre.get(query.genre_key, ()) - tracks.not_ready
+                for s in tracks.by_genre.get(query.genre_key, set()) - tracks.not_ready
             }
             cands = {s for s in cands if index.entries[s].id in owners}  # type: ignore[union-attr]
         if kind != "artist" and (query.year_from is not None or query.year_to is not None):

@@ -46,6 +46,7 @@ async def discovery_ctx(app: web.Application) -> AsyncIterator[None]:
     events.subscribe(search.on_library, LIBRARY)
     events.subscribe(search.on_track, TRACK)
     events.subscribe(playlists.on_library, LIBRARY)
-    search.start()
+    supervisor = app[keys.SUPERVISOR]
+    supervisor.start("search-index", search.run)
     yield
-    await bounded(search.stop(), seconds=10, what="search index")
+    await bounded(supervisor.stop("search-index"), seconds=10, what="search index")

@@ -36,7 +36,6 @@ So a change made in another process shows in search within ``search_refresh_seco
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import gc
 import time
 from datetime import datetime, timedelta
@@ -82,21 +81,12 @@ class SearchService:
         self._watermark: dict[Kind, datetime] = {}
         self._deleted_mark: datetime | None = None
         self._recent: dict[tuple[Kind, str], datetime] = {}
-        self._task: asyncio.Task[None] | None = None
 
     # -- lifecycle -------------------------------------------------------------------------------
 
-    def start(self) -> None:
-        """Build the index in the background, then reconcile it periodically."""
-        self._task = asyncio.create_task(self._run(), name="search-index")
-
-    async def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-
-    async def _run(self) -> None:
+    async def run(self) -> None:
+        """Build the index, then reconcile it periodically. Runs under the app's supervisor, which
+        starts it again (with backoff) if the build fails, e.g. while the database is down at start."""
         await self.build()
         while True:
             await asyncio.sleep(self._reconcile_every)

@@ -7,6 +7,7 @@ from aiohttp import web
 from server import keys
 from server.api import ADMIN, SIGNED_IN, Api
 from server.errors import Conflict, Invalid, Unauthorized
+from server.middleware.client_ip import client_ip
 from server.users.schemas import MePatch, Page, UserAdminPatch, UserList, UserOut
 
 api = Api("/api/v1")
@@ -29,7 +30,13 @@ async def patch_me(request: web.Request, body: MePatch) -> UserOut:
         if not body.current_password:
             raise Invalid(details={"fields": {"current_password": "Field required to change the password"}})
         try:
-            await auth.authenticate(user["username"], body.current_password)
+            # Limited like a sign-in: a stolen access token must not become a password-guessing oracle.
+            await auth.authenticate(
+                user["username"],
+                body.current_password,
+                limiter=request.app[keys.RATE_LIMITER],
+                address=client_ip(request, request.app[keys.SETTINGS]),
+            )
         except Unauthorized as exc:
             raise Invalid(
                 "The current password is wrong.",

@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
-from datetime import datetime
 from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints
+
+from server.api import Timestamp
 
 Role = Literal["listener", "artist", "admin"]
 USERNAME = r"^[A-Za-z0-9_.-]+$"
@@ -26,7 +27,7 @@ class UserOut(BaseModel):
     email: str
     roles: list[Role]
     disabled: bool = False
-    created_at: datetime
+    created_at: Timestamp
 
     @classmethod
     def of(cls, doc: dict[str, Any]) -> UserOut:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
+import re
 import shutil
 from dataclasses import dataclass
 from pathlib import Path
@@ -124,3 +125,10 @@ def served(client: TestClient, route: str) -> float:
             if sample.name.endswith("_total") and sample.labels["route"] == route:
                 total += sample.value
     return total
+
+
+def segment_cache(value: str) -> bool:
+    """A segment's Cache-Control: immutable, public, and cacheable no longer than its URL's token lives
+    (the default 4 h media URL lifetime, whose expiry the signer rounds up by at most 300 s)."""
+    match = re.fullmatch(r"public, max-age=(\d+), immutable", value)
+    return match is not None and 0 < int(match.group(1)) <= 4 * 3600 + 300

@@ -9,8 +9,8 @@ from aiohttp.test_utils import TestClient
 from yarl import URL
 
 from server import keys
-from tests.delivery.conftest import Installed, Source, install, local_path, media_urls
-from tests.helpers import error_code
+from tests.delivery.conftest import Installed, Source, install, local_path, media_urls, segment_cache
+from tests.helpers import error_code, signed_in
 
 
 async def test_media_urls_are_absolute_signed_and_expiring(
@@ -53,12 +53,18 @@ async def test_unknown_track_is_404_and_not_ready_is_409(
 ) -> None:
     resp = await client.get("/api/v1/tracks/000000000000000000000000/media", headers=listener)
     assert resp.status == 404
+    # The uploader (and admins) are told why; anyone else cannot see such a track at all (404).
+    owner, owner_h = await signed_in(client, "artist")
     processing = await install(client.app, source, status="processing")
-    resp = await client.get(f"/api/v1/tracks/{processing.id}/media", headers=listener)
+    failed = await install(client.app, source, status="failed")
+    for installed in (processing, failed):
+        await client.app[keys.TRACKS].update(installed.id, {"owner_id": owner["_id"]})
+        resp = await client.get(f"/api/v1/tracks/{installed.id}/media", headers=listener)
+        assert resp.status == 404
+    resp = await client.get(f"/api/v1/tracks/{processing.id}/media", headers=owner_h)
     assert resp.status == 409
     assert error_code(await resp.json()) == "track_not_ready"
-    failed = await install(client.app, source, status="failed")
-    resp = await client.get(f"/api/v1/tracks/{failed.id}/media", headers=listener)
+    resp = await client.get(f"/api/v1/tracks/{failed.id}/media", headers=owner_h)
     assert resp.status == 409
     assert error_code(await resp.json()) == "track_failed"
 
@@ -84,7 +90,7 @@ async def test_master_media_playlists_and_segments_resolve_relative_to_the_token
             seg = await client.get(media_url.join(URL(uri)).raw_path)
             assert seg.status == 200, uri
             assert seg.headers["Content-Type"] == "audio/mp4"
-            assert seg.headers["Cache-Control"] == "public, max-age=31536000, immutable"
+            assert segment_cache(seg.headers["Cache-Control"])
             on_disk = track.hls / media_url.path.split(f"/{track.id}/", 1)[1].rsplit("/", 1)[0] / uri
             assert await seg.read() == on_disk.read_bytes()
 

@@ -8,8 +8,14 @@ import pytest
 
 from tests.audio import FORMATS, make_audio, make_jpeg
 
-TAGS = {"title": "Señor Tone", "artist": "The Generators", "album": "Fixtures", "genre": "Test",
-        "date": "2003-05-01", "track": "3/12"}
+TAGS = {
+    "title": "Señor Tone",
+    "artist": "The Generators",
+    "album": "Fixtures",
+    "genre": "Test",
+    "date": "2003-05-01",
+    "track": "3/12",
+}
 
 
 @pytest.fixture(scope="session")
@@ -21,5 +27,9 @@ def cover_jpeg() -> bytes:
 def tagged_files(tmp_path_factory: pytest.TempPathFactory, cover_jpeg: bytes) -> dict[str, Path]:
     """One 3-second file per format, tagged with TAGS; all but WAV carry ``cover_jpeg``."""
     folder = tmp_path_factory.mktemp("tagged")
-    return {fmt: make_audio(folder / f"tagged.{fmt}", fmt, 3, tags=TAGS,
-                            cover=None if fmt == "wav" else cover_jpeg) for fmt in FORMATS}
+    return {
+        fmt: make_audio(
+            folder / f"tagged.{fmt}", fmt, 3, tags=TAGS, cover=None if fmt == "wav" else cover_jpeg
+        )
+        for fmt in FORMATS
+    }

@@ -32,8 +32,11 @@ def test_media_and_transcoder_never_import_server_or_aiohttp(path: Path) -> None
     assert not bad, f"{path.name} imports {bad}"
 
 
-@pytest.mark.parametrize("path", [p for p in SOURCES if p.parts[-2:] != ("media", "ffmpeg.py")],
-                         ids=lambda p: str(p.relative_to(ROOT)))
+@pytest.mark.parametrize(
+    "path",
+    [p for p in SOURCES if p.parts[-2:] != ("media", "ffmpeg.py")],
+    ids=lambda p: str(p.relative_to(ROOT)),
+)
 def test_only_media_ffmpeg_spawns_processes(path: Path) -> None:
     text = path.read_text(encoding="utf-8")
     assert "subprocess" not in _imports(path)

@@ -18,8 +18,14 @@ from media.errors import MediaError, NotAudio, ToolMissing, TranscodeFailed
 from media.ffmpeg import extract_cover, measure_loudness, parse_ebur128_summary, probe, run_ffmpeg
 from tests.audio import FORMATS, ffmpeg_processes_mentioning, make_audio, make_garbage, make_jpeg, make_sine
 
-EXPECTED_CODEC = {"mp3": "mp3", "flac": "flac", "wav": "pcm_s16le", "ogg": "vorbis", "m4a": "aac",
-                  "opus": "opus"}
+EXPECTED_CODEC = {
+    "mp3": "mp3",
+    "flac": "flac",
+    "wav": "pcm_s16le",
+    "ogg": "vorbis",
+    "m4a": "aac",
+    "opus": "opus",
+}
 
 
 @pytest.mark.parametrize("fmt", FORMATS)
@@ -71,8 +77,18 @@ async def test_run_ffmpeg_reports_increasing_progress_up_to_100(tmp_path: Path) 
     async def on_progress(percent: float) -> None:  # async callbacks are awaited
         seen.append(percent)
 
-    argv = ["ffmpeg", "-nostdin", "-y", "-i", commands.file_url(source), "-c:a", "aac", "-b:a", "256k",
-            commands.file_url(tmp_path / "out.m4a")]
+    argv = [
+        "ffmpeg",
+        "-nostdin",
+        "-y",
+        "-i",
+        commands.file_url(source),
+        "-c:a",
+        "aac",
+        "-b:a",
+        "256k",
+        commands.file_url(tmp_path / "out.m4a"),
+    ]
     run = await run_ffmpeg(argv, duration_ms=20_000, on_progress=on_progress, progress_interval=0.05)
     assert seen[-1] == 100.0
     assert len(seen) >= 3, seen
@@ -90,8 +106,20 @@ async def test_run_ffmpeg_failure_carries_ffmpegs_reason(tmp_path: Path) -> None
 
 def _endless_argv(marker: Path) -> list[str]:
     """ffmpeg reading an infinite synthetic source, in real time: it never ends on its own."""
-    return ["ffmpeg", "-nostdin", "-re", "-f", "lavfi", "-i", "sine=frequency=440", "-f", "null",
-            "-metadata", f"comment={marker}", "-"]
+    return [
+        "ffmpeg",
+        "-nostdin",
+        "-re",
+        "-f",
+        "lavfi",
+        "-i",
+        "sine=frequency=440",
+        "-f",
+        "null",
+        "-metadata",
+        f"comment={marker}",
+        "-",
+    ]
 
 
 async def test_timeout_kills_ffmpeg(tmp_path: Path) -> None:
@@ -119,8 +147,9 @@ async def test_a_raising_progress_callback_stops_ffmpeg(tmp_path: Path) -> None:
         raise RuntimeError("listener gone")
 
     with pytest.raises(RuntimeError, match="listener gone"):
-        await run_ffmpeg(_endless_argv(marker), duration_ms=60_000, on_progress=explode,
-                         progress_interval=0.1)
+        await run_ffmpeg(
+            _endless_argv(marker), duration_ms=60_000, on_progress=explode, progress_interval=0.1
+        )
     assert ffmpeg_processes_mentioning(str(marker)) == []
 
 
@@ -139,8 +168,10 @@ async def test_loudness_of_silence_has_no_true_peak(tmp_path: Path) -> None:
 
 def test_summary_parser_ignores_per_frame_lines_and_missing_summary() -> None:
     frames = "[Parsed_ebur128_0 @ 0x1] t: 1.0 TARGET:-23 LUFS M: -9.0 S: -9.0 I: -9.0 LUFS LRA: 0.0 LU\n"
-    summary = ("[Parsed_ebur128_0 @ 0x1] Summary:\n\n  Integrated loudness:\n    I:         -14.2 LUFS\n"
-               "    Threshold: -24.5 LUFS\n\n  True peak:\n    Peak:        0.4 dBFS\n")
+    summary = (
+        "[Parsed_ebur128_0 @ 0x1] Summary:\n\n  Integrated loudness:\n    I:         -14.2 LUFS\n"
+        "    Threshold: -24.5 LUFS\n\n  True peak:\n    Peak:        0.4 dBFS\n"
+    )
     assert parse_ebur128_summary(frames) is None
     parsed = parse_ebur128_summary(frames + summary + "[aac @ 0x2] Qavg: 123.0\n")
     assert parsed is not None
@@ -155,8 +186,9 @@ async def test_extract_cover_writes_a_jpeg(tagged_files: dict[str, Path], tmp_pa
     assert len(data) > 100
 
 
-async def test_extract_cover_without_picture_fails_cleanly(tagged_files: dict[str, Path],
-                                                           tmp_path: Path) -> None:
+async def test_extract_cover_without_picture_fails_cleanly(
+    tagged_files: dict[str, Path], tmp_path: Path
+) -> None:
     dest = tmp_path / "cover.jpg"
     with pytest.raises(TranscodeFailed, match="could not extract the cover"):
         await extract_cover(tagged_files["wav"], dest)

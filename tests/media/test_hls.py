@@ -14,8 +14,14 @@ from media.playlists import MediaPlaylist, Segment, parse_master_playlist, rende
 DURATIONS = [6.013968, 5.990748, 6.013968, 2.004535]
 
 
-def write_rung(rung_dir: Path, durations: Sequence[float], sizes: Sequence[int], *, init: str = "init.mp4",
-               **overrides: object) -> None:
+def write_rung(
+    rung_dir: Path,
+    durations: Sequence[float],
+    sizes: Sequence[int],
+    *,
+    init: str = "init.mp4",
+    **overrides: object,
+) -> None:
     """A rendition on disk: segment files of the given sizes and a VOD playlist describing them."""
     rung_dir.mkdir(parents=True)
     (rung_dir / init).write_bytes(b"\0" * 700)
@@ -24,8 +30,13 @@ def write_rung(rung_dir: Path, durations: Sequence[float], sizes: Sequence[int],
         name = f"seg_{index:05d}.m4s"
         (rung_dir / name).write_bytes(b"\1" * size)
         segments.append(Segment(name, duration))
-    fields: dict[str, object] = {"target_duration": 6, "version": 7, "playlist_type": "VOD",
-                                 "map_uri": init, "endlist": True} | overrides
+    fields: dict[str, object] = {
+        "target_duration": 6,
+        "version": 7,
+        "playlist_type": "VOD",
+        "map_uri": init,
+        "endlist": True,
+    } | overrides
     (rung_dir / "index.m3u8").write_text(render_media_playlist(MediaPlaylist(tuple(segments), **fields)))
 
 
@@ -65,7 +76,9 @@ def test_write_master_declares_measured_values(tmp_path: Path) -> None:
     master = parse_master_playlist((tmp_path / "master.m3u8").read_text())
     assert master.independent_segments
     assert [(v.uri, v.bandwidth, v.average_bandwidth, v.codecs) for v in master.variants] == [
-        ("64k/index.m3u8", 12_000, 9143, "mp4a.40.2"), ("128k/index.m3u8", 24_000, 18_286, "mp4a.40.2")]
+        ("64k/index.m3u8", 12_000, 9143, "mp4a.40.2"),
+        ("128k/index.m3u8", 24_000, 18_286, "mp4a.40.2"),
+    ]
     assert [s.name for s in stats] == ["64k", "128k"]
 
 
@@ -103,32 +116,53 @@ def _nominal_master(hls_dir: Path) -> None:
     """What ffmpeg 5.1 writes: nominal x 1.1, no AVERAGE-BANDWIDTH."""
     (hls_dir / "master.m3u8").write_text(
         "#EXTM3U\n#EXT-X-VERSION:7\n"
-        + "".join(f'#EXT-X-STREAM-INF:BANDWIDTH={round(b * 1.1)},CODECS="mp4a.40.2"\n{n}/index.m3u8\n'
-                  for n, b in (("64k", 64_000), ("128k", 128_000), ("256k", 256_000))))
+        + "".join(
+            f'#EXT-X-STREAM-INF:BANDWIDTH={round(b * 1.1)},CODECS="mp4a.40.2"\n{n}/index.m3u8\n'
+            for n, b in (("64k", 64_000), ("128k", 128_000), ("256k", 256_000))
+        )
+    )
 
 
-@pytest.mark.parametrize(("tamper", "expected"), [
-    (lambda d: (d / "master.m3u8").unlink(), "master.m3u8 is missing"),
-    (_nominal_master, "no AVERAGE-BANDWIDTH"),
-    (lambda d: _replace(d / "master.m3u8", "BANDWIDTH=64", "BANDWIDTH=60"), "below the measured peak"),
-    (lambda d: _replace(d / "master.m3u8", ",AVERAGE-BANDWIDTH=256", ",AVERAGE-BANDWIDTH=356"),
-     "AVERAGE-BANDWIDTH 356"),
-    (lambda d: _replace(d / "master.m3u8", "#EXT-X-STREAM-INF:BANDWIDTH=256",
-                        "#EXT-X-STREAM-INF:BANDWIDTH=356"), "more than 10 % above"),
-    (lambda d: _replace(d / "master.m3u8", ',CODECS="mp4a.40.2"', ""), "no CODECS"),
-    (lambda d: _replace(d / "master.m3u8", "#EXT-X-VERSION:7\n", ""), "no EXT-X-VERSION"),
-    (lambda d: _replace(d / "master.m3u8", "64k/index.m3u8", "../64k/index.m3u8"), "not a safe relative"),
-    (lambda d: _replace(d / "128k/index.m3u8", "#EXT-X-ENDLIST", ""), "no EXT-X-ENDLIST"),
-    (lambda d: _replace(d / "128k/index.m3u8", "#EXT-X-PLAYLIST-TYPE:VOD", "#EXT-X-PLAYLIST-TYPE:EVENT"),
-     "not VOD"),
-    (lambda d: _replace(d / "128k/index.m3u8", '#EXT-X-MAP:URI="init.mp4"\n', ""), "no EXT-X-MAP"),
-    (lambda d: (d / "128k/init.mp4").unlink(), "init segment init.mp4 is missing"),
-    (lambda d: (d / "256k/seg_00002.m4s").write_bytes(b""), "seg_00002.m4s is missing or empty"),
-    (lambda d: _replace(d / "64k/index.m3u8", "#EXTINF:5.990748", "#EXTINF:6.600000"),
-     "exceeds TARGETDURATION"),
-    (lambda d: _replace(d / "256k/index.m3u8", "#EXTINF:5.990748", "#EXTINF:5.890748"), "segment 1 lasts"),
-    (lambda d: _replace(d / "256k/index.m3u8", "#EXTM3U\n", ""), "does not start with #EXTM3U"),
-])
+@pytest.mark.parametrize(
+    ("tamper", "expected"),
+    [
+        (lambda d: (d / "master.m3u8").unlink(), "master.m3u8 is missing"),
+        (_nominal_master, "no AVERAGE-BANDWIDTH"),
+        (lambda d: _replace(d / "master.m3u8", "BANDWIDTH=64", "BANDWIDTH=60"), "below the measured peak"),
+        (
+            lambda d: _replace(d / "master.m3u8", ",AVERAGE-BANDWIDTH=256", ",AVERAGE-BANDWIDTH=356"),
+            "AVERAGE-BANDWIDTH 356",
+        ),
+        (
+            lambda d: _replace(
+                d / "master.m3u8", "#EXT-X-STREAM-INF:BANDWIDTH=256", "#EXT-X-STREAM-INF:BANDWIDTH=356"
+            ),
+            "more than 10 % above",
+        ),
+        (lambda d: _replace(d / "master.m3u8", ',CODECS="mp4a.40.2"', ""), "no CODECS"),
+        (lambda d: _replace(d / "master.m3u8", "#EXT-X-VERSION:7\n", ""), "no EXT-X-VERSION"),
+        (lambda d: _replace(d / "master.m3u8", "64k/index.m3u8", "../64k/index.m3u8"), "not a safe relative"),
+        (lambda d: _replace(d / "128k/index.m3u8", "#EXT-X-ENDLIST", ""), "no EXT-X-ENDLIST"),
+        (
+            lambda d: _replace(
+                d / "128k/index.m3u8", "#EXT-X-PLAYLIST-TYPE:VOD", "#EXT-X-PLAYLIST-TYPE:EVENT"
+            ),
+            "not VOD",
+        ),
+        (lambda d: _replace(d / "128k/index.m3u8", '#EXT-X-MAP:URI="init.mp4"\n', ""), "no EXT-X-MAP"),
+        (lambda d: (d / "128k/init.mp4").unlink(), "init segment init.mp4 is missing"),
+        (lambda d: (d / "256k/seg_00002.m4s").write_bytes(b""), "seg_00002.m4s is missing or empty"),
+        (
+            lambda d: _replace(d / "64k/index.m3u8", "#EXTINF:5.990748", "#EXTINF:6.600000"),
+            "exceeds TARGETDURATION",
+        ),
+        (
+            lambda d: _replace(d / "256k/index.m3u8", "#EXTINF:5.990748", "#EXTINF:5.890748"),
+            "segment 1 lasts",
+        ),
+        (lambda d: _replace(d / "256k/index.m3u8", "#EXTM3U\n", ""), "does not start with #EXTM3U"),
+    ],
+)
 def test_validator_finds_each_problem(tmp_path: Path, tamper, expected: str) -> None:  # type: ignore[no-untyped-def]
     build_ladder(tmp_path)
     tamper(tmp_path)

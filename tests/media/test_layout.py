@@ -35,8 +35,9 @@ def test_valid_track_ids(good: str) -> None:
     assert validate_track_id(good) == good
 
 
-@pytest.mark.parametrize("bad", ["", "x" * 65, "../etc", "a/b", "a.b", "a b", "é", "a\x00", ".", "..",
-                                 "%2e%2e", None, 5])
+@pytest.mark.parametrize(
+    "bad", ["", "x" * 65, "../etc", "a/b", "a.b", "a b", "é", "a\x00", ".", "..", "%2e%2e", None, 5]
+)
 def test_invalid_track_ids(bad: object) -> None:
     with pytest.raises(UnsafePath):
         validate_track_id(bad)  # type: ignore[arg-type]
@@ -56,12 +57,30 @@ def test_resolve_accepts_files_of_the_layout(layout: MediaLayout) -> None:
     assert layout.resolve("covers/t1.jpg") == (layout.root / "covers/t1.jpg").resolve()
 
 
-@pytest.mark.parametrize("attack", [
-    "../secret", "hls/../../secret", "hls/t1/../../../etc/passwd", "/etc/passwd", "//etc/passwd",
-    "hls\\..\\..\\secret", "%2e%2e/secret", "hls/%2e%2e/%2e%2e/secret", "..%2fsecret", "hls/./t1",
-    "hls//t1", "hls/t1/", "", ".git/config", "hls/.t1.tmp-1-abc/master.m3u8", "hls/t1\x00.m3u8",
-    "hls/t\u2025/x", "hls/\uff0e\uff0e/x", "a" * 2000,
-])
+@pytest.mark.parametrize(
+    "attack",
+    [
+        "../secret",
+        "hls/../../secret",
+        "hls/t1/../../../etc/passwd",
+        "/etc/passwd",
+        "//etc/passwd",
+        "hls\\..\\..\\secret",
+        "%2e%2e/secret",
+        "hls/%2e%2e/%2e%2e/secret",
+        "..%2fsecret",
+        "hls/./t1",
+        "hls//t1",
+        "hls/t1/",
+        "",
+        ".git/config",
+        "hls/.t1.tmp-1-abc/master.m3u8",
+        "hls/t1\x00.m3u8",
+        "hls/t\u2025/x",
+        "hls/\uff0e\uff0e/x",
+        "a" * 2000,
+    ],
+)
 def test_resolve_rejects_traversal_and_tricks(layout: MediaLayout, attack: str) -> None:
     with pytest.raises(UnsafePath):
         layout.resolve(attack)

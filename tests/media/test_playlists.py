@@ -68,8 +68,10 @@ def test_target_duration_is_raised_to_fit_every_segment() -> None:
 def test_parse_ffmpeg_master_playlist() -> None:
     master = parse_master_playlist(FFMPEG_MASTER)
     assert master.version == 7
-    assert master.variants == (Variant("64k/index.m3u8", 70400, None, "mp4a.40.2"),
-                               Variant("128k/index.m3u8", 140800, None, "mp4a.40.2"))
+    assert master.variants == (
+        Variant("64k/index.m3u8", 70400, None, "mp4a.40.2"),
+        Variant("128k/index.m3u8", 140800, None, "mp4a.40.2"),
+    )
 
 
 def test_master_round_trips_with_quoted_commas() -> None:
@@ -80,9 +82,19 @@ def test_master_round_trips_with_quoted_commas() -> None:
     assert parse_master_playlist(text) == master
 
 
-@pytest.mark.parametrize("text", [
-    "", "hello", "#EXTINF:1,\na.ts\n", "#EXTM3U\n#EXTINF:abc,\na.ts\n", "#EXTM3U\na.ts\n",
-    "#EXTM3U\n#EXTINF:-1,\na.ts\n", "#EXTM3U\n#EXT-X-TARGETDURATION:six\n", FFMPEG_MASTER])
+@pytest.mark.parametrize(
+    "text",
+    [
+        "",
+        "hello",
+        "#EXTINF:1,\na.ts\n",
+        "#EXTM3U\n#EXTINF:abc,\na.ts\n",
+        "#EXTM3U\na.ts\n",
+        "#EXTM3U\n#EXTINF:-1,\na.ts\n",
+        "#EXTM3U\n#EXT-X-TARGETDURATION:six\n",
+        FFMPEG_MASTER,
+    ],
+)
 def test_bad_media_playlists_raise(text: str) -> None:
     with pytest.raises(PlaylistError):
         parse_media_playlist(text)

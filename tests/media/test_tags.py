@@ -19,7 +19,11 @@ from tests.media.conftest import TAGS
 def test_tags_of_every_format(tagged_files: dict[str, Path], cover_jpeg: bytes, fmt: str) -> None:
     tags = read_tags(tagged_files[fmt])
     assert (tags.title, tags.artist, tags.album, tags.genre) == (
-        TAGS["title"], TAGS["artist"], TAGS["album"], TAGS["genre"])
+        TAGS["title"],
+        TAGS["artist"],
+        TAGS["album"],
+        TAGS["genre"],
+    )
     assert tags.year == 2003
     assert tags.track_no == 3
     assert tags.duration_ms is not None and abs(tags.duration_ms - 3000) < 60
@@ -99,16 +103,38 @@ def test_missing_file_raises(tmp_path: Path) -> None:
         read_tags(tmp_path / "nope.mp3")
 
 
-@pytest.mark.parametrize(("value", "expected"), [
-    ("3/12", 3), ("03", 3), (" 7 ", 7), ("0", None), ("A1", None), ("", None), ("99999", None),
-    ((4, 10), 4), ([("5", "6")], 5), (None, None), (["", "8"], 8)])
+@pytest.mark.parametrize(
+    ("value", "expected"),
+    [
+        ("3/12", 3),
+        ("03", 3),
+        (" 7 ", 7),
+        ("0", None),
+        ("A1", None),
+        ("", None),
+        ("99999", None),
+        ((4, 10), 4),
+        ([("5", "6")], 5),
+        (None, None),
+        (["", "8"], 8),
+    ],
+)
 def test_parse_number(value: object, expected: int | None) -> None:
     assert parse_number(value) == expected
 
 
-@pytest.mark.parametrize(("value", "expected"), [
-    ("2003", 2003), ("2003-05-01", 2003), ("May 1987", 1987), ("12345", None), ("0999", None), ("soon", None),
-    (["", "1970"], 1970)])
+@pytest.mark.parametrize(
+    ("value", "expected"),
+    [
+        ("2003", 2003),
+        ("2003-05-01", 2003),
+        ("May 1987", 1987),
+        ("12345", None),
+        ("0999", None),
+        ("soon", None),
+        (["", "1970"], 1970),
+    ],
+)
 def test_parse_year(value: object, expected: int | None) -> None:
     assert parse_year(value) == expected
 

@@ -16,8 +16,15 @@ async def test_healthz_readyz_metrics(client):
     assert (await (await client.get("/healthz")).json()) == {"status": "ok"}
     resp = await client.get("/readyz")
     assert resp.status == 200
-    assert (await resp.json())["checks"] == {"database": "ok", "redis": "ok", "storage": "ok"}
+    assert (await resp.json())["checks"] == {
+        "database": "ok",
+        "redis": "ok",
+        "storage": "ok",
+        "task:search-index": "ok",
+        "task:job-sweeper": "ok",
+    }
     metrics = await (await client.get("/metrics")).text()
+    assert 'hs_background_task_up{task="search-index"} 1.0' in metrics
     assert 'hs_http_requests_total{method="GET",route="/readyz",status="200"}' in metrics
     assert "hs_http_request_duration_seconds_bucket" in metrics
     assert "X-Request-ID" in resp.headers and resp.headers["X-Content-Type-Options"] == "nosniff"

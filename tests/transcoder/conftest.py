@@ -16,5 +16,13 @@ def sources(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     """One file per format; mp3, flac and m4a carry an embedded cover."""
     folder = tmp_path_factory.mktemp("sources")
     cover = make_jpeg(120, 90, "green")
-    return {fmt: make_audio(folder / f"source.{fmt}", fmt, SECONDS, tags={"title": f"T {fmt}"},
-                            cover=cover if fmt in ("mp3", "flac", "m4a") else None) for fmt in FORMATS}
+    return {
+        fmt: make_audio(
+            folder / f"source.{fmt}",
+            fmt,
+            SECONDS,
+            tags={"title": f"T {fmt}"},
+            cover=cover if fmt in ("mp3", "flac", "m4a") else None,
+        )
+        for fmt in FORMATS
+    }

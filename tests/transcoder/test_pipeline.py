@@ -32,8 +32,9 @@ def _leftovers(parent: Path) -> list[str]:
 
 
 @pytest.mark.parametrize("fmt", FORMATS)
-async def test_every_format_becomes_a_valid_playable_ladder(sources: dict[str, Path], tmp_path: Path,
-                                                            fmt: str) -> None:
+async def test_every_format_becomes_a_valid_playable_ladder(
+    sources: dict[str, Path], tmp_path: Path, fmt: str
+) -> None:
     out = tmp_path / "hls" / "track1"
     result = await transcode(sources[fmt], out)
 
@@ -47,7 +48,12 @@ async def test_every_format_becomes_a_valid_playable_ladder(sources: dict[str, P
         assert playlist.duration == pytest.approx(SECONDS, abs=0.1)  # EXTINF sum = duration ± 0.1 s
         assert playlist.map_uri == "init.mp4"
         assert sorted(p.name for p in (out / rung.name).iterdir()) == [
-            "index.m3u8", "init.mp4", "seg_00000.m4s", "seg_00001.m4s", "seg_00002.m4s"]
+            "index.m3u8",
+            "init.mp4",
+            "seg_00000.m4s",
+            "seg_00001.m4s",
+            "seg_00002.m4s",
+        ]
     code, errors = ffmpeg_decode_errors(str(out / "master.m3u8"))
     assert (code, errors) == (0, "")
     assert _leftovers(out.parent) == []
@@ -60,8 +66,9 @@ async def test_every_format_becomes_a_valid_playable_ladder(sources: dict[str, P
         assert result.cover_path is None
 
 
-async def test_master_declares_measured_not_nominal_bandwidth(sources: dict[str, Path],
-                                                              tmp_path: Path) -> None:
+async def test_master_declares_measured_not_nominal_bandwidth(
+    sources: dict[str, Path], tmp_path: Path
+) -> None:
     out = tmp_path / "t"
     result = await transcode(sources["flac"], out)
     master = parse_master_playlist((out / "master.m3u8").read_text())
@@ -80,8 +87,10 @@ async def test_master_declares_measured_not_nominal_bandwidth(sources: dict[str,
 async def test_rungs_share_segment_boundaries(sources: dict[str, Path], tmp_path: Path) -> None:
     out = tmp_path / "t"
     await transcode(sources["ogg"], out)
-    boundaries = {[s.duration for s in read_media_playlist(out / r.name / "index.m3u8").segments].__repr__()
-                  for r in DEFAULT_LADDER.rungs}
+    boundaries = {
+        [s.duration for s in read_media_playlist(out / r.name / "index.m3u8").segments].__repr__()
+        for r in DEFAULT_LADDER.rungs
+    }
     assert len(boundaries) == 1
 
 
@@ -110,13 +119,17 @@ async def test_a_custom_ladder(sources: dict[str, Path], tmp_path: Path) -> None
     assert validate_ladder(out) == []
 
 
-@pytest.mark.parametrize(("kind", "error", "words"), [
-    ("empty", NotAudio, "empty"),
-    ("text", NotAudio, "not a recognised audio file"),
-    ("truncated", NotAudio, "truncated"),
-])
-async def test_bad_input_fails_clearly_and_leaves_nothing(sources: dict[str, Path], tmp_path: Path, kind: str,
-                                                          error: type[Exception], words: str) -> None:
+@pytest.mark.parametrize(
+    ("kind", "error", "words"),
+    [
+        ("empty", NotAudio, "empty"),
+        ("text", NotAudio, "not a recognised audio file"),
+        ("truncated", NotAudio, "truncated"),
+    ],
+)
+async def test_bad_input_fails_clearly_and_leaves_nothing(
+    sources: dict[str, Path], tmp_path: Path, kind: str, error: type[Exception], words: str
+) -> None:
     bad = make_garbage(tmp_path / f"{kind}.mp3", kind, source=sources["mp3"])
     parent = tmp_path / "hls"
     parent.mkdir()

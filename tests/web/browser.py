@@ -96,6 +96,7 @@ async def open_page(
 
     page.on("console", on_console)
     page.on("pageerror", lambda exc: watched.problems.append(f"page error: {exc}"))
+
     def on_request(request: Request) -> None:
         if "/api/" in request.url:
             watched.api_in_flight.add(request)
