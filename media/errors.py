@@ -24,8 +24,21 @@ class NotAudio(MediaError):
     """The file is not audio we can read: empty, not a media file, no audio stream, undecodable."""
 
 
+class NotAudioFile(NotAudio):
+    """Not an audio file at all: not a recognised media format, or one with no audio stream."""
+
+
+class Undecodable(NotAudio):
+    """It claims to be audio, but the audio cannot be decoded (empty, unknown codec, no duration)."""
+
+
 class TranscodeFailed(MediaError):
     """ffmpeg failed, timed out, or produced output that does not pass our checks."""
+
+
+class ToolTimedOut(TranscodeFailed):
+    """ffmpeg or ffprobe did not finish in time: an overloaded machine as likely as a bad file, so it is
+    our failure (503 to an uploader, a transient failure to the job queue), never the file's."""
 
 
 class PlaylistError(MediaError):

@@ -7,7 +7,8 @@ results or :mod:`media.errors` exceptions whose ``reason`` a human can read.
 
 The coroutines take a ``timeout`` argument (ruff's ASYNC109 would rather have callers wrap them in
 ``asyncio.timeout``) because an expired limit is part of the result here: it becomes a
-:class:`TranscodeFailed` with a reason, after the child has been killed, not a bare ``TimeoutError``.
+:class:`ToolTimedOut` (a :class:`TranscodeFailed`) with a reason, after the child has been killed,
+not a bare ``TimeoutError``.
 """
 
 from __future__ import annotations
@@ -29,7 +30,7 @@ from pathlib import Path
 from typing import Any
 
 from media import commands
-from media.errors import MediaError, NotAudio, ToolMissing, TranscodeFailed
+from media.errors import MediaError, NotAudioFile, ToolMissing, ToolTimedOut, TranscodeFailed, Undecodable
 
 ProgressCallback = Callable[[float], Awaitable[None] | None]
 """Receives a percentage 0-100; may be a plain function or a coroutine function."""
@@ -103,16 +104,16 @@ async def probe(
     if size is None:
         raise MediaError("the file does not exist")
     if size == 0:
-        raise NotAudio("the file is empty")
+        raise Undecodable("the file is empty")
     rc, out, err = await _run_collect(commands.probe_argv(path, binary=binary), timeout=timeout)
     stderr = _scrub(err, path)
     if rc != 0:
         detail = _summarise(stderr.splitlines(), limit=1).removeprefix("the file: ") or "ffprobe failed"
-        raise NotAudio(f"not a recognised audio file ({detail})")
+        raise NotAudioFile(f"not a recognised audio file ({detail})")
     try:
         data = json.loads(out or "{}")
     except json.JSONDecodeError:
-        raise NotAudio("not a recognised audio file (ffprobe printed no readable description)") from None
+        raise NotAudioFile("not a recognised audio file (ffprobe printed no readable description)") from None
     return _probe_result(data, stderr)
 
 
@@ -121,18 +122,18 @@ def _probe_result(data: dict[str, Any], stderr: str) -> ProbeResult:
     fmt = data.get("format") if isinstance(data.get("format"), dict) else {}
     audio = [s for s in streams if s.get("codec_type") == "audio"]
     if not audio:
-        raise NotAudio("the file has no audio stream" if streams else "not a recognised audio file")
+        raise NotAudioFile("the file has no audio stream" if streams else "not a recognised audio file")
     stream = audio[0]
     codec = str(stream.get("codec_name") or "")
     if not codec or codec == "none":
-        raise NotAudio("the audio is in a format this server cannot decode")
+        raise Undecodable("the audio is in a format this server cannot decode")
     sample_rate = _to_int(stream.get("sample_rate"))
     channels = _to_int(stream.get("channels"))
     if not sample_rate or not channels:
-        raise NotAudio("the audio stream has no sample rate or channels, so it cannot be decoded")
+        raise Undecodable("the audio stream has no sample rate or channels, so it cannot be decoded")
     duration = _to_float(stream.get("duration")) or _to_float(fmt.get("duration"))
     if not duration or duration <= 0:
-        raise NotAudio("the audio has no duration (empty or unreadable stream)")
+        raise Undecodable("the audio has no duration (empty or unreadable stream)")
     has_cover = any(
         s.get("codec_type") == "video" and (s.get("disposition") or {}).get("attached_pic") == 1
         for s in streams
@@ -200,7 +201,7 @@ async def run_ffmpeg(
             returncode = await proc.wait()
             await stderr_task
     except TimeoutError:
-        raise TranscodeFailed(f"ffmpeg did not finish within {timeout:g} s") from None
+        raise ToolTimedOut(f"ffmpeg did not finish within {timeout:g} s") from None
     finally:
         await _reap(proc)
         stderr_task.cancel()
@@ -346,7 +347,7 @@ async def _run_collect(argv: Sequence[str], *, timeout: float | None) -> tuple[i
         async with asyncio.timeout(timeout):
             out, err = await proc.communicate()
     except TimeoutError:
-        raise TranscodeFailed(f"{Path(argv[0]).name} did not finish within {timeout:g} s") from None
+        raise ToolTimedOut(f"{Path(argv[0]).name} did not finish within {timeout:g} s") from None
     finally:
         await _reap(proc)
     assert proc.returncode is not None

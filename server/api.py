@@ -45,6 +45,9 @@ class Endpoint:
     """Raw OpenAPI requestBody content, for bodies that are not JSON (uploads)."""
     response_content: dict[str, str] = field(default_factory=dict)
     """Non-JSON answers as {media type: description}."""
+    bodiless: tuple[int, ...] = ()
+    """Statuses this route answers with no body at all, whatever happens (preflights, nginx's auth
+    check); when given they are the route's only documented answers."""
 
 
 class Api:
@@ -67,6 +70,7 @@ class Api:
         tags: Iterable[str] = (),
         request_content: dict[str, Any] | None = None,
         response_content: dict[str, str] | None = None,
+        bodiless: tuple[int, ...] = (),
     ) -> Callable[[Handler], Handler]:
         def register(handler: Handler) -> Handler:
             self.endpoints.append(
@@ -83,6 +87,7 @@ class Api:
                     tags=tuple(tags),
                     request_content=request_content,
                     response_content=response_content or {},
+                    bodiless=bodiless,
                 )
             )
             return handler

@@ -1,11 +1,16 @@
 """The one error hierarchy. Stores and services raise these; one middleware turns them into JSON.
 
-Each class carries its HTTP status and a stable snake_case code (API.md, "Errors").
+Each class carries a stable snake_case code (API.md, "Errors"); :data:`HTTP_STATUS` below is the one
+table from error classes to HTTP statuses, and :data:`MEDIA_ERRORS` the one table that turns the
+media layer's errors (which know nothing of HTTP) into these. A new error is a new subclass and a row.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
+
+from media.errors import MediaError, NotAudioFile, ToolMissing, ToolTimedOut, Undecodable, UnsafePath
 
 
 class ConfigError(Exception):
@@ -13,7 +18,6 @@ class ConfigError(Exception):
 
 
 class AppError(Exception):
-    status = 500
     code = "internal_error"
     default_message = "Something went wrong on our side."
 
@@ -32,78 +36,76 @@ class AppError(Exception):
         self.details = details or {}
         self.headers = headers or {}
 
+    @property
+    def status(self) -> int:
+        """The HTTP status of this error, from :data:`HTTP_STATUS` (the nearest class listed)."""
+        return http_status(type(self))
+
     def to_json(self) -> dict[str, Any]:
         return {"error": {"code": self.code, "message": self.message, "details": self.details}}
 
 
 class Invalid(AppError):
-    status = 400
     code = "invalid_input"
     default_message = "The request is not valid."
 
 
 class Unauthorized(AppError):
-    status = 401
     code = "unauthorized"
     default_message = "Missing or invalid credentials."
 
 
 class Forbidden(AppError):
-    status = 403
     code = "forbidden"
     default_message = "You are not allowed to do this."
 
 
 class NotFound(AppError):
-    status = 404
     code = "not_found"
     default_message = "Not found."
 
 
 class MethodNotAllowed(AppError):
-    status = 405
     code = "method_not_allowed"
     default_message = "This method is not allowed here."
 
 
 class Conflict(AppError):
-    status = 409
     code = "conflict"
     default_message = "The request conflicts with the current state."
 
 
+class PreconditionFailed(AppError):
+    code = "precondition_failed"
+    default_message = "A precondition of the request does not hold."
+
+
 class Gone(AppError):
-    status = 410
     code = "gone"
     default_message = "This is no longer available."
 
 
 class TooLarge(AppError):
-    status = 413
     code = "too_large"
     default_message = "The request body is too large."
 
 
 class UnsupportedMedia(AppError):
-    status = 415
     code = "unsupported_media"
     default_message = "This media type is not supported."
 
 
 class RangeNotSatisfiable(AppError):
-    status = 416
     code = "range_not_satisfiable"
     default_message = "The requested range cannot be served."
 
 
 class Unprocessable(AppError):
-    status = 422
     code = "unprocessable"
     default_message = "The file could not be processed."
 
 
 class RateLimited(AppError):
-    status = 429
     code = "rate_limited"
     default_message = "Too many requests; slow down."
 
@@ -114,9 +116,69 @@ class RateLimited(AppError):
 
 
 class ServiceUnavailable(AppError):
-    status = 503
     code = "service_unavailable"
     default_message = "A service this request needs is unavailable; try again shortly."
 
     def __init__(self, dependency: str, retry_after: int = 5) -> None:
         super().__init__(details={"dependency": dependency}, headers={"Retry-After": str(retry_after)})
+
+
+HTTP_STATUS: dict[type[AppError], int] = {
+    AppError: 500,
+    Invalid: 400,
+    Unauthorized: 401,
+    Forbidden: 403,
+    NotFound: 404,
+    MethodNotAllowed: 405,
+    Conflict: 409,
+    Gone: 410,
+    PreconditionFailed: 412,
+    TooLarge: 413,
+    UnsupportedMedia: 415,
+    RangeNotSatisfiable: 416,
+    Unprocessable: 422,
+    RateLimited: 429,
+    ServiceUnavailable: 503,
+}
+"""Every error class's HTTP status; a subclass not listed takes its nearest listed base's."""
+
+
+def http_status(cls: type[AppError]) -> int:
+    for base in cls.__mro__:
+        if base in HTTP_STATUS:
+            return HTTP_STATUS[base]  # type: ignore[index]
+    return 500
+
+
+def error_for_status(status: int, message: str | None = None) -> AppError:
+    """The error of an HTTP status aiohttp produced itself (unknown route, wrong method, body too large)."""
+    for cls, listed in HTTP_STATUS.items():
+        if listed == status and cls is not AppError:
+            return cls(message)
+    return AppError(message, code="http_error")
+
+
+MEDIA_ERRORS: dict[type[MediaError], Callable[[MediaError], AppError]] = {
+    ToolMissing: lambda exc: ServiceUnavailable("ffmpeg"),
+    ToolTimedOut: lambda exc: ServiceUnavailable("ffmpeg"),
+    NotAudioFile: lambda exc: UnsupportedMedia(
+        f"This is not an audio file: {exc.reason}.", code="not_audio", details={"reason": exc.reason}
+    ),
+    Undecodable: lambda exc: Unprocessable(
+        f"The audio cannot be decoded: {exc.reason}.",
+        code="undecodable_audio",
+        details={"reason": exc.reason},
+    ),
+    UnsafePath: lambda exc: NotFound(),
+    MediaError: lambda exc: Unprocessable(
+        f"The file could not be processed: {exc.reason}.", details={"reason": exc.reason}
+    ),
+}
+"""How a media error reaches an HTTP client; the nearest listed class of the error decides."""
+
+
+def from_media_error(exc: MediaError) -> AppError:
+    for base in type(exc).__mro__:
+        if base in MEDIA_ERRORS:
+            return MEDIA_ERRORS[base](exc)  # type: ignore[index]
+    raise TypeError(type(exc))  # MediaError itself is listed: unreachable

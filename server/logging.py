@@ -1,4 +1,9 @@
-"""structlog configuration: JSON lines when stderr is not a terminal (production), readable otherwise."""
+"""Logging: JSON lines when stderr is not a terminal (production), readable otherwise.
+
+One pipeline for everything: structlog's loggers, and the standard library's (aiohttp, pymongo,
+python-socketio and any other module that uses ``logging``), whose records pass through the same
+processors and the same renderer, so every line on stderr has the same shape.
+"""
 
 from __future__ import annotations
 
@@ -6,6 +11,8 @@ import logging
 import sys
 
 import structlog
+
+_TIMESTAMP = structlog.processors.TimeStamper(fmt="iso", utc=True)
 
 
 def configure_logging(*, json: bool | None = None, level: str = "info") -> None:
@@ -21,7 +28,7 @@ def configure_logging(*, json: bool | None = None, level: str = "info") -> None:
         processors=[
             structlog.contextvars.merge_contextvars,
             structlog.processors.add_log_level,
-            structlog.processors.TimeStamper(fmt="iso", utc=True),
+            _TIMESTAMP,
             structlog.processors.format_exc_info,
             renderer,
         ],
@@ -29,6 +36,25 @@ def configure_logging(*, json: bool | None = None, level: str = "info") -> None:
         logger_factory=structlog.PrintLoggerFactory(sys.stderr),
         cache_logger_on_first_use=True,
     )
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(
+        structlog.stdlib.ProcessorFormatter(
+            foreign_pre_chain=[
+                structlog.contextvars.merge_contextvars,
+                structlog.stdlib.add_logger_name,
+                structlog.processors.add_log_level,
+                _TIMESTAMP,
+            ],
+            processors=[
+                structlog.stdlib.ProcessorFormatter.remove_processors_meta,
+                structlog.processors.format_exc_info,
+                renderer,
+            ],
+        )
+    )
+    root = logging.getLogger()
+    root.handlers[:] = [handler]
+    # Libraries log chatter at info; their warnings and errors are what an operator needs.
+    root.setLevel(max(numeric, logging.WARNING))
     # aiohttp's own access log would duplicate ours.
-    logging.basicConfig(level=max(numeric, logging.WARNING), stream=sys.stderr)
     logging.getLogger("aiohttp.access").setLevel(logging.WARNING)

@@ -90,6 +90,8 @@ def _is_input(model: type[BaseModel], endpoints: list[Endpoint]) -> bool:
 
 
 def _responses(ep: Endpoint, mapping: dict[Any, Any]) -> dict[str, Any]:
+    if ep.bodiless:
+        return {str(status): {"description": "No content."} for status in ep.bodiless}
     out: dict[str, Any] = {}
     if ep.status == 204:
         out["204"] = {"description": "Done; no content."}

@@ -17,6 +17,7 @@ from aiohttp.web_runner import GracefulExit
 
 from server import keys
 from server.delivery.lane import KEEPALIVE_SECONDS, LaneProtocol, SegmentLane
+from server.protocol_errors import handler_factory
 
 BACKLOG = 4096
 """Thousands of players reconnecting at once must not overflow the accept queue (a dropped SYN costs
@@ -59,10 +60,12 @@ class LaneSite(web.BaseSite):
         server = self._runner.server
         assert server is not None
         lane = self._lane
+        # aiohttp's protocol, answering what its parser refuses in the API's error shape.
+        handler = handler_factory(server)
         factory: Callable[[], asyncio.Protocol] = (
-            server
+            handler
             if lane is None
-            else lambda: LaneProtocol(lane, server, self._connections, keepalive=self._keepalive)
+            else lambda: LaneProtocol(lane, handler, self._connections, keepalive=self._keepalive)
         )
         self._server = await asyncio.get_running_loop().create_server(
             factory, self._host, self._port, backlog=self._backlog, reuse_address=True

@@ -41,6 +41,9 @@ class Settings:
     allowed_hosts: str = ""
     """Comma-separated host names (``*.example.org`` for subdomains) that media URLs may be built on when
     ``public_url`` is empty. Loopback names, IP literals and this machine's host name are always allowed."""
+    library_folders: str = ""
+    """Folders (``:``-separated) that scans started from the admin console may read; empty: any folder
+    the server can read. The ``harmonystream scan`` command is the operator's own and is not limited."""
     metrics_token: str = ""
     """Bearer token that opens ``/metrics``; empty: only direct loopback clients (no proxy) may read it."""
     mongo_url: str = ""
@@ -108,6 +111,10 @@ class Settings:
     def runs_inprocess_worker(self) -> bool:
         """Whether ``serve`` transcodes itself: with the embedded Redis, or when asked to."""
         return not self.redis_url or self.inprocess_worker
+
+    @property
+    def scan_roots(self) -> tuple[Path, ...]:
+        return tuple(Path(os.path.realpath(p)) for p in self.library_folders.split(":") if p.strip())
 
     @property
     def media_dir(self) -> Path:

@@ -109,7 +109,7 @@ class JobQueue:
         try:
             await self.redis.xgroup_create(self.stream, GROUP, id="0", mkstream=True)
         except ResponseError as exc:
-            if "BUSYGROUP" not in str(exc):
+            if redis_error_code(exc) != "BUSYGROUP":
                 raise
 
     async def enqueue(self, track_id: str) -> dict[str, Any]:
@@ -260,6 +260,20 @@ class JobQueue:
             name = _text(info["name"])
             if info["pending"] == 0 and info["idle"] > idle_over * 1000 and name != RELEASED_CONSUMER:
                 await self.redis.xgroup_delconsumer(self.stream, GROUP, name)
+
+
+def redis_error_code(exc: ResponseError) -> str:
+    """The error code a Redis error reply starts with (``BUSYGROUP``, ``NOGROUP``, ``ERR``…).
+
+    Redis has no error classes of its own on the wire: the first word of an error reply is the code its
+    protocol defines (RESP "simple errors"), and redis-py raises all of them as ``ResponseError``.
+    """
+    return str(exc).split(" ", 1)[0].upper()
+
+
+def is_missing_group(exc: BaseException) -> bool:
+    """Redis lost the consumer group (it restarted empty): the group must be created again."""
+    return isinstance(exc, ResponseError) and redis_error_code(exc) == "NOGROUP"
 
 
 def _delivery(entry: Any, *, taken_over: bool) -> Delivery:

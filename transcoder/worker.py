@@ -30,12 +30,14 @@ from pathlib import Path
 from typing import Any
 
 import structlog
+from pymongo.errors import PyMongoError
+from redis.exceptions import RedisError
 
-from media.errors import MediaError, ToolMissing
+from media.errors import MediaError, ToolMissing, ToolTimedOut
 from media.events import LIBRARY, TRACK, EventName, EventPublisher
 from media.layout import MediaLayout
 from transcoder.pipeline import TranscodeResult, transcode
-from transcoder.queue import Delivery, JobQueue
+from transcoder.queue import Delivery, JobQueue, is_missing_group
 from transcoder.tracks import TrackRecords
 
 log = structlog.get_logger("harmonystream.transcoder")
@@ -81,8 +83,9 @@ class ProgressThrottle:
 
 def is_transient(exc: BaseException) -> bool:
     """Whether another attempt may succeed. Bad input and output that fails our checks will not."""
-    if isinstance(exc, ToolMissing):
-        return True  # an operator problem: installing ffmpeg fixes it without touching the file
+    if isinstance(exc, ToolMissing | ToolTimedOut):
+        # An operator problem (installing ffmpeg fixes it) or a busy machine: not the file's fault.
+        return True
     # Everything else that is not about the media (storage, database, Redis, timeouts, bugs) may pass.
     return not isinstance(exc, MediaError)
 
@@ -91,9 +94,8 @@ def human_reason(exc: BaseException) -> str:
     """A sentence for the track's ``error`` and the job record; never a path or a stack trace."""
     if isinstance(exc, MediaError):
         return exc.reason
-    # Before OSError: both are OSError subclasses. The drivers' own errors are recognised by module.
-    driver = type(exc).__module__.startswith(("redis", "pymongo"))
-    if driver or isinstance(exc, TimeoutError | ConnectionError):
+    # Before OSError: both are OSError subclasses.
+    if isinstance(exc, RedisError | PyMongoError | TimeoutError | ConnectionError):
         return "a service the transcoder needs did not answer"
     if isinstance(exc, OSError):
         return f"the media store could not be written ({exc.strerror or type(exc).__name__})"
@@ -196,7 +198,7 @@ class Worker:
                 # Redis or the database is away, or Redis restarted empty (NOGROUP): keep trying at
                 # the poll pace, recreating the group, rather than dying.
                 self._slots.release()
-                ready = ready and "NOGROUP" not in str(exc)
+                ready = ready and not is_missing_group(exc)
                 self.log.warning("claim_failed", error=repr(exc))
                 await asyncio.sleep(self.config.poll_interval)
                 continue

@@ -19,7 +19,6 @@ from typing import Any
 
 import structlog
 
-from media.errors import MediaError, NotAudio, ToolMissing
 from media.ffmpeg import ProbeResult, probe
 from media.tags import Tags, read_tags_async
 from server.api import validate
@@ -29,7 +28,7 @@ from server.catalog.schemas import UploadFields
 from server.catalog.service import CatalogService
 from server.catalog.upload import ReceivedUpload
 from server.documents import new_id
-from server.errors import Conflict, ServiceUnavailable, Unprocessable, UnsupportedMedia
+from server.errors import Conflict, Unprocessable
 
 log = structlog.get_logger("harmonystream.ingest")
 
@@ -49,23 +48,6 @@ MIME_TYPES = {
     "aiff": "audio/aiff",
     "mka": "audio/x-matroska",
 }
-# ffprobe reasons (media.ffmpeg.probe) that mean "this is not an audio file at all" → 415; every other
-# NotAudio is a file that claims to be audio but cannot be decoded → 422.
-_NOT_AUDIO_REASONS = ("not a recognised audio file", "the file has no audio stream")
-
-
-def media_error(exc: MediaError) -> Exception:
-    """The HTTP error for a file ffprobe refused, carrying ffprobe's reason for humans."""
-    if isinstance(exc, ToolMissing):
-        return ServiceUnavailable("ffprobe")
-    reason = exc.reason
-    if isinstance(exc, NotAudio) and reason.startswith(_NOT_AUDIO_REASONS):
-        return UnsupportedMedia(
-            f"This is not an audio file: {reason}.", code="not_audio", details={"reason": reason}
-        )
-    return Unprocessable(
-        f"The audio cannot be decoded: {reason}.", code="undecodable_audio", details={"reason": reason}
-    )
 
 
 def pick(form: str | None, tag: str | None, max_len: int) -> str | None:
@@ -87,10 +69,8 @@ class IngestService:
                 raise Unprocessable("The file is empty.", code="empty_file", details={"reason": "empty file"})
             if not form.allow_duplicate:
                 await self._refuse_duplicate(principal, upload.sha256)
-            try:
-                probed = await probe(upload.path)
-            except MediaError as exc:
-                raise media_error(exc) from exc
+            # A refusal is a MediaError; server.errors.MEDIA_ERRORS says what each kind answers.
+            probed = await probe(upload.path)
             tags = await read_tags_async(upload.path)
             track_id = new_id()
             dest = self._catalog.layout.original_path(track_id, probed.suggested_extension())

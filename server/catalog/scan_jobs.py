@@ -47,7 +47,9 @@ class ScanRunner:
         redis: aioredis.Redis,
         prefix: str,
         enqueue: Callable[[], Enqueue | None],
+        roots: tuple[Path, ...] = (),
     ) -> None:
+        self._roots = roots
         self._catalog = catalog
         self._redis = redis
         self._prefix = f"{prefix}scan:"
@@ -56,7 +58,7 @@ class ScanRunner:
 
     async def start(self, path: str, started_by: str) -> State:
         """Check ``path`` and start scanning it; the initial state. :class:`Invalid` for a bad path."""
-        folder = await asyncio.to_thread(_checked_folder, path)
+        folder = await asyncio.to_thread(_checked_folder, path, self._roots)
         state: State = {
             "id": new_id(),
             "path": str(folder),
@@ -153,8 +155,9 @@ def _printable(path: str) -> str:
     return path.encode("utf-8", "surrogateescape").decode("utf-8", "replace")
 
 
-def _checked_folder(path: str) -> Path:
-    """The real path of an existing folder named by an absolute path; :class:`Invalid` otherwise. Blocking."""
+def _checked_folder(path: str, roots: tuple[Path, ...] = ()) -> Path:
+    """The real path of an existing folder named by an absolute path, inside one of ``roots`` when any
+    are configured; :class:`Invalid` otherwise. Blocking."""
     if not path or "\x00" in path or not os.path.isabs(path):
         raise Invalid(
             "Name the folder by its absolute path.", details={"fields": {"path": "must be an absolute path"}}
@@ -165,6 +168,12 @@ def _checked_folder(path: str) -> Path:
         raise Invalid(
             f"{path} {reason} on the server.", code="bad_scan_path", details={"fields": {"path": reason}}
         )
+    if roots and not any(folder == root or folder.is_relative_to(root) for root in roots):
+        raise Invalid(
+            "Scans from the console are limited to the library folders (HS_LIBRARY_FOLDERS).",
+            code="scan_path_not_allowed",
+            details={"fields": {"path": "outside the library folders"}},
+        )
     return folder
 
 
@@ -174,8 +183,13 @@ def scans_ctx_factory(
     """A ``cleanup_ctx`` that makes the app's :class:`ScanRunner` and cancels running scans at shutdown."""
 
     async def scans_ctx(app: web.Application) -> AsyncIterator[None]:
+        settings = app[keys.SETTINGS]
         runner = ScanRunner(
-            app[keys.CATALOG], app[keys.REDIS], app[keys.SETTINGS].redis_prefix, lambda: enqueue(app)
+            app[keys.CATALOG],
+            app[keys.REDIS],
+            settings.redis_prefix,
+            lambda: enqueue(app),
+            roots=settings.scan_roots,
         )
         app[keys.SCANS] = runner
         yield

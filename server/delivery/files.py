@@ -38,7 +38,7 @@ from aiohttp import web
 from aiohttp.abc import AbstractStreamWriter
 
 from server.delivery.ranges import ByteRange, decide_range, unsatisfied_content_range
-from server.errors import AppError, NotFound, RangeNotSatisfiable
+from server.errors import AppError, NotFound, PreconditionFailed, RangeNotSatisfiable
 
 CONTENT_TYPES: Mapping[str, str] = {
     ".m3u8": "application/vnd.apple.mpegurl",
@@ -138,9 +138,7 @@ async def _answer(
 
     status = evaluate_preconditions(request, validators)
     if status == 412:
-        err = AppError("A precondition of the request does not hold.", code="precondition_failed")
-        err.status = 412
-        raise err
+        raise PreconditionFailed()
     if status == 304:
         fobj.close()
         return web.Response(status=304, headers=headers)

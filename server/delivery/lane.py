@@ -178,6 +178,7 @@ class SegmentLane:
             return None
         request_id = b""
         close = None
+        hosts = 0
         for line in lines[1:]:
             name, sep, value = line.partition(b":")
             if not sep or not name or name != name.strip() or b"\n" in line or b"\r" in line:
@@ -190,10 +191,14 @@ class SegmentLane:
                 if close is not None or value not in (b"close", b"keep-alive"):
                     return None
                 close = value == b"close"
+            elif name == b"host":
+                hosts += 1
             elif name == b"x-request-id":
                 if request_id:
                     return None
                 request_id = value.strip()
+        if hosts != 1:
+            return None  # RFC 9112 §3.2: exactly one Host; aiohttp's parser answers 400 otherwise
         token, track_id, subpath = match.groups()
         grant = self._grant(token, track_id)
         if grant is None:
@@ -340,10 +345,16 @@ class LaneProtocol(asyncio.Protocol):
         self._serve()
 
     def eof_received(self) -> bool | None:
-        """The client sent its last request: answer what is still buffered, then close."""
+        """The client sent its last request: answer what is still buffered, then close.
+
+        Whatever is buffered is dealt with now: whole requests are answered (here, or by aiohttp after
+        a hand-over) and an incomplete one is handed over too, so the connection closes at once
+        instead of waiting out the idle timeout.
+        """
         self._eof = True
         if self._buffer and not self._closing:
-            return True  # keep our end open; _serve closes it once the buffer is answered
+            self._serve()
+            return True  # our end stays open until what is answered is written; _serve closes it
         return None
 
     def pause_writing(self) -> None:

@@ -30,7 +30,6 @@ signed = Api()
 HLS_PATH = "/hls/{token}/{track_id}/{path:.+}"
 ORIGINAL_PATH = "/media/{token}/{track_id}/original"
 AUTH_PATH = "/hls-auth/{token}/{track_id}"
-_EMPTY = {"text/plain": "No content."}
 _FILE_CONTENT = {"audio/*": "The file, or the requested byte ranges of it."}
 _HLS_CONTENT = {
     "application/vnd.apple.mpegurl": "A master or media playlist.",
@@ -104,13 +103,13 @@ async def hls_file_head(request: web.Request) -> web.StreamResponse:
     return await hls_file(request)
 
 
-@signed.route("OPTIONS", HLS_PATH, roles=ANYONE, tags=["delivery"], response_content=_EMPTY)
+@signed.route("OPTIONS", HLS_PATH, roles=ANYONE, tags=["delivery"], bodiless=(204,))
 async def hls_preflight(request: web.Request) -> web.Response:
     """CORS preflight: any origin may GET/HEAD media, sending Range and conditional headers."""
     return web.Response(status=204, headers=PREFLIGHT_HEADERS)
 
 
-@signed.route("GET", AUTH_PATH, roles=ANYONE, tags=["delivery"], response_content=_EMPTY)
+@signed.route("GET", AUTH_PATH, roles=ANYONE, tags=["delivery"], bodiless=(200, 403))
 async def hls_auth(request: web.Request) -> web.Response:
     """200 when the token opens the track's HLS files, else 403; no body. For nginx's auth_request.
 
@@ -147,7 +146,7 @@ async def signed_original_head(request: web.Request) -> web.StreamResponse:
     return await signed_original(request)
 
 
-@signed.route("OPTIONS", ORIGINAL_PATH, roles=ANYONE, tags=["delivery"], response_content=_EMPTY)
+@signed.route("OPTIONS", ORIGINAL_PATH, roles=ANYONE, tags=["delivery"], bodiless=(204,))
 async def original_preflight(request: web.Request) -> web.Response:
     """CORS preflight: any origin may GET/HEAD media, sending Range and conditional headers."""
     return web.Response(status=204, headers=PREFLIGHT_HEADERS)

@@ -1,7 +1,8 @@
 """Every failure becomes the API's JSON error shape: never a stack trace, never HTML.
 
 Domain errors carry their status; a database or Redis that is down becomes 503 with Retry-After;
-aiohttp's own HTTP errors (unknown route, wrong method, body too large) are reshaped too.
+aiohttp's own HTTP errors (unknown route, wrong method, body too large) are reshaped too; media
+errors are mapped by ``server.errors.MEDIA_ERRORS``. The statuses come from ``server.errors.HTTP_STATUS``.
 """
 
 from __future__ import annotations
@@ -12,22 +13,12 @@ import structlog
 from aiohttp import web
 from aiohttp.typedefs import Handler
 
+from media.errors import MediaError
 from server.documents import MONGO_DOWN, REDIS_DOWN
-from server.errors import AppError, ServiceUnavailable
+from server.errors import AppError, ServiceUnavailable, error_for_status, from_media_error
 from server.middleware.access_log import redact_path
 
 log = structlog.get_logger("harmonystream.errors")
-
-_HTTP_CODES = {
-    400: "invalid_input",
-    401: "unauthorized",
-    403: "forbidden",
-    404: "not_found",
-    405: "method_not_allowed",
-    413: "too_large",
-    415: "unsupported_media",
-    416: "range_not_satisfiable",
-}
 
 
 @web.middleware
@@ -36,14 +27,14 @@ async def error_middleware(request: web.Request, handler: Handler) -> web.Stream
         return await handler(request)
     except AppError as exc:
         return error_response(exc)
+    except MediaError as exc:
+        # The media layer knows nothing of HTTP; server.errors.MEDIA_ERRORS says what each means here.
+        return error_response(from_media_error(exc))
     except web.HTTPException as exc:
         if exc.status < 400:
             raise
-        code = _HTTP_CODES.get(exc.status, "http_error")
         message = exc.reason if exc.status != 404 else "Not found."
-        err = AppError(message, code=code)
-        err.status = exc.status
-        return error_response(err, extra_headers=exc.headers)
+        return error_response(error_for_status(exc.status, message), extra_headers=exc.headers)
     except MONGO_DOWN as exc:
         log.warning("dependency_down", dependency="database", error=str(exc))
         return error_response(ServiceUnavailable("database"))

@@ -36,7 +36,7 @@ class UserStore:
         try:
             await self._users.insert_one(doc)
         except DuplicateKeyError as exc:
-            raise _duplicate(exc) from exc
+            raise await self._taken(doc, exclude=None) from exc
         return doc
 
     async def get(self, user_id: str) -> dict[str, Any]:
@@ -66,7 +66,7 @@ class UserStore:
                 {"_id": user_id}, {"$set": changes}, return_document=True
             )
         except DuplicateKeyError as exc:
-            raise _duplicate(exc) from exc
+            raise await self._taken(changes, exclude=user_id) from exc
         if doc is None:
             raise NotFound("No such user.")
         return doc
@@ -79,8 +79,11 @@ class UserStore:
     async def count(self) -> int:
         return await self._users.count_documents({})
 
-
-def _duplicate(exc: DuplicateKeyError) -> Conflict:
-    text = str(exc)
-    field = "email" if "email" in text else "username"
-    return Conflict(f"That {field} is already taken.", code=f"{field}_taken", details={"field": field})
+    async def _taken(self, wanted: dict[str, Any], *, exclude: str | None) -> Conflict:
+        """Which unique field collided, asked of the data (drivers word their errors differently)."""
+        field = "email"
+        if "username_lower" in wanted:
+            other = await self._users.find_one({"username_lower": wanted["username_lower"]})
+            if other is not None and other["_id"] != exclude:
+                field = "username"
+        return Conflict(f"That {field} is already taken.", code=f"{field}_taken", details={"field": field})

@@ -229,3 +229,46 @@ async def test_requests_sent_before_a_half_close_are_all_answered(
     assert [a[2] for a in answers] == [_file_of(track, s).read_bytes() for s in segments * 3]
     assert await asyncio.wait_for(reader.read(), timeout=5) == b""
     writer.close()
+
+
+async def test_an_incomplete_request_then_a_half_close_is_closed_at_once(
+    client: TestClient, listener: dict[str, str], track: Installed
+) -> None:
+    """Not held open until the idle timeout (75 s): the connection ends as soon as the client's does."""
+    target = (await _segments(client, listener, track))[0]
+    reader, writer = await asyncio.open_connection("127.0.0.1", client.server.port)
+    try:
+        writer.write(f"GET {target} HTTP/1.1\r\nHost: x".encode())  # no end of head
+        await writer.drain()
+        writer.write_eof()
+        assert await asyncio.wait_for(reader.read(), timeout=5) is not None  # EOF (or an answer), promptly
+        assert reader.at_eof()
+    finally:
+        writer.close()
+
+
+async def test_a_request_without_exactly_one_host_is_a_400_on_both_paths(
+    client: TestClient, listener: dict[str, str], track: Installed, plain_port: int
+) -> None:
+    """RFC 9112 §3.2. The lane used to answer such a segment request; now it hands it to aiohttp,
+    whose parser refuses it, answered in the API's error shape (server/protocol_errors.py)."""
+    target = (await _segments(client, listener, track))[0]
+    for port in (client.server.port, plain_port):
+        for head in (f"GET {target} HTTP/1.1", f"GET {target} HTTP/1.1\r\nHost: a\r\nHost: b"):
+            [(status, headers, body)] = await _exchange(port, head + "\r\nConnection: close")
+            assert status == 400 and headers["content-type"].startswith("application/json"), (port, head)
+            assert b'"malformed_request"' in body
+        # HTTP/1.0 has no such rule.
+        [(status, _, _)] = await _exchange(port, f"GET {target} HTTP/1.0")
+        assert status == 200
+
+
+async def test_what_the_parser_refuses_is_answered_in_the_json_error_shape(client: TestClient) -> None:
+    """aiohttp's parser answers before any middleware; the answer still has the API's shape."""
+    long_target = "/api/v1/search?q=" + "a" * 9000
+    bad_header = "GET /api/v1/me HTTP/1.1\r\nHost: x\r\nX-Bad: a\x01b"
+    for head in (f"GET {long_target} HTTP/1.1\r\nHost: x", bad_header):
+        [(status, headers, body)] = await _exchange(client.server.port, head)
+        assert status == 400 and headers["content-type"].startswith("application/json"), head[:40]
+        assert headers["x-content-type-options"] == "nosniff"
+        assert b'"malformed_request"' in body

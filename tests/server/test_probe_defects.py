@@ -363,3 +363,22 @@ async def test_a_failed_upload_leaves_no_artist_or_album_behind(client, tmp_path
     assert (await (await client.get("/api/v1/albums", headers=h)).json())["total"] == 0
     assert (await (await client.get("/api/v1/tracks", headers=h)).json())["total"] == 0
     assert not temp.exists()
+
+
+async def test_a_probe_that_times_out_is_our_failure_not_the_users_file(tmp_path):
+    """An ffprobe that hangs (here a stand-in that sleeps; a machine under load looks the same) gives a
+    503 to retry later, never a 422 blaming the file."""
+    import os
+
+    from media.errors import ToolTimedOut
+    from media.ffmpeg import probe
+    from server.errors import from_media_error
+
+    hung = tmp_path / "ffprobe"
+    hung.write_text("#!/bin/sh\nexec sleep 30\n")
+    os.chmod(hung, 0o755)
+    audio = make_audio(tmp_path / "fine.mp3", "mp3", 1.0)
+    with pytest.raises(ToolTimedOut) as caught:
+        await probe(audio, timeout=0.5, binary=str(hung))
+    err = from_media_error(caught.value)
+    assert err.status == 503 and err.code == "service_unavailable" and err.headers["Retry-After"]
