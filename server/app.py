@@ -214,7 +214,10 @@ async def _realtime_ctx(app: web.Application) -> AsyncIterator[None]:
         devices=DeviceRegistry(app[keys.REDIS], app[keys.SETTINGS].redis_prefix),
         events=app[keys.EVENTS],
     )
+    supervisor = app[keys.SUPERVISOR]
+    supervisor.start("device-presence", hub.keep_present)
     yield
+    await bounded(supervisor.stop("device-presence"), seconds=10, what="device presence")
     await bounded(hub.stop(), seconds=10, what="realtime")
     await app[keys.EVENTS].close()
 

@@ -6,6 +6,7 @@ import os
 import shutil
 import socket
 import subprocess
+import sys
 import tempfile
 import time
 from collections.abc import Iterator
@@ -65,4 +66,49 @@ def private_redis() -> Iterator[str]:
     finally:
         proc.terminate()
         proc.wait(timeout=10)
+        shutil.rmtree(workdir, ignore_errors=True)
+
+
+@contextmanager
+def private_mongo() -> Iterator[str]:
+    """A MongoDB wire-protocol server of the tests' own (nx-27017, from PyPI: no mongod installs
+    here) on a free port, in a folder of its own, stopped and removed afterwards."""
+    binary = shutil.which("nx-27017") or os.path.join(os.path.dirname(sys.executable), "nx-27017")
+    workdir = tempfile.mkdtemp(prefix="hs-mongo-")
+    port = free_port()
+    proc = subprocess.Popen(
+        [
+            binary,
+            "--data-dir",
+            workdir,
+            "--port",
+            str(port),
+            "--log-file",
+            os.path.join(workdir, "nx.log"),
+            "--pid-file",
+            os.path.join(workdir, "nx.pid"),
+        ],
+        cwd=workdir,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        deadline = time.monotonic() + 20
+        while True:
+            try:
+                with socket.create_connection(("127.0.0.1", port), timeout=0.2):
+                    break
+            except OSError:
+                pass
+            if time.monotonic() > deadline or proc.poll() is not None:
+                raise RuntimeError("private nx-27017 did not start")
+            time.sleep(0.05)
+        yield f"mongodb://127.0.0.1:{port}"
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait(timeout=10)
         shutil.rmtree(workdir, ignore_errors=True)

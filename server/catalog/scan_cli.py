@@ -21,6 +21,7 @@ from server.catalog.service import CatalogService
 from server.catalog.store import TrackStore
 from server.events import EventBus
 from server.handles import make_redis, open_database
+from server.jobs.runtime import wake_sweeper
 from server.settings import Settings
 
 
@@ -56,8 +57,8 @@ async def run_scan(
     """Scan ``path`` into the catalog of ``settings``; prints the summary to ``out``.
 
     With a shared Redis the transcodes are queued at once. With the embedded Redis (private to each
-    process) they cannot be: the tracks stay ``processing`` and the server queues them when it
-    recovers orphaned tracks.
+    process) they cannot be: the tracks are saved ``processing`` and a running server is woken to
+    queue them (``server.jobs.runtime.wake_sweeper``).
     """
     redis = make_redis(settings)
     bar = ProgressBar(err)
@@ -87,5 +88,7 @@ async def run_scan(
     for line in summary.lines():
         out.write(line + "\n")
     if enqueue is None and (summary.added or summary.updated):
+        # A serve on this data dir notices within a second and queues their transcodes.
+        wake_sweeper(settings)
         out.write("new and changed tracks are processing; a running server picks them up\n")
     return summary

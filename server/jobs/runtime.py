@@ -11,7 +11,9 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import os
 from collections.abc import AsyncIterator
+from pathlib import Path
 from typing import Any
 
 import redis.asyncio as aioredis
@@ -82,7 +84,11 @@ async def jobs_ctx(app: web.Application) -> AsyncIterator[None]:
         app[keys.WORKER] = worker
     stop = asyncio.Event()
     supervisor = app[keys.SUPERVISOR]
-    supervisor.start("job-sweeper", lambda: _sweep_forever(queue, db, settings.job_sweep_interval, stop))
+    # Only the embedded Redis needs waking: with a real one, every process enqueues by itself.
+    wake = settings.data_dir / WAKE_FILE if not settings.redis_url else None
+    supervisor.start(
+        "job-sweeper", lambda: _sweep_forever(queue, db, settings.job_sweep_interval, stop, wake)
+    )
     try:
         yield
     finally:
@@ -92,12 +98,44 @@ async def jobs_ctx(app: web.Application) -> AsyncIterator[None]:
             await bounded(worker.stop(), seconds=settings.worker_shutdown_grace + 10, what="worker")
 
 
-async def _sweep_forever(queue: JobQueue, db: Any, interval: float, stop: asyncio.Event) -> None:
+WAKE_FILE = "jobs.wake"
+"""Touched (in the data dir) by a process that saved processing tracks it could not queue itself."""
+WAKE_POLL = 1.0
+
+
+def wake_sweeper(settings: Settings) -> None:
+    """Tell a ``serve`` on the same data dir to queue new processing tracks now. Blocking.
+
+    With the embedded Redis no other process can reach the queue: ``harmonystream scan`` calls this
+    after saving its tracks, so their transcodes start within a second instead of at the next sweep.
+    """
+    path = settings.data_dir / WAKE_FILE
+    path.touch()
+    os.utime(path)
+
+
+async def _sweep_forever(
+    queue: JobQueue, db: Any, interval: float, stop: asyncio.Event, wake: Path | None = None
+) -> None:
+    """Sweep at start and every ``interval``, and as soon as ``wake``'s modification time changes."""
+    seen = _mtime(wake)
     while not stop.is_set():
         try:
             await sweep(queue, db)
         except Exception:
             # The database or Redis may be briefly away; the next round tries again.
             log.exception("job_sweep_failed")
-        with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(stop.wait(), max(1.0, interval))
+        deadline = asyncio.get_running_loop().time() + max(1.0, interval)
+        while not stop.is_set() and asyncio.get_running_loop().time() < deadline:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(stop.wait(), WAKE_POLL if wake is not None else max(1.0, interval))
+            if wake is not None and (now := _mtime(wake)) != seen:
+                seen = now
+                break
+
+
+def _mtime(path: Path | None) -> int | None:
+    try:
+        return os.stat(path).st_mtime_ns if path is not None else None
+    except FileNotFoundError:
+        return None

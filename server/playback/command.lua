@@ -2,7 +2,8 @@
 --
 -- ARGV: 1 action (play|pause|resume|seek|stop), 2 now (ms since the epoch, the caller's clock),
 --       3 command_id ("" = none; ids are [A-Za-z0-9_-]), 4 track_id, 5 duration_ms (0 = unknown), 6 position_ms,
---       7 device_id ("" = keep the current one), 8 listen_id (play: the new listen),
+--       7 device_id ("" = keep the current one; pause: "" = whatever plays, else only if that device
+--         plays: the server pausing a device that went away), 8 listen_id (play: the new listen),
 --       9 threshold_ms (play: heard time at which the new listen counts), 10 ttl seconds.
 --
 -- The stored position is an anchor: the position at updated_at. While playing, the current position is
@@ -16,7 +17,7 @@
 -- Reply: {code, track_id, duration_ms, position_ms, is_playing, device_id, updated_at,
 --         prior_listen_id, prior_track_id, prior_heard_ms, prior_advanced_ms, prior_crossed}
 -- code: ok | duplicate (command_id already applied; nothing changed) | idle (nothing loaded) |
---       past_end (seek beyond the duration).
+--       past_end (seek beyond the duration) | elsewhere (a pause for a device that is not the one playing).
 
 local key = KEYS[1]
 local action = ARGV[1]
@@ -53,6 +54,9 @@ if command_id ~= '' and string.find(' ' .. recent .. ' ', ' ' .. command_id .. '
 end
 if track_id == '' and (action == 'pause' or action == 'resume' or action == 'seek') then
   return reply('idle', 0, 0, '', '', 0)
+end
+if action == 'pause' and ARGV[7] ~= '' and (device ~= ARGV[7] or not playing) then
+  return reply('elsewhere', 0, 0, '', '', 0)
 end
 local target = tonumber(ARGV[6])
 if action == 'seek' and duration > 0 and target > duration then

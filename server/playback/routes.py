@@ -49,7 +49,9 @@ async def _bare(request: web.Request, action: Action) -> PlaybackOut:
 @api.route("GET", "/playback", roles=SIGNED_IN, response=PlaybackOut, tags=["playback"])
 async def get_playback(request: web.Request) -> PlaybackOut:
     """Your playback state; ``position_ms`` is current at the time of the answer."""
-    state = await request.app[keys.PLAYBACK].state(request[keys.PRINCIPAL].user_id)
+    user_id = request[keys.PRINCIPAL].user_id
+    hub = request.app[keys.REALTIME]
+    state = await request.app[keys.PLAYBACK].state(user_id, present=lambda d: hub.present(user_id, d))
     return PlaybackOut.model_validate(state)
 
 

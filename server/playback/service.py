@@ -21,7 +21,7 @@ Rules, in one place:
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
@@ -31,6 +31,9 @@ from server.documents import new_id
 from server.errors import Conflict, Invalid
 from server.playback.state import Action, Command, CommandResult, PlaybackStates, now_ms
 from server.playback.store import HistoryStore
+
+Presence = Callable[[str], Awaitable[bool]]
+"""Whether a device of the user (by id) is still connected."""
 
 COUNT_AFTER_MS = 30_000
 """A listen counts once heard this long, or half the track if that is shorter."""
@@ -75,10 +78,33 @@ class PlaybackService:
         self._events = events
         self._clock = clock
 
-    async def state(self, user_id: str) -> PlaybackPayload:
-        """The user's state with the position current now."""
+    async def state(self, user_id: str, *, present: Presence | None = None) -> PlaybackPayload:
+        """The user's state with the position current now.
+
+        ``present(device_id)`` says whether a device is still there: a state playing on a device that
+        is gone (its process died without a disconnect) is paused where it got to, and that is answered.
+        """
         state = await self._states.get(user_id)
-        return state.view(self._clock())
+        now = self._clock()
+        if (
+            state.playing_at(now)
+            and state.device_id
+            and present is not None
+            and not await present(state.device_id)
+        ):
+            paused = await self.device_gone(user_id, state.device_id)
+            if paused is not None:
+                return paused
+        return state.view(now)
+
+    async def device_gone(self, user_id: str, device_id: str) -> PlaybackPayload | None:
+        """Pause if ``device_id`` is the device playing (its last connection ended); the new state, or
+        None when another device plays (or nothing does). Atomic: a play elsewhere meanwhile wins."""
+        cmd = Command(action="pause", now=self._clock(), device_id=device_id)
+        result = await self._states.apply(user_id, cmd)
+        if result.outcome != "ok":
+            return None
+        return (await self._finish(user_id, result, cmd.now)).state
 
     async def execute(self, user_id: str, req: PlaybackRequest) -> Applied:
         if req.action == "play":

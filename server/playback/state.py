@@ -19,7 +19,7 @@ import redis.asyncio as aioredis
 from media.events import PlaybackPayload
 
 Action = Literal["play", "pause", "resume", "seek", "stop"]
-Outcome = Literal["ok", "duplicate", "idle", "past_end"]
+Outcome = Literal["ok", "duplicate", "idle", "past_end", "elsewhere"]
 
 STATE_TTL = 30 * 86400
 """Seconds an untouched state is kept; a user back after a month starts from nothing."""

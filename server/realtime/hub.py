@@ -43,7 +43,7 @@ from server.events import EventBus
 from server.playback.schemas import DEVICE_ID, CommandIn
 from server.playback.service import PlaybackRequest, PlaybackService
 from server.realtime.auth import authenticate, refusal
-from server.realtime.devices import DeviceRegistry, device_room
+from server.realtime.devices import HEARTBEAT, DeviceRegistry, device_room
 from server.settings import Settings
 
 log = structlog.get_logger("harmonystream.realtime")
@@ -85,6 +85,8 @@ class RealtimeHub:
         self._auth: AuthService | None = None
         self._playback: PlaybackService | None = None
         self._devices: DeviceRegistry | None = None
+        self._local: dict[str, tuple[str, str]] = {}
+        """sid → (user id, device id) of the connections this process holds (for presence)."""
         self.sio.on("connect", self._on_connect)
         self.sio.on("disconnect", self._on_disconnect)
         self.sio.on(PLAYBACK_COMMAND, self._on_command)
@@ -138,6 +140,7 @@ class RealtimeHub:
         await self.sio.enter_room(sid, user_id)
         await self.sio.enter_room(sid, device_room(user_id, device_id))
         await self._devices.connected(user_id, device_id)
+        self._local[sid] = (user_id, device_id)
         # Socket.IO accepts the connection only after this handler returns; an emit from here would
         # reach the client before its connection is acknowledged, so the state goes out from a task.
         self.sio.start_background_task(self._send_state, sid, user_id)
@@ -152,17 +155,32 @@ class RealtimeHub:
         else:
             return
         try:
-            state = await self._playback.state(user_id)
+            state = await self._playback.state(user_id, present=lambda d: self.present(user_id, d))
             await self.sio.emit(PLAYBACK, dict(state), to=sid)
         except Exception:
             log.exception("initial_state_failed", user_id=user_id)
 
     async def _on_disconnect(self, sid: str, reason: Any = None) -> None:
-        assert self._devices is not None
+        """The device's last connection gone (a closed tab): if it was playing, playback pauses there."""
+        assert self._devices is not None and self._playback is not None
+        self._local.pop(sid, None)
         session = await self.sio.get_session(sid)
         if session:
+            user_id, device_id = session["user_id"], session["device_id"]
             with contextlib.suppress(*REDIS_DOWN):
-                await self._devices.disconnected(session["user_id"], session["device_id"])
+                if await self._devices.disconnected(user_id, device_id) <= 0:
+                    await self._playback.device_gone(user_id, device_id)
+
+    async def keep_present(self) -> None:
+        """Heartbeats for the devices connected to this process (run under the app's supervisor)."""
+        assert self._devices is not None
+        while True:
+            await self._devices.heartbeat(set(self._local.values()))
+            await asyncio.sleep(HEARTBEAT)
+
+    async def present(self, user_id: str, device_id: str) -> bool:
+        assert self._devices is not None
+        return await self._devices.present(user_id, device_id)
 
     # -- commands -------------------------------------------------------------------------------
 
