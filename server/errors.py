@@ -1,8 +1,9 @@
 """The one error hierarchy. Stores and services raise these; one middleware turns them into JSON.
 
 Each class carries a stable snake_case code (API.md, "Errors"); :data:`HTTP_STATUS` below is the one
-table from error classes to HTTP statuses, and :data:`MEDIA_ERRORS` the one table that turns the
-media layer's errors (which know nothing of HTTP) into these. A new error is a new subclass and a row.
+table from error classes to HTTP statuses, and :data:`SHARED_ERRORS` the one table that turns the
+errors of the shared layer (``media/``: media errors and invalid records, which know nothing of HTTP)
+into these. A new error is a new subclass and a row.
 """
 
 from __future__ import annotations
@@ -11,6 +12,7 @@ from collections.abc import Callable
 from typing import Any
 
 from media.errors import MediaError, NotAudioFile, ToolMissing, ToolTimedOut, Undecodable, UnsafePath
+from media.records import InvalidRecord
 
 
 class ConfigError(Exception):
@@ -158,7 +160,8 @@ def error_for_status(status: int, message: str | None = None) -> AppError:
     return AppError(message, code="http_error")
 
 
-MEDIA_ERRORS: dict[type[MediaError], Callable[[MediaError], AppError]] = {
+SHARED_ERRORS: dict[type[Exception], Callable[[Any], AppError]] = {
+    InvalidRecord: lambda exc: Invalid(f"The {exc.kind} is not valid.", details={"fields": exc.fields}),
     ToolMissing: lambda exc: ServiceUnavailable("ffmpeg"),
     ToolTimedOut: lambda exc: ServiceUnavailable("ffmpeg"),
     NotAudioFile: lambda exc: UnsupportedMedia(
@@ -174,11 +177,14 @@ MEDIA_ERRORS: dict[type[MediaError], Callable[[MediaError], AppError]] = {
         f"The file could not be processed: {exc.reason}.", details={"reason": exc.reason}
     ),
 }
-"""How a media error reaches an HTTP client; the nearest listed class of the error decides."""
+"""How an error of the shared layer reaches an HTTP client; the nearest listed class decides."""
+
+SHARED = (MediaError, InvalidRecord)
+"""What :func:`from_shared_error` takes (every class it has a row for derives from one of these)."""
 
 
-def from_media_error(exc: MediaError) -> AppError:
+def from_shared_error(exc: Exception) -> AppError:
     for base in type(exc).__mro__:
-        if base in MEDIA_ERRORS:
-            return MEDIA_ERRORS[base](exc)  # type: ignore[index]
-    raise TypeError(type(exc))  # MediaError itself is listed: unreachable
+        if base in SHARED_ERRORS:
+            return SHARED_ERRORS[base](exc)
+    raise TypeError(type(exc))  # MediaError and InvalidRecord are listed: unreachable for SHARED

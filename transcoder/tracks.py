@@ -12,6 +12,8 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 
+from media.records import Track, check_track_changes, check_transition
+
 Database = Any
 
 
@@ -24,8 +26,9 @@ class TrackRecords:
     def __init__(self, db: Database) -> None:
         self._tracks = db["tracks"]
 
-    async def get(self, track_id: str) -> dict[str, Any] | None:
-        return await self._tracks.find_one({"_id": track_id})
+    async def get(self, track_id: str) -> Track | None:
+        doc = await self._tracks.find_one({"_id": track_id})
+        return None if doc is None else Track.from_doc(doc)
 
     async def processing_ids(self) -> list[str]:
         """Ids of every track waiting for a transcode."""
@@ -39,17 +42,21 @@ class TrackRecords:
             {"$set": {"progress": progress, "updated_at": _utcnow()}},
         )
 
-    async def mark_ready(self, track_id: str, results: dict[str, Any]) -> dict[str, Any] | None:
+    async def mark_ready(self, track_id: str, results: dict[str, Any]) -> Track | None:
         """processing → ready with the transcode's results; None if the track is gone or not processing."""
         return await self._write(track_id, {**results, "status": "ready", "error": None, "progress": 100})
 
-    async def mark_failed(self, track_id: str, reason: str) -> dict[str, Any] | None:
+    async def mark_failed(self, track_id: str, reason: str) -> Track | None:
         """processing → failed with a reason a human understands."""
         return await self._write(track_id, {"status": "failed", "error": reason})
 
-    async def _write(self, track_id: str, changes: dict[str, Any]) -> dict[str, Any] | None:
-        return await self._tracks.find_one_and_update(
+    async def _write(self, track_id: str, changes: dict[str, Any]) -> Track | None:
+        # Validated before it reaches the store; the filter makes the transition atomic.
+        check_track_changes(changes)
+        check_transition("processing", changes["status"])
+        doc = await self._tracks.find_one_and_update(
             {"_id": track_id, "status": "processing"},
             {"$set": {**changes, "updated_at": _utcnow()}},
             return_document=True,
         )
+        return None if doc is None else Track.from_doc(doc)

@@ -36,6 +36,7 @@ from redis.exceptions import RedisError
 from media.errors import MediaError, ToolMissing, ToolTimedOut
 from media.events import LIBRARY, TRACK, EventName, EventPublisher
 from media.layout import MediaLayout
+from media.records import Track
 from transcoder.pipeline import TranscodeResult, transcode
 from transcoder.queue import Delivery, JobQueue, is_missing_group
 from transcoder.tracks import TrackRecords
@@ -270,10 +271,10 @@ class Worker:
         if track is None:
             await self._settle_failed(d, "the track no longer exists", owner=None, track_exists=False)
             return
-        if track.get("status") != "processing":
+        if track.status != "processing":
             await self._settle_untouched(d, track)
             return
-        owner = track.get("owner_id")
+        owner = track.owner_id
         if job["attempts"] > job["max_attempts"]:
             reason = f"transcoding was interrupted {job['attempts'] - 1} times without finishing"
             await self._settle_failed(d, reason, owner=owner)
@@ -337,22 +338,21 @@ class Worker:
             await self._emit(LIBRARY, {"kind": "track", "id": d.track_id, "action": "updated"}, None)
         await self.queue.ack(d.message_id)
 
-    async def _settle_untouched(self, d: Delivery, track: dict[str, Any]) -> None:
+    async def _settle_untouched(self, d: Delivery, track: Track) -> None:
         """The track is no longer waiting (an earlier run finished it): close the job to match."""
-        if track.get("status") == "ready":
+        if track.status == "ready":
             await self.queue.jobs.finish(d.job_id, self.worker_id, elapsed_s=0.0)
         else:
-            reason = track.get("error") or "the track is not waiting for a transcode"
+            reason = track.error or "the track is not waiting for a transcode"
             await self.queue.jobs.fail(d.job_id, self.worker_id, reason)
         await self.queue.ack(d.message_id)
 
-    def _original_path(self, track: dict[str, Any]) -> Path:
-        original = track.get("original") or {}
-        path = original.get("path")
-        if not path:
+    def _original_path(self, track: Track) -> Path:
+        if track.original is None:
             raise MediaError("the track has no original file")
         # Scanned files are referenced in place by absolute path; uploads live under the media root.
-        return Path(path) if os.path.isabs(path) else self.layout.resolve(path)
+        path = track.original.path
+        return Path(path) if track.original.in_place else self.layout.resolve(path)
 
     async def _results(self, track_id: str, result: TranscodeResult) -> dict[str, Any]:
         results: dict[str, Any] = {
@@ -370,7 +370,7 @@ class Worker:
         wins over the one embedded in the file. Checked as late as possible: an upload landing in the
         few milliseconds between this read and our copy would still lose."""
         track = await self.tracks.get(track_id)
-        return bool(track and track.get("cover"))
+        return bool(track and track.cover)
 
     # --- events ------------------------------------------------------------------------------
 

@@ -69,7 +69,7 @@ class IngestService:
                 raise Unprocessable("The file is empty.", code="empty_file", details={"reason": "empty file"})
             if not form.allow_duplicate:
                 await self._refuse_duplicate(principal, upload.sha256)
-            # A refusal is a MediaError; server.errors.MEDIA_ERRORS says what each kind answers.
+            # A refusal is a MediaError; server.errors.SHARED_ERRORS says what each kind answers.
             probed = await probe(upload.path)
             tags = await read_tags_async(upload.path)
             track_id = new_id()

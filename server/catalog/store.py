@@ -25,6 +25,7 @@ from typing import Any
 
 from pymongo.errors import BulkWriteError, DuplicateKeyError
 
+from media.records import Track, check_track_changes, check_transition
 from server.catalog.deletions import Deletions
 from server.catalog.names import sort_key
 from server.documents import any_of, new_id, utcnow
@@ -141,6 +142,7 @@ class TrackStore:
 
     async def insert(self, fields: dict[str, Any]) -> dict[str, Any]:
         doc = self.new_document(fields)
+        Track.from_doc(doc)  # validated before it reaches the store
         await self._tracks.insert_one(doc)
         return doc
 
@@ -152,6 +154,8 @@ class TrackStore:
         """
         if not docs:
             return []
+        for doc in docs:
+            Track.from_doc(doc)  # validated before it reaches the store
         try:
             await self._tracks.insert_many(docs, ordered=False)
         except BulkWriteError as exc:
@@ -164,6 +168,7 @@ class TrackStore:
         return [d["_id"] for d in docs]
 
     async def update(self, track_id: str, changes: dict[str, Any]) -> dict[str, Any]:
+        check_track_changes(changes)
         doc = await self._tracks.find_one_and_update(
             {"_id": track_id},
             {"$set": {**changes, **_derived(changes), "updated_at": utcnow()}},
@@ -175,6 +180,9 @@ class TrackStore:
 
     async def update_where(self, track_id: str, expected: dict[str, Any], changes: dict[str, Any]) -> bool:
         """Apply ``changes`` only if the track still matches ``expected``; True if it did."""
+        check_track_changes(changes)
+        if "status" in expected and "status" in changes:
+            check_transition(expected["status"], changes["status"])
         result = await self._tracks.update_one(
             {"_id": track_id, **expected}, {"$set": {**changes, **_derived(changes), "updated_at": utcnow()}}
         )
@@ -201,6 +209,7 @@ class TrackStore:
 
     async def set_many(self, ids: Sequence[str], changes: dict[str, Any]) -> None:
         """The same ``$set`` on many tracks (detaching them from a deleted album, marking files missing)."""
+        check_track_changes(changes)
         if ids:
             await self._tracks.update_many(
                 any_of("_id", ids),

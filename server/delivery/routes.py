@@ -19,6 +19,7 @@ from datetime import UTC, datetime
 from aiohttp import web
 from pydantic import BaseModel
 
+from media.records import Track
 from server import keys
 from server.api import ANYONE, SIGNED_IN, Api, iso
 from server.delivery.service import CORS_HEADERS, PREFLIGHT_HEADERS
@@ -48,18 +49,19 @@ class MediaUrlsOut(BaseModel):
 @api.route("GET", "/tracks/{id}/media", roles=SIGNED_IN, response=MediaUrlsOut, tags=["delivery"])
 async def media_urls(request: web.Request) -> MediaUrlsOut:
     """Signed URLs a player without headers or cookies can play until ``expires_at``."""
-    track = await request.app[keys.CATALOG].visible_track(request[keys.PRINCIPAL], request.match_info["id"])
-    if track.get("status") != "ready":
-        code = "track_failed" if track.get("status") == "failed" else "track_not_ready"
+    doc = await request.app[keys.CATALOG].visible_track(request[keys.PRINCIPAL], request.match_info["id"])
+    track = Track.from_doc(doc)
+    if not track.playable:
+        code = "track_failed" if track.status == "failed" else "track_not_ready"
         raise Conflict(
             "This track cannot be played yet."
             if code == "track_not_ready"
             else "This track failed to process.",
             code=code,
-            details={"status": track.get("status")},
+            details={"status": track.status},
         )
     service = request.app[keys.DELIVERY]
-    urls = service.urls(request, track["_id"], request[keys.PRINCIPAL].user_id)
+    urls = service.urls(request, track.id, request[keys.PRINCIPAL].user_id)
     return MediaUrlsOut(
         hls_url=urls.hls_url,
         stream_url=urls.stream_url,
@@ -71,10 +73,11 @@ async def media_urls(request: web.Request) -> MediaUrlsOut:
 async def stream_original(request: web.Request) -> web.StreamResponse:
     """The original file with byte ranges, for the signed-in caller (tracks they may see only)."""
     # The same visibility rule as GET /tracks/{id}: another artist's processing or failed track is 404.
-    track = await request.app[keys.CATALOG].visible_track(request[keys.PRINCIPAL], request.match_info["id"])
+    doc = await request.app[keys.CATALOG].visible_track(request[keys.PRINCIPAL], request.match_info["id"])
+    track = Track.from_doc(doc)
     service = request.app[keys.DELIVERY]
     path = service.original_of(track)
-    mime = (track.get("original") or {}).get("mime")
+    mime = track.original.mime if track.original else None
     return await service.answer(request, path, service.original_policy(path, signed=False, mime=mime))
 
 
@@ -131,9 +134,9 @@ async def signed_original(request: web.Request) -> web.StreamResponse:
         mime = None
         if path is None:
             # Not an upload: a scanned file referenced in place, which only the catalog can name.
-            track = await request.app[keys.TRACKS].get(track_id)
+            track = Track.from_doc(await request.app[keys.TRACKS].get(track_id))
             path = service.original_of(track)
-            mime = (track.get("original") or {}).get("mime")
+            mime = track.original.mime if track.original else None
         policy = service.for_grant(service.original_policy(path, signed=True, mime=mime), grant)
         return await service.answer(request, path, policy)
     except AppError as exc:

@@ -13,13 +13,13 @@ import socket
 import time
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Any
 from urllib.parse import quote
 
 from aiohttp import web
 
 from media.errors import UnsafePath
 from media.layout import HLS_DIR, SAFE_COMPONENT_RE, MediaLayout
+from media.records import Track
 from server.delivery.files import FilePolicy, content_type_for, open_regular, send_file
 from server.delivery.signing import MediaGrant, MediaSigner
 from server.errors import Forbidden, Invalid, NotFound
@@ -227,16 +227,14 @@ class DeliveryService:
         # Under the real root, like every other path here, so confinement and offload apply.
         return None if found is None else self._root_prefix + self.layout.relative(found)
 
-    def original_of(self, track: dict[str, Any]) -> str | Path:
-        """The original file a track document names (absolute for scanned files); NotFound if odd."""
-        original = track.get("original") or {}
-        raw = original.get("path")
-        if not isinstance(raw, str) or not raw:
+    def original_of(self, track: Track) -> str | Path:
+        """The original file a track names (absolute for scanned files); NotFound if it names none."""
+        if track.original is None:
             raise NotFound("This track has no original file.")
-        if raw.startswith("/"):
+        if track.original.in_place:
             # A scanned file referenced in place: the path comes from our catalog, not from a URL.
-            return Path(raw)
-        return self._resolve(raw)
+            return Path(track.original.path)
+        return self._resolve(track.original.path)
 
     @staticmethod
     def original_policy(path: str | Path, *, signed: bool, mime: str | None = None) -> FilePolicy:

@@ -2,7 +2,8 @@
 
 Domain errors carry their status; a database or Redis that is down becomes 503 with Retry-After;
 aiohttp's own HTTP errors (unknown route, wrong method, body too large) are reshaped too; media
-errors are mapped by ``server.errors.MEDIA_ERRORS``. The statuses come from ``server.errors.HTTP_STATUS``.
+errors and invalid records are mapped by ``server.errors.SHARED_ERRORS``. The statuses come from
+``server.errors.HTTP_STATUS``.
 """
 
 from __future__ import annotations
@@ -13,9 +14,8 @@ import structlog
 from aiohttp import web
 from aiohttp.typedefs import Handler
 
-from media.errors import MediaError
 from server.documents import MONGO_DOWN, REDIS_DOWN
-from server.errors import AppError, ServiceUnavailable, error_for_status, from_media_error
+from server.errors import SHARED, AppError, ServiceUnavailable, error_for_status, from_shared_error
 from server.middleware.access_log import redact_path
 
 log = structlog.get_logger("harmonystream.errors")
@@ -27,9 +27,9 @@ async def error_middleware(request: web.Request, handler: Handler) -> web.Stream
         return await handler(request)
     except AppError as exc:
         return error_response(exc)
-    except MediaError as exc:
-        # The media layer knows nothing of HTTP; server.errors.MEDIA_ERRORS says what each means here.
-        return error_response(from_media_error(exc))
+    except SHARED as exc:
+        # The shared layer knows nothing of HTTP; server.errors.SHARED_ERRORS says what each means here.
+        return error_response(from_shared_error(exc))
     except web.HTTPException as exc:
         if exc.status < 400:
             raise

@@ -372,7 +372,7 @@ async def test_a_probe_that_times_out_is_our_failure_not_the_users_file(tmp_path
 
     from media.errors import ToolTimedOut
     from media.ffmpeg import probe
-    from server.errors import from_media_error
+    from server.errors import from_shared_error
 
     hung = tmp_path / "ffprobe"
     hung.write_text("#!/bin/sh\nexec sleep 30\n")
@@ -380,5 +380,5 @@ async def test_a_probe_that_times_out_is_our_failure_not_the_users_file(tmp_path
     audio = make_audio(tmp_path / "fine.mp3", "mp3", 1.0)
     with pytest.raises(ToolTimedOut) as caught:
         await probe(audio, timeout=0.5, binary=str(hung))
-    err = from_media_error(caught.value)
+    err = from_shared_error(caught.value)
     assert err.status == 503 and err.code == "service_unavailable" and err.headers["Retry-After"]

@@ -1,0 +1,196 @@
+"""Typed records of what crosses module boundaries, shared by the server and the transcoder.
+
+A record is built from a stored document by :meth:`from_doc` (which validates it) and turned back into
+one by :meth:`to_doc`. Stores validate every write through these before it reaches the database, so a
+value that breaks a record (a null title, an unknown status, a negative duration) is refused at the
+boundary instead of being saved and breaking every later read. The track status transitions live here
+too, beside the record they belong to.
+
+Records know nothing of HTTP: an invalid one raises :class:`InvalidRecord` (a ``ValueError``) naming
+its fields; the server maps it to a 400 in ``server.errors``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field, fields
+from datetime import datetime
+from typing import Any, Literal, get_args
+
+TrackStatus = Literal["processing", "ready", "failed"]
+TRACK_STATUSES: frozenset[str] = frozenset(get_args(TrackStatus))
+TRANSITIONS: dict[str, frozenset[str]] = {
+    # A transcode ends ready or failed; a job taken over (or queued again by the sweep) stays processing.
+    "processing": frozenset({"processing", "ready", "failed"}),
+    # A retried job, a re-analysis or a replaced original transcodes again.
+    "ready": frozenset({"processing"}),
+    "failed": frozenset({"processing"}),
+}
+"""Which status a track may move to from each status."""
+
+TITLE_MAX = 200
+ID_MAX = 64
+
+
+class InvalidRecord(ValueError):
+    """A record (or a change to one) that breaks its rules; ``fields`` says which and why."""
+
+    def __init__(self, kind: str, problems: dict[str, str]) -> None:
+        super().__init__(f"invalid {kind}: " + "; ".join(f"{k} {v}" for k, v in problems.items()))
+        self.kind = kind
+        self.fields = problems
+
+
+def check_transition(old: str, new: str) -> None:
+    """:class:`InvalidRecord` unless a track may go from status ``old`` to ``new``."""
+    if new not in TRANSITIONS.get(old, frozenset()):
+        raise InvalidRecord("track", {"status": f"cannot go from {old} to {new}"})
+
+
+def _text(value: Any, *, required: bool, max_len: int) -> str | None:
+    if value is None:
+        if required:
+            raise ValueError("must not be null")
+        return None
+    if not isinstance(value, str):
+        raise ValueError("must be a string")
+    if required and not value.strip():
+        raise ValueError("must not be empty")
+    if len(value) > max_len:
+        raise ValueError(f"must be at most {max_len} characters")
+    return value
+
+
+def _count(value: Any, *, low: int = 0, high: int | None = None) -> int | None:
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise ValueError("must be an integer")
+    if value < low or (high is not None and value > high):
+        raise ValueError(
+            f"must be between {low} and {high}" if high is not None else f"must be at least {low}"
+        )
+    return value
+
+
+# The rules of each track field a write may set: value → value, or ValueError with the reason.
+_TRACK_RULES: dict[str, Any] = {
+    "title": lambda v: _text(v, required=True, max_len=4 * TITLE_MAX),
+    "artist_id": lambda v: _text(v, required=True, max_len=ID_MAX),
+    "album_id": lambda v: _text(v, required=False, max_len=ID_MAX),
+    "owner_id": lambda v: _text(v, required=False, max_len=ID_MAX),
+    "genre": lambda v: _text(v, required=False, max_len=400),
+    "status": lambda v: _status(v),
+    "error": lambda v: _text(v, required=False, max_len=2000),
+    "duration_ms": lambda v: _count(v),
+    "track_no": lambda v: _count(v, low=1, high=9999),
+    "release_year": lambda v: _count(v, low=1000, high=9999),
+    "play_count": lambda v: _count(v),
+    "progress": lambda v: _count(v, low=0, high=100),
+}
+
+
+def _status(value: Any) -> str:
+    if value not in TRACK_STATUSES:
+        raise ValueError(f"must be one of {', '.join(sorted(TRACK_STATUSES))}")
+    return value
+
+
+def check_track_changes(changes: dict[str, Any]) -> None:
+    """:class:`InvalidRecord` if any field ``changes`` sets breaks the track's rules."""
+    problems: dict[str, str] = {}
+    for name, value in changes.items():
+        rule = _TRACK_RULES.get(name)
+        if rule is None:
+            continue
+        try:
+            rule(value)
+        except ValueError as exc:
+            problems[name] = str(exc)
+    if problems:
+        raise InvalidRecord("track", problems)
+
+
+@dataclass(frozen=True, slots=True)
+class Original:
+    """The file a track was made from: under the media root (uploads) or in place (scans)."""
+
+    path: str
+    format: str | None = None
+    codec: str | None = None
+    mime: str | None = None
+    size: int | None = None
+    sha256: str | None = None
+    source: Literal["upload", "scan"] | None = None
+    mtime_ns: int | None = None
+
+    @classmethod
+    def from_doc(cls, doc: dict[str, Any] | None) -> Original | None:
+        if not doc or not isinstance(doc.get("path"), str) or not doc["path"]:
+            return None
+        known = {f.name for f in fields(cls)}
+        return cls(**{k: v for k, v in doc.items() if k in known})
+
+    @property
+    def in_place(self) -> bool:
+        """A scanned file referenced where it lies (an absolute path the catalog chose)."""
+        return self.path.startswith("/")
+
+
+@dataclass(frozen=True, slots=True)
+class Rendition:
+    name: str
+    codec: str
+    bitrate: int
+    average_bandwidth: int | None = None
+    peak_bandwidth: int | None = None
+
+
+_RENDITION_FIELDS = ("name", "codec", "bitrate", "average_bandwidth", "peak_bandwidth")
+_STRUCTURED = frozenset({"_id", "original", "renditions"})
+
+
+@dataclass(frozen=True, slots=True)
+class Track:
+    """One track as every module sees it; built from (and checked against) its stored document."""
+
+    id: str
+    title: str
+    artist_id: str
+    status: TrackStatus
+    album_id: str | None = None
+    owner_id: str | None = None
+    duration_ms: int | None = None
+    genre: str | None = None
+    track_no: int | None = None
+    release_year: int | None = None
+    play_count: int = 0
+    error: str | None = None
+    progress: int = 0
+    original: Original | None = None
+    renditions: tuple[Rendition, ...] = ()
+    cover: str | None = None
+    created_at: datetime | None = None
+    updated_at: datetime | None = None
+    extra: dict[str, Any] = field(default_factory=dict, compare=False)
+    """Catalog-only fields (sort keys, scan bookkeeping, loudness) the record carries through as they are."""
+
+    @classmethod
+    def from_doc(cls, doc: dict[str, Any]) -> Track:
+        """The record of a stored track; :class:`InvalidRecord` if the document breaks its rules."""
+        check_track_changes({"title": doc.get("title"), "artist_id": doc.get("artist_id"), **doc})
+        check_track_changes({"status": doc.get("status")})
+        simple = {f.name for f in fields(cls)} - {"id", "original", "renditions", "extra"}
+        renditions = tuple(
+            Rendition(**{k: r.get(k) for k in _RENDITION_FIELDS}) for r in doc.get("renditions") or ()
+        )
+        return cls(
+            id=doc["_id"],
+            original=Original.from_doc(doc.get("original")),
+            renditions=renditions,
+            extra={k: v for k, v in doc.items() if k not in simple and k not in _STRUCTURED},
+            **{k: doc[k] for k in simple if doc.get(k) is not None},
+        )
+
+    @property
+    def playable(self) -> bool:
+        return self.status == "ready"
