@@ -63,6 +63,8 @@ async function render(loc) {
   if (seq === renderSeq) {
     const heading = main.querySelector('h1');
     document.title = heading ? `${heading.textContent} · HarmonyStream` : 'HarmonyStream';
+    // One short announcement per view (not the whole view read aloud, as a live <main> would).
+    $('#announcer').textContent = heading ? `${heading.textContent} page` : '';
     // Moving focus tells screen readers the view changed; the search box keeps it while typing.
     if (document.activeElement !== $('#search-input')) main.focus({ preventScroll: true });
   }
@@ -140,8 +142,8 @@ function bindChrome() {
 const SHORTCUTS = {
   ' ': () => player.toggle(),
   k: () => player.toggle(),
-  ArrowRight: () => player.seekTo(player.audio.currentTime * 1000 + 5000),
-  ArrowLeft: () => player.seekTo(Math.max(0, player.audio.currentTime * 1000 - 5000)),
+  ArrowRight: () => player.seekBy(5000),
+  ArrowLeft: () => player.seekBy(-5000),
   n: () => player.next(),
   p: () => player.previous(),
   s: () => player.setShuffle(!player.shuffle),

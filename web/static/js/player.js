@@ -37,6 +37,13 @@ class Player {
     return Boolean(this.remote && this.remote.track_id && this.remote.device_id && this.remote.device_id !== deviceId);
   }
 
+  /** The id of the track the bar shows: on this device, or on the device that plays. */
+  get shownTrackId() {
+    if (this.isRemote) return this.remote.track_id;
+    const track = this.current || this.remoteTrack;
+    return track ? track.id : null;
+  }
+
   onChange(fn) {
     this.listeners.add(fn);
     return () => this.listeners.delete(fn);
@@ -184,19 +191,26 @@ class Player {
 
   async load(track, { autoplay = true, positionMs = 0, report = true } = {}) {
     if (!track) return;
+    // Loads are sequenced: a later one (a fast second "next") wins, and an earlier one whose answer
+    // arrives last must not start playing a track the bar no longer shows.
+    const seq = (this.loadSeq = (this.loadSeq || 0) + 1);
+    this.loading = track;
+    this.changed();
     let media;
     try {
       media = await get(`/tracks/${encodeURIComponent(track.id)}/media`);
     } catch (err) {
-      toast(`Cannot play “${track.title}”: ${errorText(err)}`, 'error');
+      if (seq === this.loadSeq) toast(`Cannot play “${track.title}”: ${errorText(err)}`, 'error');
       return;
     }
+    if (seq !== this.loadSeq) return;
     const a = this.audio;
     if (this.hls) {
       this.hls.destroy();
       this.hls = null;
     }
     const Hls = track.status === 'ready' ? await this.hlsClass() : null;
+    if (seq !== this.loadSeq) return;
     const start = positionMs / 1000;
     if (Hls && Hls.isSupported()) {
       // MediaSource exists: hls.js picks the rung from measured bandwidth.
@@ -218,6 +232,7 @@ class Player {
       if (start) a.addEventListener('loadedmetadata', () => (a.currentTime = start), { once: true });
     }
     this.loaded = track;
+    this.loading = null;
     this.remote = this.remote && { ...this.remote, device_id: deviceId, track_id: track.id };
     this.applyGain();
     this.updateMediaSession(track);
@@ -263,6 +278,16 @@ class Player {
       this.audio.pause();
       this.report('pause');
     }
+  }
+
+  /** Where playback is, in ms: on the device that plays (another one, from the server's state). */
+  positionMs() {
+    return this.isRemote ? this.remotePositionMs() : this.audio.currentTime * 1000;
+  }
+
+  /** Seek by ``deltaMs`` from where playback is, on whichever device plays. */
+  seekBy(deltaMs) {
+    return this.seekTo(Math.max(0, this.positionMs() + deltaMs));
   }
 
   async seekTo(ms, { play = false } = {}) {
@@ -417,8 +442,8 @@ class Player {
       pause: () => this.toggle(),
       previoustrack: () => this.previous(),
       nexttrack: () => this.next(),
-      seekbackward: () => this.seekTo(Math.max(0, this.audio.currentTime * 1000 - 10000)),
-      seekforward: () => this.seekTo(this.audio.currentTime * 1000 + 10000),
+      seekbackward: () => this.seekBy(-10000),
+      seekforward: () => this.seekBy(10000),
       seekto: (d) => this.seekTo(d.seekTime * 1000),
     };
     for (const [action, fn] of Object.entries(handlers)) {

@@ -12,12 +12,18 @@ export function route(pattern, view) {
   routes.push({ regex: new RegExp('^' + source + '/?$'), keys, view });
 }
 
+// The route of a path and its decoded parameters; null when none fits, or when a parameter is not
+// valid percent-encoding (a malformed URL is "not found", never an exception that leaves the old view).
 export function match(pathname) {
   for (const r of routes) {
     const m = r.regex.exec(pathname);
     if (m) {
       const params = {};
-      r.keys.forEach((k, i) => (params[k] = decodeURIComponent(m[i + 1])));
+      try {
+        r.keys.forEach((k, i) => (params[k] = decodeURIComponent(m[i + 1])));
+      } catch {
+        return null;
+      }
       return { view: r.view, params };
     }
   }

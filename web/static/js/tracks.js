@@ -95,6 +95,18 @@ function showMenu(button, track, extra) {
   if (first) first.focus();
 }
 
+// The row of the track the player shows is marked (visibly, and for screen readers) in every list.
+function markPlaying(root = document) {
+  const id = player.shownTrackId;
+  for (const row of root.querySelectorAll('li.track')) {
+    const on = Boolean(id) && row.dataset.trackId === id;
+    row.classList.toggle('playing', on);
+    if (on) row.setAttribute('aria-current', 'true');
+    else row.removeAttribute('aria-current');
+  }
+}
+player.onChange(() => markPlaying());
+
 // A list of tracks; play starts the whole list at that track. `extra(track)` adds menu entries.
 export function trackList(tracks, { numbered = false, extra = null, decorate = null } = {}) {
   if (!tracks.length) return h('p', { class: 'empty' }, 'No tracks yet.');
@@ -108,7 +120,7 @@ export function trackList(tracks, { numbered = false, extra = null, decorate = n
       }, numbered ? h('span', { class: 'num' }, String(t.track_no || i + 1)) : null, h('span', { class: 'glyph' }, '▶')),
       cover(t.cover_url),
       h('div', { class: 'track-text' },
-        h('span', { class: 'track-title' }, t.title),
+        h('span', { class: 'track-title' }, h('span', { class: 'now-playing', 'aria-hidden': 'true' }, '♪ '), t.title),
         h('span', { class: 'track-sub' },
           h('a', { href: `/artists/${t.artist_id}` }, t.artist_name || 'Unknown artist'),
           t.album_id ? [' · ', h('a', { href: `/albums/${t.album_id}` }, t.album_title || 'Album')] : null)),
@@ -123,6 +135,7 @@ export function trackList(tracks, { numbered = false, extra = null, decorate = n
     if (decorate) decorate(row, t, i);
     list.append(row);
   });
+  markPlaying(list);
   return list;
 }
 

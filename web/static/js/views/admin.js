@@ -44,7 +44,7 @@ async function users(box, ctx) {
         },
       }), ` ${role}`));
     return h('tr', { dataset: { userId: u.id, username: u.username } },
-      h('td', {}, u.username), h('td', {}, u.email), h('td', { class: 'roles' }, roleBoxes),
+      h('td', {}, u.username), h('td', {}, u.email), h('td', { class: 'roles' }, h('div', { class: 'role-boxes' }, roleBoxes)),
       h('td', {}, h('label', { class: 'check' }, h('input', {
         type: 'checkbox', checked: u.disabled, disabled: self, 'aria-label': `Disable ${u.username}`,
         onchange: async (e) => {
@@ -70,7 +70,7 @@ async function users(box, ctx) {
         },
       }, 'Delete')));
   });
-  clear(box, h('h2', {}, 'Users'), h('div', { class: 'table-wrap' }, h('table', { class: 'data' },
+  clear(box, h('h2', {}, 'Users'), h('div', { class: 'table-wrap', tabindex: '0', role: 'region', 'aria-label': 'Users' }, h('table', { class: 'data' },
     h('thead', {}, h('tr', {}, ['User', 'Email', 'Roles', 'State', ''].map((c) => h('th', { scope: 'col' }, c)))),
     h('tbody', {}, rows))));
 }
@@ -124,7 +124,7 @@ async function catalog(box, ctx) {
     h('td', {}, h('span', { class: 'badge', dataset: { status: t.status } }, t.status)),
     h('td', { class: 'num' }, String(t.play_count)),
     h('td', {}, deleteButton(`track ${t.title}`, `/tracks/${t.id}`, redraw))));
-  const table = (head, rows) => h('div', { class: 'table-wrap' }, h('table', { class: 'data' },
+  const table = (head, rows) => h('div', { class: 'table-wrap', tabindex: '0', role: 'region', 'aria-label': 'Catalog table' }, h('table', { class: 'data' },
     h('thead', {}, h('tr', {}, head.map((c) => h('th', { scope: 'col' }, c)))), h('tbody', {}, rows)));
   clear(box,
     h('h2', {}, `Artists (${artists.total})`),
@@ -166,7 +166,7 @@ async function jobs(box) {
   clear(box, h('h2', {}, `Jobs: ${state} (${total})`),
     h('nav', { class: 'tabs small', 'aria-label': 'Job states' },
       ['failed', 'running', 'queued', 'done'].map((s) => h('a', { href: `/admin/jobs?state=${s}`, 'aria-current': s === state ? 'page' : null }, s))),
-    items.length ? h('div', { class: 'table-wrap' }, h('table', { class: 'data' },
+    items.length ? h('div', { class: 'table-wrap', tabindex: '0', role: 'region', 'aria-label': 'Jobs' }, h('table', { class: 'data' },
       h('thead', {}, h('tr', {}, ['Track', 'Attempts', 'Error', 'Updated', ''].map((c) => h('th', { scope: 'col' }, c)))),
       h('tbody', {}, items.map((j) => h('tr', { dataset: { jobId: j.id } },
         h('td', {}, (tracks.get(j.track_id) || {}).title || j.track_id),

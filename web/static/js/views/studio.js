@@ -97,6 +97,7 @@ export function studioView(main, _params, ctx) {
       let poll = null;
       const finish = async () => {
         clearInterval(poll);
+        polls.delete(poll);
         rows.delete(track.id);
         try {
           const fresh = await get(`/tracks/${track.id}`);
@@ -117,6 +118,7 @@ export function studioView(main, _params, ctx) {
           /* next time */
         }
       }, 3000);
+      polls.add(poll);
       clear(details, metadataForm(track, () => drawMine()));
     };
   };
@@ -125,6 +127,8 @@ export function studioView(main, _params, ctx) {
     const ctl = rows.get(e.detail.id);
     if (ctl) ctl.update(e.detail);
   };
+  // Leaving the view stops every poll it started (an upload may still be transcoding then).
+  const polls = new Set();
   events.addEventListener('track', onTrack);
 
   picker.addEventListener('change', () => {
@@ -147,7 +151,7 @@ export function studioView(main, _params, ctx) {
     const pages = await Promise.all(artists.map((a) => get('/tracks', { artist_id: a.id, limit: 200 })));
     const tracks = pages.flatMap((p) => p.items).filter((t) => !t.owner_id || t.owner_id === ctx.user.id);
     tracks.sort((a, b) => (a.created_at < b.created_at ? 1 : -1));
-    clear(mineBox, tracks.length ? h('div', { class: 'table-wrap' }, h('table', { class: 'data' },
+    clear(mineBox, tracks.length ? h('div', { class: 'table-wrap', tabindex: '0', role: 'region', 'aria-label': 'Your tracks' }, h('table', { class: 'data' },
       h('thead', {}, h('tr', {}, ['Title', 'Artist', 'Album', 'Length', 'Status', 'Plays', ''].map((c) => h('th', { scope: 'col' }, c)))),
       h('tbody', {}, tracks.map((t) => h('tr', { dataset: { trackId: t.id } },
         h('td', {}, t.title),
@@ -171,7 +175,12 @@ export function studioView(main, _params, ctx) {
         }, 'Delete'))))))) : h('p', { class: 'empty' }, 'No tracks yet: drop some files above.'));
   };
   drawMine();
-  return () => events.removeEventListener('track', onTrack);
+  return () => {
+    events.removeEventListener('track', onTrack);
+    for (const poll of polls) clearInterval(poll);
+    polls.clear();
+    rows.clear();
+  };
 }
 
 // Title, album, genre, number and year of one track, prefilled (from its tags) and saved with PATCH.
