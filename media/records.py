@@ -114,7 +114,8 @@ def check_track_changes(changes: dict[str, Any]) -> None:
 class Original:
     """The file a track was made from: under the media root (uploads) or in place (scans)."""
 
-    path: str
+    path: str = ""
+    """Empty when the document's view leaves it out (search keeps only ``source``)."""
     format: str | None = None
     codec: str | None = None
     mime: str | None = None
@@ -125,7 +126,7 @@ class Original:
 
     @classmethod
     def from_doc(cls, doc: dict[str, Any] | None) -> Original | None:
-        if not doc or not isinstance(doc.get("path"), str) or not doc["path"]:
+        if not doc:
             return None
         known = {f.name for f in fields(cls)}
         return cls(**{k: v for k, v in doc.items() if k in known})
@@ -134,6 +135,22 @@ class Original:
     def in_place(self) -> bool:
         """A scanned file referenced where it lies (an absolute path the catalog chose)."""
         return self.path.startswith("/")
+
+    @property
+    def has_file(self) -> bool:
+        return bool(self.path)
+
+
+@dataclass(frozen=True, slots=True)
+class Loudness:
+    integrated_lufs: float | None = None
+    true_peak_dbtp: float | None = None
+
+    @classmethod
+    def from_doc(cls, doc: dict[str, Any] | None) -> Loudness | None:
+        if not doc:
+            return None
+        return cls(doc.get("integrated_lufs"), doc.get("true_peak_dbtp"))
 
 
 @dataclass(frozen=True, slots=True)
@@ -146,7 +163,7 @@ class Rendition:
 
 
 _RENDITION_FIELDS = ("name", "codec", "bitrate", "average_bandwidth", "peak_bandwidth")
-_STRUCTURED = frozenset({"_id", "original", "renditions"})
+_STRUCTURED = frozenset({"_id", "original", "renditions", "loudness"})
 
 
 @dataclass(frozen=True, slots=True)
@@ -168,7 +185,10 @@ class Track:
     progress: int = 0
     original: Original | None = None
     renditions: tuple[Rendition, ...] = ()
+    loudness: Loudness | None = None
     cover: str | None = None
+    missing: bool = False
+    """A scanned file that is no longer at its path."""
     created_at: datetime | None = None
     updated_at: datetime | None = None
     extra: dict[str, Any] = field(default_factory=dict, compare=False)
@@ -179,7 +199,7 @@ class Track:
         """The record of a stored track; :class:`InvalidRecord` if the document breaks its rules."""
         check_track_changes({"title": doc.get("title"), "artist_id": doc.get("artist_id"), **doc})
         check_track_changes({"status": doc.get("status")})
-        simple = {f.name for f in fields(cls)} - {"id", "original", "renditions", "extra"}
+        simple = {f.name for f in fields(cls)} - {"id", "original", "renditions", "loudness", "extra"}
         renditions = tuple(
             Rendition(**{k: r.get(k) for k in _RENDITION_FIELDS}) for r in doc.get("renditions") or ()
         )
@@ -187,6 +207,7 @@ class Track:
             id=doc["_id"],
             original=Original.from_doc(doc.get("original")),
             renditions=renditions,
+            loudness=Loudness.from_doc(doc.get("loudness")),
             extra={k: v for k, v in doc.items() if k not in simple and k not in _STRUCTURED},
             **{k: doc[k] for k in simple if doc.get(k) is not None},
         )
@@ -194,3 +215,11 @@ class Track:
     @property
     def playable(self) -> bool:
         return self.status == "ready"
+
+    @property
+    def source(self) -> Literal["upload", "scan"] | None:
+        return self.original.source if self.original else None
+
+    def visible_to(self, user_id: str, *, admin: bool) -> bool:
+        """The visibility rule: ready tracks for everyone; others for their uploader and admins."""
+        return self.status == "ready" or admin or (self.owner_id is not None and self.owner_id == user_id)

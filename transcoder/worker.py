@@ -348,7 +348,7 @@ class Worker:
         await self.queue.ack(d.message_id)
 
     def _original_path(self, track: Track) -> Path:
-        if track.original is None:
+        if track.original is None or not track.original.has_file:
             raise MediaError("the track has no original file")
         # Scanned files are referenced in place by absolute path; uploads live under the media root.
         path = track.original.path

@@ -10,6 +10,7 @@ from typing import Any
 from aiohttp import web
 from pydantic import BaseModel, Field
 
+from media.records import Track
 from server import keys
 from server.api import ADMIN, ARTIST, Api
 from server.catalog.cover import receive_cover, set_cover, track_for_cover
@@ -104,7 +105,7 @@ async def _upload_cover(request: web.Request) -> TrackOut:
         doc = await set_cover(catalog, track, image.path)
     finally:
         image.discard()
-    return await catalog.track_view(doc)
+    return await catalog.track_view(Track.from_doc(doc))
 
 
 @api.route(

@@ -17,6 +17,7 @@ from aiohttp import web
 
 from media.errors import MediaError
 from media.ffmpeg import extract_cover
+from media.records import Track
 from media.tags import sniff_image
 from server.auth.service import Principal
 from server.catalog.service import CatalogService, Doc
@@ -64,15 +65,15 @@ def _write_all(handle: IO[bytes], data: bytes) -> None:
     handle.flush()
 
 
-async def track_for_cover(catalog: CatalogService, principal: Principal, track_id: str) -> Doc:
+async def track_for_cover(catalog: CatalogService, principal: Principal, track_id: str) -> Track:
     """The track if ``principal`` may change its cover (its uploader or an admin); checked before the
     body is read, so a refused caller never makes us receive 10 MB."""
     track = await catalog.visible_track(principal, track_id)
-    catalog.check_owner(principal, track, "track")
+    catalog.check_track_owner(principal, track)
     return track
 
 
-async def set_cover(catalog: CatalogService, track: Doc, image: Path) -> Doc:
+async def set_cover(catalog: CatalogService, track: Track, image: Path) -> Doc:
     """Make ``image`` the cover of ``track``; the updated track document."""
     head = await asyncio.to_thread(_head, image)
     kind = sniff_image(head)
@@ -87,13 +88,13 @@ async def set_cover(catalog: CatalogService, track: Doc, image: Path) -> Doc:
             await asyncio.to_thread(source.unlink, missing_ok=True)
             raise UnsupportedMedia("The image could not be read.", code="bad_image") from exc
     try:
-        dest = await asyncio.to_thread(catalog.layout.install_cover, track["_id"], source)
+        dest = await asyncio.to_thread(catalog.layout.install_cover, track.id, source)
     finally:
         if source != image:
             await asyncio.to_thread(source.unlink, missing_ok=True)
-    doc = await catalog.tracks.update(track["_id"], {"cover": catalog.layout.relative(dest)})
-    await catalog.cache.invalidate("track", track["_id"])
-    await catalog.library("track", track["_id"], "updated")
+    doc = await catalog.tracks.update(track.id, {"cover": catalog.layout.relative(dest)})
+    await catalog.cache.invalidate("track", track.id)
+    await catalog.library("track", track.id, "updated")
     return doc
 
 

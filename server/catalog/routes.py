@@ -8,6 +8,7 @@ from __future__ import annotations
 from aiohttp import web
 
 from media.errors import UnsafePath
+from media.records import Track
 from server import keys
 from server.api import ARTIST, SIGNED_IN, Api
 from server.catalog.schemas import (
@@ -27,6 +28,7 @@ from server.catalog.schemas import (
     TrackPatch,
 )
 from server.catalog.schemas import TrackQuery as TrackQueryIn
+from server.catalog.service import records
 from server.catalog.store import TrackQuery
 from server.catalog.upload import receive_upload
 from server.errors import NotFound, UnsupportedMedia
@@ -166,7 +168,7 @@ async def list_tracks(request: web.Request, query: TrackQueryIn) -> TrackList:
     )
     docs, total = await catalog.tracks.list(flt, sort=query.sort, limit=query.limit, offset=query.offset)
     return TrackList(
-        items=await catalog.track_views(docs), total=total, limit=query.limit, offset=query.offset
+        items=await catalog.track_views(records(docs)), total=total, limit=query.limit, offset=query.offset
     )
 
 
@@ -184,7 +186,7 @@ async def upload_track(request: web.Request) -> TrackOut:
     settings = request.app[keys.SETTINGS]
     received = await receive_upload(request, settings.tmp_dir, settings.max_upload_mb * 1024 * 1024)
     doc = await request.app[keys.INGEST].ingest(request[keys.PRINCIPAL], received)
-    return await request.app[keys.CATALOG].track_view(doc)
+    return await request.app[keys.CATALOG].track_view(Track.from_doc(doc))
 
 
 @api.route("GET", "/tracks/{id}", roles=SIGNED_IN, response=TrackOut, tags=["catalog"])
@@ -222,11 +224,11 @@ async def delete_track(request: web.Request) -> None:
 async def get_cover(request: web.Request) -> web.StreamResponse:
     """The cover art extracted from the track's file."""
     catalog = request.app[keys.CATALOG]
-    doc = await catalog.visible_track(request[keys.PRINCIPAL], request.match_info["id"])
-    if not doc.get("cover"):
+    track = await catalog.visible_track(request[keys.PRINCIPAL], request.match_info["id"])
+    if not track.cover:
         raise NotFound("This track has no cover.")
     try:
-        path = catalog.layout.resolve(doc["cover"])
+        path = catalog.layout.resolve(track.cover)
     except UnsafePath as exc:
         raise NotFound("This track has no cover.") from exc
     if not path.is_file():

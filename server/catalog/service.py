@@ -17,15 +17,18 @@
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Iterable
+from dataclasses import asdict
 from typing import Any
 
 from media.events import LIBRARY, TRACK, EventPublisher
 from media.layout import MediaLayout
+from media.records import Track
 from server.auth.service import Principal
 from server.catalog.album_store import AlbumStore
 from server.catalog.artist_store import ArtistStore
 from server.catalog.cache import CatalogCache
-from server.catalog.schemas import AlbumDetail, AlbumOut, ArtistOut, TrackOut
+from server.catalog.schemas import AlbumDetail, AlbumOut, ArtistOut, LoudnessOut, Rendition, TrackOut
 from server.catalog.store import TrackQuery, TrackStore
 from server.errors import Conflict, Forbidden, Invalid, NotFound
 
@@ -34,6 +37,11 @@ Doc = dict[str, Any]
 
 def _cacheable_track(doc: Doc) -> bool:
     return doc.get("status") in ("ready", "failed")
+
+
+def records(docs: Iterable[Doc]) -> list[Track]:
+    """Track records of stored documents (each checked against the record's rules)."""
+    return [Track.from_doc(d) for d in docs]
 
 
 def cover_url(track_id: str) -> str:
@@ -83,8 +91,14 @@ class CatalogService:
     # -- permissions -----------------------------------------------------------------------------
 
     @staticmethod
-    def can_see(principal: Principal, track: Doc) -> bool:
-        return track["status"] == "ready" or principal.is_admin or track.get("owner_id") == principal.user_id
+    def can_see(principal: Principal, track: Track) -> bool:
+        return track.visible_to(principal.user_id, admin=principal.is_admin)
+
+    @staticmethod
+    def check_track_owner(principal: Principal, track: Track) -> None:
+        """:class:`Forbidden` unless ``principal`` uploaded ``track`` or is an admin."""
+        if not principal.is_admin and (track.owner_id is None or track.owner_id != principal.user_id):
+            raise Forbidden("Only the owners of this track and admins may change it.")
 
     @staticmethod
     def _check_owner(principal: Principal, doc: Doc, what: str, extra_owners: list[str] = ()) -> None:
@@ -108,56 +122,56 @@ class CatalogService:
                 details={"artist_id": artist["_id"]},
             )
 
-    async def visible_track(self, principal: Principal, track_id: str) -> Doc:
-        doc = await self.track_doc(track_id)
-        if not self.can_see(principal, doc):
+    async def visible_track(self, principal: Principal, track_id: str) -> Track:
+        """The track if ``principal`` may see it; :class:`NotFound` otherwise (its existence stays hidden)."""
+        track = Track.from_doc(await self.track_doc(track_id))
+        if not self.can_see(principal, track):
             raise NotFound("No such track.")
-        return doc
+        return track
 
     # -- views -----------------------------------------------------------------------------------
 
-    async def track_views(self, docs: list[Doc]) -> list[TrackOut]:
-        artists = await self.cache.get_many("artist", [d["artist_id"] for d in docs], self.artists.get_many)
-        albums = await self.cache.get_many("album", [d.get("album_id") for d in docs], self.albums.get_many)
+    async def track_views(self, tracks: list[Track]) -> list[TrackOut]:
+        artists = await self.cache.get_many("artist", [t.artist_id for t in tracks], self.artists.get_many)
+        albums = await self.cache.get_many("album", [t.album_id for t in tracks], self.albums.get_many)
         out = []
-        for d in docs:
-            artist = artists.get(d["artist_id"])
-            album = albums.get(d.get("album_id") or "")
+        for t in tracks:
+            artist = artists.get(t.artist_id)
+            album = albums.get(t.album_id or "")
             names = (artist["name"] if artist else None, album["title"] if album else None)
-            out.append(self.track_out(d, *names))
+            out.append(self.track_out(t, *names))
         return out
 
     @staticmethod
-    def track_out(d: Doc, artist_name: str | None, album_title: str | None) -> TrackOut:
-        """The API view of a track document, given its artist's name and album's title."""
-        original = d.get("original") or {}
+    def track_out(t: Track, artist_name: str | None, album_title: str | None) -> TrackOut:
+        """The API view of a track, given its artist's name and album's title."""
         return TrackOut(
-            id=d["_id"],
-            title=d["title"],
-            artist_id=d["artist_id"],
+            id=t.id,
+            title=t.title,
+            artist_id=t.artist_id,
             artist_name=artist_name,
-            album_id=d.get("album_id"),
+            album_id=t.album_id,
             album_title=album_title,
-            duration_ms=d.get("duration_ms"),
-            genre=d.get("genre"),
-            track_no=d.get("track_no"),
-            release_year=d.get("release_year"),
-            play_count=d.get("play_count", 0),
-            status=d["status"],
-            error=d.get("error"),
-            progress=int(d.get("progress") or 0),
-            cover_url=cover_url(d["_id"]) if d.get("cover") else None,
-            owner_id=d.get("owner_id"),
-            source=original.get("source"),
-            missing=bool(d.get("missing")),
-            loudness=d.get("loudness"),
-            renditions=d.get("renditions") or [],
-            created_at=d["created_at"],
-            updated_at=d["updated_at"],
+            duration_ms=t.duration_ms,
+            genre=t.genre,
+            track_no=t.track_no,
+            release_year=t.release_year,
+            play_count=t.play_count,
+            status=t.status,
+            error=t.error,
+            progress=int(t.progress or 0),
+            cover_url=cover_url(t.id) if t.cover else None,
+            owner_id=t.owner_id,
+            source=t.source,
+            missing=t.missing,
+            loudness=LoudnessOut(**asdict(t.loudness)) if t.loudness else None,
+            renditions=[Rendition(**asdict(r)) for r in t.renditions],
+            created_at=t.created_at,
+            updated_at=t.updated_at,
         )
 
-    async def track_view(self, doc: Doc) -> TrackOut:
-        return (await self.track_views([doc]))[0]
+    async def track_view(self, track: Track) -> TrackOut:
+        return (await self.track_views([track]))[0]
 
     @staticmethod
     def artist_view(doc: Doc) -> ArtistOut:
@@ -209,7 +223,7 @@ class CatalogService:
         return AlbumDetail(
             **summary.model_dump(),
             artist=self.artist_view(artist) if artist else None,
-            tracks=await self.track_views(docs),
+            tracks=await self.track_views(records(docs)),
         )
 
     # -- artists ---------------------------------------------------------------------------------
@@ -330,16 +344,16 @@ class CatalogService:
 
     # -- tracks ----------------------------------------------------------------------------------
 
-    async def update_track(self, principal: Principal, track_id: str, changes: Doc) -> Doc:
+    async def update_track(self, principal: Principal, track_id: str, changes: Doc) -> Track:
         track = await self.visible_track(principal, track_id)
-        self._check_owner(principal, track, "track")
+        self.check_track_owner(principal, track)
         for required in ("title", "artist_id"):
             if required in changes and changes[required] is None:
                 raise Invalid(details={"fields": {required: "must not be null"}})
-        artist_id = changes.get("artist_id", track["artist_id"])
-        if "artist_id" in changes and artist_id != track["artist_id"]:
+        artist_id = changes.get("artist_id", track.artist_id)
+        if "artist_id" in changes and artist_id != track.artist_id:
             self.check_publish(principal, await self.artist_doc(artist_id))
-        album_id = changes.get("album_id", track.get("album_id"))
+        album_id = changes.get("album_id", track.album_id)
         if album_id and (await self.album_doc(album_id))["artist_id"] != artist_id:
             raise Invalid(
                 "The album belongs to another artist.",
@@ -349,7 +363,7 @@ class CatalogService:
         doc = await self.tracks.update(track_id, changes)
         await self.cache.invalidate("track", track_id)
         await self.library("track", track_id, "updated")
-        return doc
+        return Track.from_doc(doc)
 
     async def delete_track(self, principal: Principal, track_id: str) -> None:
         """Delete a track with its renditions and cover, and its original when it was uploaded.
@@ -357,7 +371,7 @@ class CatalogService:
         A scanned original belongs to the library on disk and is left where it is.
         """
         track = await self.visible_track(principal, track_id)
-        self._check_owner(principal, track, "track")
+        self.check_track_owner(principal, track)
         doc = await self.tracks.delete(track_id)
         await self.cache.invalidate("track", track_id)
         await asyncio.to_thread(self.layout.remove_track, doc["_id"])

@@ -49,8 +49,7 @@ class MediaUrlsOut(BaseModel):
 @api.route("GET", "/tracks/{id}/media", roles=SIGNED_IN, response=MediaUrlsOut, tags=["delivery"])
 async def media_urls(request: web.Request) -> MediaUrlsOut:
     """Signed URLs a player without headers or cookies can play until ``expires_at``."""
-    doc = await request.app[keys.CATALOG].visible_track(request[keys.PRINCIPAL], request.match_info["id"])
-    track = Track.from_doc(doc)
+    track = await request.app[keys.CATALOG].visible_track(request[keys.PRINCIPAL], request.match_info["id"])
     if not track.playable:
         code = "track_failed" if track.status == "failed" else "track_not_ready"
         raise Conflict(
@@ -73,8 +72,7 @@ async def media_urls(request: web.Request) -> MediaUrlsOut:
 async def stream_original(request: web.Request) -> web.StreamResponse:
     """The original file with byte ranges, for the signed-in caller (tracks they may see only)."""
     # The same visibility rule as GET /tracks/{id}: another artist's processing or failed track is 404.
-    doc = await request.app[keys.CATALOG].visible_track(request[keys.PRINCIPAL], request.match_info["id"])
-    track = Track.from_doc(doc)
+    track = await request.app[keys.CATALOG].visible_track(request[keys.PRINCIPAL], request.match_info["id"])
     service = request.app[keys.DELIVERY]
     path = service.original_of(track)
     mime = track.original.mime if track.original else None

@@ -229,7 +229,7 @@ class DeliveryService:
 
     def original_of(self, track: Track) -> str | Path:
         """The original file a track names (absolute for scanned files); NotFound if it names none."""
-        if track.original is None:
+        if track.original is None or not track.original.has_file:
             raise NotFound("This track has no original file.")
         if track.original.in_place:
             # A scanned file referenced in place: the path comes from our catalog, not from a URL.

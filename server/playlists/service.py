@@ -16,9 +16,10 @@ from collections.abc import Callable
 from typing import Any
 
 from media.events import EventName
+from media.records import Track
 from server.auth.service import Principal
 from server.catalog.schemas import TrackOut
-from server.catalog.service import CatalogService
+from server.catalog.service import CatalogService, records
 from server.errors import Conflict, Forbidden, Invalid, NotFound
 from server.playlists.schemas import MAX_TRACKS, PlaylistOut, PlaylistSummary
 from server.playlists.store import PlaylistStore
@@ -75,11 +76,11 @@ class PlaylistService:
 
     async def view(self, principal: Principal, doc: Doc) -> PlaylistOut:
         doc, tracks = await self._current(doc)
-        docs = [tracks[i] for i in doc["track_ids"] if i in tracks]
+        entries = records(tracks[i] for i in doc["track_ids"] if i in tracks)
         if doc["user_id"] != principal.user_id:
             # Others see only what they could play; the owner sees every entry, so positions line up.
-            docs = [d for d in docs if self._catalog.can_see(principal, d)]
-        views = await self._catalog.track_views(docs)
+            entries = [t for t in entries if self._catalog.can_see(principal, t)]
+        views = await self._catalog.track_views(entries)
         return PlaylistOut(
             id=doc["_id"],
             user_id=doc["user_id"],
@@ -112,7 +113,9 @@ class PlaylistService:
         """The tracks of ``doc`` the caller may play, in order (for the M3U export)."""
         doc, tracks = await self._current(doc)
         docs = [tracks[i] for i in doc["track_ids"] if i in tracks]
-        return await self._catalog.track_views([d for d in docs if self._catalog.can_see(principal, d)])
+        return await self._catalog.track_views(
+            [t for t in records(docs) if self._catalog.can_see(principal, t)]
+        )
 
     # -- edits -----------------------------------------------------------------------------------
 
@@ -134,7 +137,7 @@ class PlaylistService:
         unknown = [
             i
             for i in dict.fromkeys(track_ids)
-            if i not in wanted or not self._catalog.can_see(principal, wanted[i])
+            if i not in wanted or not self._catalog.can_see(principal, Track.from_doc(wanted[i]))
         ]
         if unknown:
             raise Invalid(

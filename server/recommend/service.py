@@ -21,7 +21,7 @@ from typing import Any, Literal
 
 import redis.asyncio as aioredis
 
-from server.catalog.service import CatalogService
+from server.catalog.service import CatalogService, records
 from server.recommend import trending as trending_sets
 from server.recommend.schemas import RecommendationList, RecommendedTrack
 from server.recommend.store import ListeningStore
@@ -179,12 +179,12 @@ class RecommendService:
         for other, users in co_listened.most_common(100):
             if self._ready(self._entry(other)):
                 picks.offer(
-                    other, 1.0 + users / most, f"Listeners of {seed['title']} also played this", "co_listened"
+                    other, 1.0 + users / most, f"Listeners of {seed.title} also played this", "co_listened"
                 )
-        if seed.get("artist_id"):
-            name = index.artist_names.get(seed["artist_id"], "this artist")
+        if seed.artist_id:
+            name = index.artist_names.get(seed.artist_id, "this artist")
             for rank, entry in enumerate(
-                self._best_of(index.tracks.by_artist.get(seed["artist_id"], set()), 20)
+                self._best_of(index.tracks.by_artist.get(seed.artist_id, set()), 20)
             ):
                 picks.offer(entry.id, 0.8 - rank * 0.01, f"More from {name}", "same_artist")
         seed_entry = self._entry(track_id)
@@ -220,7 +220,7 @@ class RecommendService:
             start += len(batch)
             docs = await self._reader.fetch("track", [p.track_id for p in batch])
             ready = [p for p in batch if p.track_id in docs and docs[p.track_id]["status"] == "ready"]
-            views = await self._catalog.track_views([docs[p.track_id] for p in ready])
+            views = await self._catalog.track_views(records(docs[p.track_id] for p in ready))
             for pick, view in zip(ready, views, strict=True):
                 out.append(RecommendedTrack(**view.model_dump(), reason=pick.reason, reason_kind=pick.kind))
         return RecommendationList(tracks=out[:limit])

@@ -38,6 +38,7 @@ from __future__ import annotations
 import asyncio
 import gc
 import time
+from dataclasses import replace
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -45,7 +46,7 @@ import structlog
 
 from media.events import EventName
 from server.auth.service import Principal
-from server.catalog.service import CatalogService
+from server.catalog.service import CatalogService, records
 from server.documents import utcnow
 from server.errors import Invalid
 from server.search.catalog_index import CatalogIndex, Query
@@ -273,15 +274,15 @@ class SearchService:
     def _track_hits(self, principal: Principal, ids: list[str], total: int) -> TrackHits:
         index = self.index
         items = []
-        for doc in self._docs("track", ids):
-            if not self._catalog.can_see(principal, doc):
+        for track in records(self._docs("track", ids)):
+            if not self._catalog.can_see(principal, track):
                 continue
-            entry = index.tracks.get(doc["_id"])
-            if entry is not None and entry.play_count != doc.get("play_count", 0):
-                doc = {**doc, "play_count": entry.play_count}  # counts move in place (set_play_count)
+            entry = index.tracks.get(track.id)
+            if entry is not None and entry.play_count != track.play_count:
+                track = replace(track, play_count=entry.play_count)  # counts move in place (set_play_count)
             items.append(
                 self._catalog.track_out(
-                    doc, index.artist_names.get(doc["artist_id"]), index.album_title(doc.get("album_id"))
+                    track, index.artist_names.get(track.artist_id), index.album_title(track.album_id)
                 )
             )
         return TrackHits(items=items, total=total)
