@@ -120,7 +120,7 @@ export function trackList(tracks, { numbered = false, extra = null, decorate = n
       }, numbered ? h('span', { class: 'num' }, String(t.track_no || i + 1)) : null, h('span', { class: 'glyph' }, '▶')),
       cover(t.cover_url),
       h('div', { class: 'track-text' },
-        h('span', { class: 'track-title' }, h('span', { class: 'now-playing', 'aria-hidden': 'true' }, '♪ '), t.title),
+        h('span', { class: 'track-title' }, t.title),
         h('span', { class: 'track-sub' },
           h('a', { href: `/artists/${t.artist_id}` }, t.artist_name || 'Unknown artist'),
           t.album_id ? [' · ', h('a', { href: `/albums/${t.album_id}` }, t.album_title || 'Album')] : null)),
