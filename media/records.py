@@ -95,11 +95,29 @@ def _status(value: Any) -> str:
     return value
 
 
-def check_track_changes(changes: dict[str, Any]) -> None:
-    """:class:`InvalidRecord` if any field ``changes`` sets breaks the track's rules."""
+_ARTIST_RULES: dict[str, Any] = {
+    "name": lambda v: _text(v, required=True, max_len=4 * TITLE_MAX),
+    "bio": lambda v: _text(v, required=False, max_len=20_000),
+    "owner_ids": lambda v: _ids(v),
+}
+_ALBUM_RULES: dict[str, Any] = {
+    "title": lambda v: _text(v, required=True, max_len=4 * TITLE_MAX),
+    "artist_id": lambda v: _text(v, required=True, max_len=ID_MAX),
+    "release_year": lambda v: _count(v, low=1000, high=9999),
+    "owner_ids": lambda v: _ids(v),
+}
+
+
+def _ids(value: Any) -> list[str]:
+    if not isinstance(value, list) or not all(isinstance(i, str) and i for i in value):
+        raise ValueError("must be a list of ids")
+    return value
+
+
+def _check(kind: str, rules: dict[str, Any], changes: dict[str, Any]) -> None:
     problems: dict[str, str] = {}
     for name, value in changes.items():
-        rule = _TRACK_RULES.get(name)
+        rule = rules.get(name)
         if rule is None:
             continue
         try:
@@ -107,7 +125,72 @@ def check_track_changes(changes: dict[str, Any]) -> None:
         except ValueError as exc:
             problems[name] = str(exc)
     if problems:
-        raise InvalidRecord("track", problems)
+        raise InvalidRecord(kind, problems)
+
+
+def check_track_changes(changes: dict[str, Any]) -> None:
+    """:class:`InvalidRecord` if any field ``changes`` sets breaks the track's rules."""
+    _check("track", _TRACK_RULES, changes)
+
+
+def check_artist_changes(changes: dict[str, Any]) -> None:
+    """:class:`InvalidRecord` if any field ``changes`` sets breaks the artist's rules."""
+    _check("artist", _ARTIST_RULES, changes)
+
+
+def check_album_changes(changes: dict[str, Any]) -> None:
+    """:class:`InvalidRecord` if any field ``changes`` sets breaks the album's rules."""
+    _check("album", _ALBUM_RULES, changes)
+
+
+@dataclass(frozen=True, slots=True)
+class Artist:
+    """An artist profile; ``owner_ids`` are the users who may manage it and publish under it."""
+
+    id: str
+    name: str
+    bio: str | None = None
+    owner_ids: tuple[str, ...] = ()
+    created_at: datetime | None = None
+    updated_at: datetime | None = None
+
+    @classmethod
+    def from_doc(cls, doc: dict[str, Any]) -> Artist:
+        check_artist_changes({"name": doc.get("name"), **doc})
+        return cls(
+            id=doc["_id"],
+            name=doc["name"],
+            bio=doc.get("bio"),
+            owner_ids=tuple(doc.get("owner_ids") or ()),
+            created_at=doc.get("created_at"),
+            updated_at=doc.get("updated_at"),
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class Album:
+    """An album of one artist; ``owner_ids`` manage it (besides the artist's own owners)."""
+
+    id: str
+    title: str
+    artist_id: str
+    release_year: int | None = None
+    owner_ids: tuple[str, ...] = ()
+    created_at: datetime | None = None
+    updated_at: datetime | None = None
+
+    @classmethod
+    def from_doc(cls, doc: dict[str, Any]) -> Album:
+        check_album_changes({"title": doc.get("title"), "artist_id": doc.get("artist_id"), **doc})
+        return cls(
+            id=doc["_id"],
+            title=doc["title"],
+            artist_id=doc["artist_id"],
+            release_year=doc.get("release_year"),
+            owner_ids=tuple(doc.get("owner_ids") or ()),
+            created_at=doc.get("created_at"),
+            updated_at=doc.get("updated_at"),
+        )
 
 
 @dataclass(frozen=True, slots=True)

@@ -13,6 +13,7 @@ from typing import Any
 
 from pymongo.errors import DuplicateKeyError
 
+from media.records import Album, check_album_changes
 from server.catalog.artist_store import insert_all
 from server.catalog.deletions import Deletions
 from server.catalog.names import sort_key
@@ -112,6 +113,7 @@ class AlbumStore:
         return await self._albums.count_documents(flt)
 
     async def update(self, album_id: str, changes: dict[str, Any]) -> dict[str, Any]:
+        check_album_changes(changes)  # validated before it reaches the store
         changes = dict(changes)
         if "title" in changes:
             changes["title_key"] = sort_key(changes["title"])
@@ -135,7 +137,7 @@ class AlbumStore:
     @staticmethod
     def _new(title: str, artist_id: str, release_year: int | None, owner_ids: list[str]) -> dict[str, Any]:
         now = utcnow()
-        return {
+        doc = {
             "_id": new_id(),
             "title": title,
             "title_key": sort_key(title),
@@ -145,6 +147,8 @@ class AlbumStore:
             "created_at": now,
             "updated_at": now,
         }
+        Album.from_doc(doc)  # validated before it reaches the store
+        return doc
 
 
 def _taken() -> Conflict:

@@ -14,6 +14,7 @@ from typing import Any
 
 from pymongo.errors import BulkWriteError, DuplicateKeyError
 
+from media.records import Artist, check_artist_changes
 from server.catalog.deletions import Deletions
 from server.catalog.names import sort_key
 from server.documents import any_of, new_id, utcnow
@@ -104,6 +105,7 @@ class ArtistStore:
         return await cursor.to_list(None), await self._artists.count_documents(flt)
 
     async def update(self, artist_id: str, changes: dict[str, Any]) -> dict[str, Any]:
+        check_artist_changes(changes)  # validated before it reaches the store
         changes = dict(changes)
         if "name" in changes:
             changes["name_key"] = sort_key(changes["name"])
@@ -127,7 +129,7 @@ class ArtistStore:
     @staticmethod
     def _new(name: str, bio: str | None, owner_ids: list[str]) -> dict[str, Any]:
         now = utcnow()
-        return {
+        doc = {
             "_id": new_id(),
             "name": name,
             "name_key": sort_key(name),
@@ -137,6 +139,8 @@ class ArtistStore:
             "created_at": now,
             "updated_at": now,
         }
+        Artist.from_doc(doc)  # validated before it reaches the store
+        return doc
 
 
 def _taken() -> Conflict:

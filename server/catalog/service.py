@@ -23,7 +23,7 @@ from typing import Any
 
 from media.events import LIBRARY, TRACK, EventPublisher
 from media.layout import MediaLayout
-from media.records import Track
+from media.records import Album, Artist, Track
 from server.auth.service import Principal
 from server.catalog.album_store import AlbumStore
 from server.catalog.artist_store import ArtistStore
@@ -175,14 +175,15 @@ class CatalogService:
 
     @staticmethod
     def artist_view(doc: Doc) -> ArtistOut:
+        artist = Artist.from_doc(doc)
         return ArtistOut(
-            id=doc["_id"],
-            name=doc["name"],
-            bio=doc.get("bio"),
+            id=artist.id,
+            name=artist.name,
+            bio=artist.bio,
             image_url=None,  # no artist images are stored yet; the field is part of the contract
-            owner_ids=doc.get("owner_ids", []),
-            created_at=doc["created_at"],
-            updated_at=doc["updated_at"],
+            owner_ids=list(artist.owner_ids),
+            created_at=artist.created_at,
+            updated_at=artist.updated_at,
         )
 
     async def album_views(self, docs: list[Doc]) -> list[AlbumOut]:
@@ -200,16 +201,17 @@ class CatalogService:
     @staticmethod
     def album_out(d: Doc, artist_name: str | None, cover_track_id: str | None) -> AlbumOut:
         """The API view of an album document; its cover is that of ``cover_track_id``."""
+        album = Album.from_doc(d)
         return AlbumOut(
-            id=d["_id"],
-            title=d["title"],
-            artist_id=d["artist_id"],
+            id=album.id,
+            title=album.title,
+            artist_id=album.artist_id,
             artist_name=artist_name,
-            release_year=d.get("release_year"),
+            release_year=album.release_year,
             cover_url=cover_url(cover_track_id) if cover_track_id else None,
-            owner_ids=d.get("owner_ids", []),
-            created_at=d["created_at"],
-            updated_at=d["updated_at"],
+            owner_ids=list(album.owner_ids),
+            created_at=album.created_at,
+            updated_at=album.updated_at,
         )
 
     async def album_detail(self, principal: Principal, album_id: str) -> AlbumDetail:

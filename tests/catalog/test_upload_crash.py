@@ -6,58 +6,26 @@ from __future__ import annotations
 import asyncio
 import os
 import signal
-import subprocess
-import sys
 
 import aiohttp
 
 from server.catalog.upload import open_temp, sweep_stale_uploads
-from tests.server.test_cli import _env, _wait_healthy
+from tests.processes import cli_env, create_user, start_serve, stop, wait_answering
 from tests.services import free_port
 
 PASSWORD = "crash-admin-password"
 
 
-async def _serve(env: dict[str, str], port: int) -> asyncio.subprocess.Process:
-    return await asyncio.create_subprocess_exec(
-        sys.executable,
-        "-m",
-        "server",
-        "serve",
-        "--port",
-        str(port),
-        env=env,
-        stdout=asyncio.subprocess.DEVNULL,
-    )
-
-
 async def test_sigkill_mid_upload_leaves_no_temp_file_after_restart(tmp_path):
     data = tmp_path / "data"
-    env = _env(data)
-    made = await asyncio.to_thread(
-        subprocess.run,
-        [
-            sys.executable,
-            "-m",
-            "server",
-            "create-user",
-            "uploader",
-            "--password",
-            PASSWORD,
-            "--role",
-            "artist",
-        ],
-        env=env,
-        capture_output=True,
-        timeout=60,
-    )
-    assert made.returncode == 0, made.stderr
+    env = cli_env(data)
+    await create_user(env, "uploader", PASSWORD, "artist")
     port = free_port()
     base = f"http://127.0.0.1:{port}"
-    proc = await _serve(env, port)
+    proc = await start_serve(env, port)
     try:
         async with aiohttp.ClientSession() as session:
-            await _wait_healthy(session, base, proc)
+            await wait_answering(session, base, proc)
             async with session.post(
                 f"{base}/api/v1/auth/login", json={"username": "uploader", "password": PASSWORD}
             ) as resp:
@@ -91,9 +59,9 @@ async def test_sigkill_mid_upload_leaves_no_temp_file_after_restart(tmp_path):
         writer.close()
         assert parts[0].exists()  # the dead process could not clean up
 
-        proc = await _serve(env, port)
+        proc = await start_serve(env, port)
         async with aiohttp.ClientSession() as session:
-            await _wait_healthy(session, base, proc)
+            await wait_answering(session, base, proc)
             async with session.get(f"{base}/readyz") as resp:
                 assert resp.status == 200
             assert not parts[0].exists()
@@ -106,9 +74,7 @@ async def test_sigkill_mid_upload_leaves_no_temp_file_after_restart(tmp_path):
             ) as resp:
                 assert (await resp.json())["total"] == 0
     finally:
-        if proc.returncode is None:
-            proc.terminate()
-            await asyncio.wait_for(proc.wait(), timeout=30)
+        await stop(proc)
 
 
 def test_the_sweep_spares_uploads_a_live_process_holds(tmp_path):

@@ -13,7 +13,6 @@ calling account): everything after them would only test the 401 path.
 from __future__ import annotations
 
 import asyncio
-import os
 import re
 import subprocess
 import sys
@@ -22,7 +21,7 @@ from pathlib import Path
 import aiohttp
 import pytest
 
-from tests.services import free_port
+from tests.processes import cli_env, create_user, serving
 
 SEED = 20261202
 EXAMPLES = 25
@@ -34,9 +33,8 @@ LEFT_OUT = ("/api/v1/auth/logout", "/api/v1/auth/session")
 
 
 def _env(data_dir: Path) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("HS_")}
-    env.update(
-        HS_DATA_DIR=str(data_dir),
+    return cli_env(
+        data_dir,
         HS_ACCESS_TOKEN_TTL="7200",
         HS_LOG_LEVEL="warning",
         # Console scans stay inside an empty library folder (a scan of "/" would read the whole disk).
@@ -47,21 +45,6 @@ def _env(data_dir: Path) -> dict[str, str]:
         HS_RATE_LOGIN_PER_USERNAME="1000000/60",
         HS_RATE_REGISTER_PER_IP="1000000/60",
     )
-    return env
-
-
-async def _started(base: str, proc: asyncio.subprocess.Process) -> None:
-    async with aiohttp.ClientSession() as session:
-        for _ in range(300):
-            assert proc.returncode is None, "server exited"
-            try:
-                async with session.get(f"{base}/readyz") as resp:
-                    if resp.status == 200:
-                        return
-            except aiohttp.ClientConnectionError:
-                pass
-            await asyncio.sleep(0.1)
-    raise AssertionError("server did not become ready")
 
 
 async def _token(session: aiohttp.ClientSession, base: str, username: str) -> str:
@@ -96,39 +79,9 @@ async def test_schemathesis_finds_no_server_error_and_no_schema_violation(tmp_pa
     env = _env(tmp_path / "data")
     (tmp_path / "library").mkdir()
     for role in ("listener", "artist", "admin"):
-        await asyncio.to_thread(
-            subprocess.run,
-            [
-                sys.executable,
-                "-m",
-                "server",
-                "create-user",
-                f"fuzz-{role}",
-                "--password",
-                PASSWORD,
-                "--role",
-                role,
-            ],
-            env=env,
-            check=True,
-            capture_output=True,
-            timeout=60,
-        )
-    port = free_port()
-    base = f"http://127.0.0.1:{port}"
-    proc = await asyncio.create_subprocess_exec(
-        sys.executable,
-        "-m",
-        "server",
-        "serve",
-        "--port",
-        str(port),
-        env=env,
-        stdout=asyncio.subprocess.DEVNULL,
-    )
+        await create_user(env, f"fuzz-{role}", PASSWORD, role)
     outputs: dict[str, str] = {}
-    try:
-        await _started(base, proc)
+    async with serving(env, ready_path="/readyz") as (base, _):
         async with aiohttp.ClientSession() as session:
             tokens = {role: await _token(session, base, f"fuzz-{role}") for role in ROLES[1:]}
         for role in ROLES:
@@ -167,9 +120,6 @@ async def test_schemathesis_finds_no_server_error_and_no_schema_violation(tmp_pa
             assert done.returncode == 0, f"schemathesis as {role}:\n{outputs[role]}"
         async with aiohttp.ClientSession() as session, session.get(f"{base}/metrics") as resp:
             answered, server_errors = _answered(await resp.text())
-    finally:
-        proc.terminate()
-        await asyncio.wait_for(proc.wait(), timeout=30)
     print(f"schemathesis: {answered} requests answered, {server_errors} with a status >= 500")
     assert server_errors == 0
     assert answered >= MIN_REQUESTS, (answered, outputs)

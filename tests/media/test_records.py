@@ -61,3 +61,26 @@ async def test_the_catalog_store_never_saves_what_breaks_a_track(client):
     with pytest.raises(InvalidRecord):
         await store.update_where(doc["_id"], {"status": "ready"}, {"status": "failed"})
     assert (await store.get(doc["_id"]))["title"] == "Kept"
+
+
+async def test_artist_and_album_stores_never_save_a_missing_name(client):
+    from server.catalog.album_store import AlbumStore
+    from server.catalog.artist_store import ArtistStore
+
+    catalog = client.app[keys.CATALOG]
+    artists: ArtistStore = catalog.artists
+    albums: AlbumStore = catalog.albums
+    artist = await artists.create(name="Named", bio=None, owner_ids=["u1"])
+    album = await albums.create(title="Titled", artist_id=artist["_id"], release_year=None, owner_ids=["u1"])
+    for store, doc_id, change in (
+        (artists, artist["_id"], {"name": None}),
+        (artists, artist["_id"], {"owner_ids": "u1"}),
+        (albums, album["_id"], {"title": " "}),
+        (albums, album["_id"], {"release_year": 99}),
+    ):
+        with pytest.raises(InvalidRecord):
+            await store.update(doc_id, change)
+    with pytest.raises(InvalidRecord):
+        await artists.create(name="", bio=None, owner_ids=[])
+    assert (await artists.get(artist["_id"]))["name"] == "Named"
+    assert (await albums.get(album["_id"]))["title"] == "Titled"

@@ -2,23 +2,13 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
-
-import pytest
 from aiohttp.test_utils import TestClient
 
 from server import keys
 from server.realtime.devices import DeviceRegistry
 from tests.realtime.sockets import Device
 from tests.realtime.test_commands import _connect, _token, _track
-
-
-@pytest.fixture
-async def devices() -> AsyncIterator[list[Device]]:
-    made: list[Device] = []
-    yield made
-    for device in made:
-        await device.close()
+from tests.realtime.test_commands import devices as devices  # the fixture, shared
 
 
 async def test_closing_the_tab_that_plays_pauses_playback_and_tells_the_others(
