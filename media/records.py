@@ -306,3 +306,42 @@ class Track:
     def visible_to(self, user_id: str, *, admin: bool) -> bool:
         """The visibility rule: ready tracks for everyone; others for their uploader and admins."""
         return self.status == "ready" or admin or (self.owner_id is not None and self.owner_id == user_id)
+
+
+JobState = Literal["queued", "running", "done", "failed"]
+JOB_STATES: frozenset[str] = frozenset(get_args(JobState))
+
+
+@dataclass(frozen=True, slots=True)
+class Job:
+    """The durable record of one transcode (``transcoder/jobs.py`` keeps them; the server lists them).
+
+    Its transitions are made by the job store, each naming the state it expects (see there).
+    """
+
+    id: str
+    track_id: str
+    state: JobState
+    attempts: int = 0
+    max_attempts: int = 0
+    error: str | None = None
+    worker_id: str | None = None
+    message_id: str | None = None
+    next_attempt_at: datetime | None = None
+    elapsed_s: float | None = None
+    created_at: datetime | None = None
+    updated_at: datetime | None = None
+    started_at: datetime | None = None
+    finished_at: datetime | None = None
+
+    @classmethod
+    def from_doc(cls, doc: dict[str, Any]) -> Job:
+        problems: dict[str, str] = {}
+        if doc.get("state") not in JOB_STATES:
+            problems["state"] = f"must be one of {', '.join(sorted(JOB_STATES))}"
+        if not isinstance(doc.get("track_id"), str) or not doc["track_id"]:
+            problems["track_id"] = "must be a track id"
+        if problems:
+            raise InvalidRecord("job", problems)
+        names = {f.name for f in fields(cls)} - {"id"}
+        return cls(id=doc["_id"], **{k: doc[k] for k in names if doc.get(k) is not None})

@@ -16,13 +16,13 @@ presumed dead and wakes up, finds the filter no longer matching and backs off.
 from __future__ import annotations
 
 from datetime import UTC, datetime
-from typing import Any, Literal
+from typing import Any
 
 from bson import ObjectId
 from pymongo.errors import DuplicateKeyError
 
-JobState = Literal["queued", "running", "done", "failed"]
-JOB_STATES: tuple[JobState, ...] = ("queued", "running", "done", "failed")
+from media.records import Job, JobState
+
 LIVE_STATES: list[JobState] = ["queued", "running"]
 
 Database = Any
@@ -59,7 +59,7 @@ class JobStore:
         self._jobs = db["jobs"]
         self.max_attempts = max_attempts
 
-    async def create(self, track_id: str) -> dict[str, Any]:
+    async def create(self, track_id: str) -> Job:
         """A new ``queued`` job for ``track_id``."""
         now = utcnow()
         doc: dict[str, Any] = {
@@ -83,18 +83,19 @@ class JobStore:
         except DuplicateKeyError:  # an id collision is practically impossible; one retry settles it
             doc["_id"] = new_id()
             await self._jobs.insert_one(doc)
-        return doc
+        return Job.from_doc(doc)
 
-    async def get(self, job_id: str) -> dict[str, Any]:
+    async def get(self, job_id: str) -> Job:
         doc = await self._jobs.find_one({"_id": job_id})
         if doc is None:
             raise JobNotFound("no such job")
-        return doc
+        return Job.from_doc(doc)
 
-    async def find(self, job_id: str) -> dict[str, Any] | None:
-        return await self._jobs.find_one({"_id": job_id})
+    async def find(self, job_id: str) -> Job | None:
+        doc = await self._jobs.find_one({"_id": job_id})
+        return None if doc is None else Job.from_doc(doc)
 
-    async def live_for_track(self, track_id: str) -> dict[str, Any] | None:
+    async def live_for_track(self, track_id: str) -> Job | None:
         """The newest queued or running job of a track, if any."""
         found = await (
             self._jobs.find({"track_id": track_id, "state": {"$in": LIVE_STATES}})
@@ -102,15 +103,15 @@ class JobStore:
             .limit(1)
             .to_list(1)
         )
-        return found[0] if found else None
+        return Job.from_doc(found[0]) if found else None
 
-    async def live(self) -> list[dict[str, Any]]:
+    async def live(self) -> list[Job]:
         """Every queued or running job (for recovery at start; there are few)."""
-        return await self._jobs.find({"state": {"$in": LIVE_STATES}}).to_list(None)
+        return [Job.from_doc(d) for d in await self._jobs.find({"state": {"$in": LIVE_STATES}}).to_list(None)]
 
     async def list(
         self, *, state: JobState | None = None, track_id: str | None = None, limit: int = 50, offset: int = 0
-    ) -> tuple[list[dict[str, Any]], int]:
+    ) -> tuple[list[Job], int]:
         """Newest first, with the total count of the filter."""
         query: dict[str, Any] = {}
         if state:
@@ -119,9 +120,9 @@ class JobStore:
             query["track_id"] = track_id
         total = await self._jobs.count_documents(query)
         docs = await self._jobs.find(query).sort("created_at", -1).skip(offset).limit(limit).to_list(limit)
-        return docs, total
+        return [Job.from_doc(d) for d in docs], total
 
-    async def start(self, job_id: str, worker_id: str, message_id: str) -> dict[str, Any] | None:
+    async def start(self, job_id: str, worker_id: str, message_id: str) -> Job | None:
         """Mark the job running under ``worker_id``; None when this delivery must be dropped.
 
         A queued job starts with any delivery. A running job is taken over only through the very
@@ -129,7 +130,7 @@ class JobStore:
         stopped sending heartbeats); a stray duplicate message finds no match.
         """
         now = utcnow()
-        return await self._jobs.find_one_and_update(
+        doc = await self._jobs.find_one_and_update(
             {
                 "_id": job_id,
                 "$or": [{"state": "queued"}, {"state": "running", "message_id": message_id}],
@@ -148,6 +149,7 @@ class JobStore:
             },
             return_document=True,
         )
+        return None if doc is None else Job.from_doc(doc)
 
     async def finish(self, job_id: str, worker_id: str, *, elapsed_s: float) -> bool:
         """running → done; False when ``worker_id`` no longer owns the job."""
@@ -186,7 +188,7 @@ class JobStore:
             {"$set": {"state": "queued", "worker_id": None, "updated_at": utcnow()}},
         )
 
-    async def reset(self, job_id: str) -> dict[str, Any]:
+    async def reset(self, job_id: str) -> Job:
         """failed → queued with a fresh set of attempts (an admin's retry)."""
         doc = await self._jobs.find_one_and_update(
             {"_id": job_id, "state": "failed"},
@@ -206,7 +208,7 @@ class JobStore:
         if doc is None:
             await self.get(job_id)  # JobNotFound when it does not exist at all
             raise JobStateConflict("only a failed job can be retried")
-        return doc
+        return Job.from_doc(doc)
 
     async def _transition(self, job_id: str, worker_id: str, changes: dict[str, Any]) -> bool:
         result = await self._jobs.update_one(

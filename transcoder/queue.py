@@ -22,13 +22,14 @@ after a wait that answered nothing picks up whatever was delivered to it anyway 
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import redis.asyncio as aioredis
 from redis.exceptions import ResponseError
 
+from media.records import Job
 from transcoder.jobs import JobStore
 
 GROUP = "transcoders"
@@ -112,21 +113,19 @@ class JobQueue:
             if redis_error_code(exc) != "BUSYGROUP":
                 raise
 
-    async def enqueue(self, track_id: str) -> dict[str, Any]:
+    async def enqueue(self, track_id: str) -> Job:
         """Queue a transcode of ``track_id``; a job already queued for it is reused (it reads the
         original only when it starts). Returns the job record."""
         job = await self.jobs.live_for_track(track_id)
-        if job is not None and job["state"] == "queued":
+        if job is not None and job.state == "queued":
             return job
         job = await self.jobs.create(track_id)
-        job["message_id"] = await self._publish(job["_id"], track_id)
-        return job
+        return replace(job, message_id=await self._publish(job.id, track_id))
 
-    async def retry(self, job_id: str) -> dict[str, Any]:
+    async def retry(self, job_id: str) -> Job:
         """Queue a failed job again with fresh attempts (JobNotFound / JobStateConflict otherwise)."""
         job = await self.jobs.reset(job_id)
-        job["message_id"] = await self._publish(job_id, job["track_id"])
-        return job
+        return replace(job, message_id=await self._publish(job_id, job.track_id))
 
     async def recover(self, processing_track_ids: list[str]) -> list[str]:
         """Queue again what would otherwise wait forever; returns the track ids queued.
@@ -142,11 +141,11 @@ class JobQueue:
         requeued: list[str] = []
         live_tracks: set[str] = set()
         for job in await self.jobs.live():
-            live_tracks.add(job["track_id"])
-            if job["_id"] not in present:
-                await self.jobs.requeue(job["_id"])
-                await self._publish(job["_id"], job["track_id"])
-                requeued.append(job["track_id"])
+            live_tracks.add(job.track_id)
+            if job.id not in present:
+                await self.jobs.requeue(job.id)
+                await self._publish(job.id, job.track_id)
+                requeued.append(job.track_id)
         for track_id in processing_track_ids:
             if track_id not in live_tracks:
                 await self.enqueue(track_id)

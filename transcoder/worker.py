@@ -36,7 +36,7 @@ from redis.exceptions import RedisError
 from media.errors import MediaError, ToolMissing, ToolTimedOut
 from media.events import LIBRARY, TRACK, EventName, EventPublisher
 from media.layout import MediaLayout
-from media.records import Track
+from media.records import Job, Track
 from transcoder.pipeline import TranscodeResult, transcode
 from transcoder.queue import Delivery, JobQueue, is_missing_group
 from transcoder.tracks import TrackRecords
@@ -266,7 +266,7 @@ class Worker:
             # Done, failed, started through another entry, or unknown: this entry is stale.
             await self.queue.ack(d.message_id)
             return
-        logger = self.log.bind(job_id=d.job_id, track_id=d.track_id, attempt=job["attempts"])
+        logger = self.log.bind(job_id=d.job_id, track_id=d.track_id, attempt=job.attempts)
         track = await self.tracks.get(d.track_id)
         if track is None:
             await self._settle_failed(d, "the track no longer exists", owner=None, track_exists=False)
@@ -275,8 +275,8 @@ class Worker:
             await self._settle_untouched(d, track)
             return
         owner = track.owner_id
-        if job["attempts"] > job["max_attempts"]:
-            reason = f"transcoding was interrupted {job['attempts'] - 1} times without finishing"
+        if job.attempts > job.max_attempts:
+            reason = f"transcoding was interrupted {job.attempts - 1} times without finishing"
             await self._settle_failed(d, reason, owner=owner)
             return
         if d.taken_over:
@@ -314,11 +314,11 @@ class Worker:
         logger.info("job_done", elapsed_s=round(time.monotonic() - started, 2))
 
     async def _after_failure(
-        self, d: Delivery, job: dict[str, Any], exc: Exception, *, owner: str | None, logger: Any
+        self, d: Delivery, job: Job, exc: Exception, *, owner: str | None, logger: Any
     ) -> None:
         reason = human_reason(exc)
-        attempts = job["attempts"]
-        if is_transient(exc) and attempts < job["max_attempts"]:
+        attempts = job.attempts
+        if is_transient(exc) and attempts < job.max_attempts:
             delay = self.queue.backoff(attempts)
             logger.warning("job_retry", reason=reason, delay_s=delay, error=repr(exc))
             if await self.queue.jobs.retry_later(d.job_id, self.worker_id, reason, self.queue.due_at(delay)):

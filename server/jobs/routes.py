@@ -16,19 +16,19 @@ api = Api("/api/v1")
 @api.route("GET", "/jobs", roles=ADMIN, query=JobsQuery, response=JobList, tags=["jobs"])
 async def list_jobs(request: web.Request, query: JobsQuery) -> JobList:
     """Transcode jobs, newest first; filter by ``state`` (e.g. ``failed``) or ``track_id`` (admin)."""
-    docs, total = await request.app[keys.JOBS].jobs.list(
+    jobs, total = await request.app[keys.JOBS].jobs.list(
         state=query.state, track_id=query.track_id, limit=query.limit, offset=query.offset
     )
-    return JobList(items=[JobOut.of(d) for d in docs], total=total)
+    return JobList(items=[JobOut.of(job) for job in jobs], total=total)
 
 
 @api.route("GET", "/jobs/{id}", roles=ADMIN, response=JobOut, tags=["jobs"])
 async def get_job(request: web.Request) -> JobOut:
     """One transcode job (admin)."""
-    doc = await request.app[keys.JOBS].jobs.find(request.match_info["id"])
-    if doc is None:
+    job = await request.app[keys.JOBS].jobs.find(request.match_info["id"])
+    if job is None:
         raise NotFound("No such job.")
-    return JobOut.of(doc)
+    return JobOut.of(job)
 
 
 @api.route("POST", "/jobs/{id}/retry", roles=ADMIN, response=JobOut, status=202, tags=["jobs"])
@@ -39,16 +39,16 @@ async def retry_job(request: web.Request) -> JobOut:
     job = await queue.jobs.find(request.match_info["id"])
     if job is None:
         raise NotFound("No such job.")
-    if job["state"] != "failed":
+    if job.state != "failed":
         raise Conflict("Only a failed job can be retried.", code="job_not_failed")
-    track_id = job["track_id"]
+    track_id = job.track_id
     if await catalog.tracks.find(track_id) is None:
         raise Conflict("The track of this job no longer exists.", code="track_gone")
     # The track first: a worker that met a job whose track is still "failed" would close it unchanged.
     track = await catalog.tracks.update(track_id, {"status": "processing", "error": None, "progress": 0})
     await catalog.cache.invalidate("track", track_id)
     try:
-        job = await queue.retry(job["_id"])
+        job = await queue.retry(job.id)
     except JobNotFound as exc:
         raise NotFound("No such job.") from exc
     except JobStateConflict as exc:

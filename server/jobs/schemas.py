@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from media.records import Job
 from server.api import Timestamp
 
 JobStateName = Literal["queued", "running", "done", "failed"]
@@ -27,21 +28,21 @@ class JobOut(BaseModel):
     elapsed_s: float | None
 
     @classmethod
-    def of(cls, doc: dict[str, Any]) -> JobOut:
+    def of(cls, job: Job) -> JobOut:
         return cls(
-            id=doc["_id"],
-            track_id=doc["track_id"],
-            state=doc["state"],
-            attempts=max(0, int(doc.get("attempts") or 0)),
-            max_attempts=int(doc.get("max_attempts") or 0),
-            error=doc.get("error"),
-            worker_id=doc.get("worker_id"),
-            created_at=doc["created_at"],
-            updated_at=doc["updated_at"],
-            started_at=doc.get("started_at"),
-            finished_at=doc.get("finished_at"),
-            next_attempt_at=doc.get("next_attempt_at"),
-            elapsed_s=doc.get("elapsed_s"),
+            id=job.id,
+            track_id=job.track_id,
+            state=job.state,
+            attempts=max(0, job.attempts),
+            max_attempts=job.max_attempts,
+            error=job.error,
+            worker_id=job.worker_id,
+            created_at=job.created_at,
+            updated_at=job.updated_at,
+            started_at=job.started_at,
+            finished_at=job.finished_at,
+            next_attempt_at=job.next_attempt_at,
+            elapsed_s=job.elapsed_s,
         )
 
 

@@ -12,6 +12,7 @@ from typing import Any
 from aiohttp.test_utils import TestClient
 
 from media.layout import MediaLayout
+from media.records import Job
 from server import keys
 from server.app import create_app
 from server.catalog.store import TrackStore
@@ -29,12 +30,12 @@ async def _settled(app: Any, track_id: str, within: float = 60.0) -> dict[str, A
     return doc
 
 
-async def _job_state(app: Any, job_id: str, state: str, within: float = 30.0) -> dict[str, Any]:
+async def _job_state(app: Any, job_id: str, state: str, within: float = 30.0) -> Job:
     deadline = asyncio.get_running_loop().time() + within
-    while (doc := await app[keys.JOBS].jobs.get(job_id))["state"] != state:
+    while (job := await app[keys.JOBS].jobs.get(job_id)).state != state:
         assert asyncio.get_running_loop().time() < deadline, f"job never became {state}"
         await asyncio.sleep(0.05)
-    return doc
+    return job
 
 
 async def test_admins_list_failed_jobs_and_retry_them(client: TestClient, tmp_path: Path) -> None:
@@ -46,12 +47,12 @@ async def test_admins_list_failed_jobs_and_retry_them(client: TestClient, tmp_pa
     )
     job = await app[keys.JOBS].enqueue(track_id)
     await _settled(app, track_id)
-    await _job_state(app, job["_id"], "failed")
+    await _job_state(app, job.id, "failed")
 
     resp = await client.get("/api/v1/jobs?state=failed", headers=admin)
     assert resp.status == 200
     body = await resp.json()
-    assert body["total"] == 1 and body["items"][0]["id"] == job["_id"]
+    assert body["total"] == 1 and body["items"][0]["id"] == job.id
     listed = body["items"][0]
     assert listed["track_id"] == track_id and listed["attempts"] == 1
     assert "not a recognised audio file" in listed["error"]
@@ -59,24 +60,24 @@ async def test_admins_list_failed_jobs_and_retry_them(client: TestClient, tmp_pa
     assert (await client.get("/api/v1/jobs?state=bogus", headers=admin)).status == 400
     assert (await client.get("/api/v1/jobs", headers=listener)).status == 403
     assert (await client.get("/api/v1/jobs")).status == 401
-    assert (await client.post(f"/api/v1/jobs/{job['_id']}/retry", headers=listener)).status == 403
+    assert (await client.post(f"/api/v1/jobs/{job.id}/retry", headers=listener)).status == 403
 
     # The artist replaces the file; the admin retries; this time it works.
     original = MediaLayout(app[keys.SETTINGS].media_dir).find_original(track_id)
     assert original is not None
     shutil.copyfile(make_audio(tmp_path / "good.mp3", "mp3", 2), original)
-    resp = await client.post(f"/api/v1/jobs/{job['_id']}/retry", headers=admin)
+    resp = await client.post(f"/api/v1/jobs/{job.id}/retry", headers=admin)
     assert resp.status == 202, await resp.text()
     retried = await resp.json()
-    assert retried["id"] == job["_id"] and retried["attempts"] == 0 and retried["error"] is None
+    assert retried["id"] == job.id and retried["attempts"] == 0 and retried["error"] is None
     track = await _settled(app, track_id)
     assert track["status"] == "ready" and track["error"] is None
-    done = await _job_state(app, job["_id"], "done")
-    assert done["attempts"] == 1
+    done = await _job_state(app, job.id, "done")
+    assert done.attempts == 1
 
-    resp = await client.get(f"/api/v1/jobs/{job['_id']}", headers=admin)
+    resp = await client.get(f"/api/v1/jobs/{job.id}", headers=admin)
     assert resp.status == 200 and (await resp.json())["state"] == "done"
-    resp = await client.post(f"/api/v1/jobs/{job['_id']}/retry", headers=admin)
+    resp = await client.post(f"/api/v1/jobs/{job.id}/retry", headers=admin)
     assert resp.status == 409 and error_code(await resp.json()) == "job_not_failed"
     resp = await client.post("/api/v1/jobs/nope/retry", headers=admin)
     assert resp.status == 404 and error_code(await resp.json()) == "not_found"
@@ -94,7 +95,7 @@ async def test_start_requeues_tracks_left_processing(
     jobs, total = await client.app[keys.JOBS].jobs.list(track_id=track_id)
     assert total == 1
     # The worker marks the track ready, then closes its job: wait for the second write too.
-    await _job_state(client.app, jobs[0]["_id"], "done")
+    await _job_state(client.app, jobs[0].id, "done")
 
 
 async def test_embedded_redis_transcodes_in_process(
@@ -125,5 +126,5 @@ async def test_with_external_redis_serve_leaves_transcoding_to_workers(
     track_id = await save_processing_track(external, app[keys.DB], make_audio(tmp_path / "a.wav", "wav", 1))
     job = await app[keys.JOBS].enqueue(track_id)
     await asyncio.sleep(1.0)
-    assert (await app[keys.JOBS].jobs.get(job["_id"]))["state"] == "queued"
+    assert (await app[keys.JOBS].jobs.get(job.id)).state == "queued"
     assert (await TrackStore(app[keys.DB]).get(track_id))["status"] == "processing"

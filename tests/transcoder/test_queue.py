@@ -48,13 +48,13 @@ async def queue(settings: Settings, db: Database, redis: aioredis.Redis) -> JobQ
 
 async def test_enqueue_records_the_job_and_delivers_it_once(queue: JobQueue) -> None:
     job = await queue.enqueue("track1")
-    assert job["state"] == "queued" and job["attempts"] == 0 and job["message_id"]
+    assert job.state == "queued" and job.attempts == 0 and job.message_id
     # A second enqueue while the first has not started reuses it.
-    assert (await queue.enqueue("track1"))["_id"] == job["_id"]
+    assert (await queue.enqueue("track1")).id == job.id
 
     got = await queue.claim("w1", block=0.2, held=set())
     assert got is not None
-    assert (got.job_id, got.track_id, got.taken_over) == (job["_id"], "track1", False)
+    assert (got.job_id, got.track_id, got.taken_over) == (job.id, "track1", False)
     assert await queue.claim("w2", block=0.2, held=set()) is None
 
     await queue.ack(got.message_id)
@@ -67,7 +67,7 @@ async def test_a_blocked_claim_wakes_up_for_a_new_job(queue: JobQueue) -> None:
     await asyncio.sleep(0.2)
     job = await queue.enqueue("track-late")
     got = await asyncio.wait_for(waiting, 3.0)
-    assert got is not None and got.job_id == job["_id"]
+    assert got is not None and got.job_id == job.id
 
 
 async def test_heartbeat_keeps_a_job_and_silence_hands_it_over(queue: JobQueue) -> None:
@@ -82,7 +82,7 @@ async def test_heartbeat_keeps_a_job_and_silence_hands_it_over(queue: JobQueue) 
     await asyncio.sleep(CLAIM_TIMEOUT + 0.1)  # "alive" went silent: presumed dead
     taken = await queue.claim("other", block=0.1, held=set())
     assert taken is not None
-    assert (taken.message_id, taken.job_id, taken.taken_over) == (got.message_id, job["_id"], True)
+    assert (taken.message_id, taken.job_id, taken.taken_over) == (got.message_id, job.id, True)
     # The old holder's heartbeat learns it lost the job, and does not steal it back.
     assert await queue.heartbeat("alive", {got.message_id}) == set()
     assert await queue.heartbeat("other", {got.message_id}) == {got.message_id}
@@ -128,7 +128,7 @@ async def test_deferred_retry_comes_back_after_its_delay(queue: JobQueue) -> Non
     assert await queue.claim("w1", block=0.1, held=set()) is None
     await asyncio.sleep(0.5)
     again = await queue.claim("w1", block=0.1, held=set())
-    assert again is not None and again.job_id == job["_id"] and again.message_id != got.message_id
+    assert again is not None and again.job_id == job.id and again.message_id != got.message_id
     assert await queue.redis.zcard(queue.delayed) == 0
 
 
@@ -140,18 +140,18 @@ def test_backoff_doubles_and_is_capped(queue: JobQueue) -> None:
 async def test_job_record_drops_duplicates_and_allows_take_over(queue: JobQueue) -> None:
     job = await queue.enqueue("track6")
     jobs = queue.jobs
-    started = await jobs.start(job["_id"], "w1", "1-1")
-    assert started is not None and started["state"] == "running" and started["attempts"] == 1
+    started = await jobs.start(job.id, "w1", "1-1")
+    assert started is not None and started.state == "running" and started.attempts == 1
     # A stray second entry for a running job is dropped...
-    assert await jobs.start(job["_id"], "w2", "2-2") is None
+    assert await jobs.start(job.id, "w2", "2-2") is None
     # ...but the same entry, taken over from a dead worker, restarts it.
-    taken = await jobs.start(job["_id"], "w2", "1-1")
-    assert taken is not None and taken["worker_id"] == "w2" and taken["attempts"] == 2
+    taken = await jobs.start(job.id, "w2", "1-1")
+    assert taken is not None and taken.worker_id == "w2" and taken.attempts == 2
     # The dead worker waking up can no longer record anything.
-    assert not await jobs.finish(job["_id"], "w1", elapsed_s=1.0)
-    assert await jobs.finish(job["_id"], "w2", elapsed_s=1.0)
-    assert (await jobs.get(job["_id"]))["state"] == "done"
-    assert await jobs.start(job["_id"], "w3", "1-1") is None
+    assert not await jobs.finish(job.id, "w1", elapsed_s=1.0)
+    assert await jobs.finish(job.id, "w2", elapsed_s=1.0)
+    assert (await jobs.get(job.id)).state == "done"
+    assert await jobs.start(job.id, "w3", "1-1") is None
 
 
 async def test_recover_requeues_lost_entries_and_orphan_tracks(queue: JobQueue, db: Database) -> None:
@@ -160,13 +160,13 @@ async def test_recover_requeues_lost_entries_and_orphan_tracks(queue: JobQueue, 
     lost = await queue.enqueue("track-lost")
     kept = await queue.enqueue("track-kept")
     # Redis forgets the first entry (an embedded Redis after a restart forgets them all).
-    await queue.redis.xdel(queue.stream, lost["message_id"])
+    await queue.redis.xdel(queue.stream, lost.message_id)
 
     requeued = await queue.recover([orphan["_id"], "track-kept"])
     assert sorted(requeued) == sorted([orphan["_id"], "track-lost"])
-    live = {j["track_id"]: j for j in await queue.jobs.live()}
+    live = {j.track_id: j for j in await queue.jobs.live()}
     assert set(live) == {orphan["_id"], "track-lost", "track-kept"}
-    assert live["track-kept"]["_id"] == kept["_id"]
+    assert live["track-kept"].id == kept.id
     # Everything has an entry now: a second run (another replica starting) adds nothing.
     assert await queue.recover([orphan["_id"], "track-kept"]) == []
     delivered = set()

@@ -24,6 +24,7 @@ import redis.asyncio as aioredis
 
 from media.events import SOCKETIO_CHANNEL_SUFFIX
 from media.layout import MediaLayout
+from media.records import Job
 from migrations import apply_pending
 from server.catalog.store import TrackStore
 from server.events import EventBus
@@ -136,9 +137,9 @@ async def test_a_queued_track_becomes_ready_with_its_ladder(
     assert (settings.media_dir / track["cover"]).read_bytes()[:2] == b"\xff\xd8"
     assert_one_set_of_outputs(settings, track_id)
 
-    record = await make_queue(settings, db, redis).jobs.get(job["_id"])
-    assert record["state"] == "done" and record["attempts"] == 1 and record["error"] is None
-    assert record["started_at"] <= record["finished_at"] and record["elapsed_s"] > 0
+    record = await make_queue(settings, db, redis).jobs.get(job.id)
+    assert record.state == "done" and record.attempts == 1 and record.error is None
+    assert record.started_at <= record.finished_at and record.elapsed_s > 0
 
     # The uploader saw progress climb, then "ready"; everyone saw the library change.
     mine = [(p, u) for e, p, u in events.seen if e == "track"]
@@ -158,12 +159,12 @@ async def test_bad_input_fails_at_once_with_a_reason(
         job = await make_queue(settings, db, redis).enqueue(track_id)
         track = await settled(db, track_id)
         await asyncio.sleep(1.0)  # several retry delays: none may happen
-        record = await make_queue(settings, db, redis).jobs.get(job["_id"])
+        record = await make_queue(settings, db, redis).jobs.get(job.id)
 
     assert track["status"] == "failed"
     assert "not a recognised audio file" in track["error"]
     assert str(tmp_path) not in track["error"] and str(settings.data_dir) not in track["error"]
-    assert record["state"] == "failed" and record["attempts"] == 1 and record["error"] == track["error"]
+    assert record.state == "failed" and record.attempts == 1 and record.error == track["error"]
     assert await redis.zcard(f"{settings.redis_prefix}jobs:delayed") == 0
     last = events.of("track")[-1]
     assert last == {"id": track_id, "status": "failed", "progress": 0, "error": track["error"]}
@@ -184,20 +185,20 @@ async def test_a_transient_failure_is_retried(
     async with running(settings, db, redis):
         job = await queue.enqueue(track_id)
 
-        async def waiting_for_retry() -> dict | None:
-            doc = await queue.jobs.get(job["_id"])
-            return doc if doc["state"] == "queued" and doc["error"] else None
+        async def waiting_for_retry() -> Job | None:
+            doc = await queue.jobs.get(job.id)
+            return doc if doc.state == "queued" and doc.error else None
 
         record = await wait_until(waiting_for_retry, what="the first attempt to fail")
         monkeypatch.setenv("PATH", real_path)
-        assert record["attempts"] == 1 and "not installed" in record["error"]
-        assert record["next_attempt_at"] is not None
+        assert record.attempts == 1 and "not installed" in record.error
+        assert record.next_attempt_at is not None
         assert (await TrackStore(db).get(track_id))["status"] == "processing"
         track = await settled(db, track_id)
 
     assert track["status"] == "ready"
-    record = await queue.jobs.get(job["_id"])
-    assert record["state"] == "done" and record["attempts"] == 2 and record["error"] is None
+    record = await queue.jobs.get(job.id)
+    assert record.state == "done" and record.attempts == 2 and record.error is None
 
 
 async def test_transient_failures_give_up_after_max_attempts(
@@ -211,10 +212,10 @@ async def test_transient_failures_give_up_after_max_attempts(
     async with running(settings, db, redis):
         job = await make_queue(settings, db, redis).enqueue(track_id)
         track = await settled(db, track_id)
-    record = await make_queue(settings, db, redis).jobs.get(job["_id"])
+    record = await make_queue(settings, db, redis).jobs.get(job.id)
     assert track["status"] == "failed"
     assert "not installed" in track["error"] and "gave up after 2 attempts" in track["error"]
-    assert record["state"] == "failed" and record["attempts"] == 2
+    assert record.state == "failed" and record.attempts == 2
 
 
 async def test_a_track_deleted_before_its_turn_leaves_nothing(
@@ -226,16 +227,16 @@ async def test_a_track_deleted_before_its_turn_leaves_nothing(
     await TrackStore(db).delete(track_id)
     async with running(settings, db, redis):
         record = await wait_until(
-            lambda: _state_in(queue, job["_id"], {"done", "failed"}), what="the job to close"
+            lambda: _state_in(queue, job.id, {"done", "failed"}), what="the job to close"
         )
-    assert record["state"] == "failed" and record["error"] == "the track no longer exists"
+    assert record.state == "failed" and record.error == "the track no longer exists"
     assert not (settings.media_dir / "hls" / track_id).exists()
     assert await redis.xlen(queue.stream) == 0
 
 
-async def _state_in(queue: JobQueue, job_id: str, states: set[str]) -> dict | None:
+async def _state_in(queue: JobQueue, job_id: str, states: set[str]) -> Job | None:
     doc = await queue.jobs.get(job_id)
-    return doc if doc["state"] in states else None
+    return doc if doc.state in states else None
 
 
 async def _running_with_progress(
@@ -243,7 +244,7 @@ async def _running_with_progress(
 ) -> bool:
     job = await queue.jobs.get(job_id)
     track = await TrackStore(db).get(track_id)
-    return job["state"] == "running" and low <= track["progress"] < 90
+    return job.state == "running" and low <= track["progress"] < 90
 
 
 async def test_stopping_hands_a_running_job_to_the_next_worker(
@@ -256,17 +257,17 @@ async def test_stopping_hands_a_running_job_to_the_next_worker(
     job = await queue.enqueue(track_id)
     first = make_worker(settings, queue, db, EventBus())
     await first.start()
-    await wait_until(lambda: _running_with_progress(db, queue, job["_id"], track_id), what="the transcode")
+    await wait_until(lambda: _running_with_progress(db, queue, job.id, track_id), what="the transcode")
     await first.stop(grace=0)
 
-    record = await queue.jobs.get(job["_id"])
-    assert record["state"] == "queued" and record["attempts"] == 0  # a released attempt does not count
+    record = await queue.jobs.get(job.id)
+    assert record.state == "queued" and record.attempts == 0  # a released attempt does not count
     assert not list((settings.media_dir / "hls").glob(".*"))  # the pipeline removed its temp dir
     async with running(settings, db, redis) as second:
         track = await settled(db, track_id)
-    record = await queue.jobs.get(job["_id"])  # after stop(), which lets the outcome be recorded
+    record = await queue.jobs.get(job.id)  # after stop(), which lets the outcome be recorded
     assert track["status"] == "ready"
-    assert record["state"] == "done" and record["worker_id"] == second.worker_id and record["attempts"] == 1
+    assert record.state == "done" and record.worker_id == second.worker_id and record.attempts == 1
     assert_one_set_of_outputs(settings, track_id)
 
 
@@ -302,7 +303,7 @@ async def test_a_killed_worker_job_is_finished_by_another(
     assert original is not None
     try:
         await wait_until(
-            lambda: _running_with_progress(db, queue, job["_id"], track_id),
+            lambda: _running_with_progress(db, queue, job.id, track_id),
             within=90,
             what="the worker process to be mid-transcode",
         )
@@ -312,8 +313,8 @@ async def test_a_killed_worker_job_is_finished_by_another(
         proc.send_signal(signal.SIGKILL)
         async with asyncio.timeout(30):
             await proc.wait()
-        killed = await queue.jobs.get(job["_id"])
-        assert killed["state"] == "running" and f":{proc.pid}:" in killed["worker_id"]
+        killed = await queue.jobs.get(job.id)
+        assert killed.state == "running" and f":{proc.pid}:" in killed.worker_id
         # Its ffmpeg is gone before anyone takes the job over (killed with its parent, or ended by the
         # broken progress pipe; tests/media/test_ffmpeg.py shows the parent-death signal on its own).
         await wait_until(
@@ -327,7 +328,7 @@ async def test_a_killed_worker_job_is_finished_by_another(
 
         async with running(settings, db, redis) as rescuer:
             track = await settled(db, track_id, within=90)
-        record = await queue.jobs.get(job["_id"])
+        record = await queue.jobs.get(job.id)
     finally:
         if proc.returncode is None:
             proc.kill()
@@ -338,7 +339,7 @@ async def test_a_killed_worker_job_is_finished_by_another(
             os.kill(pid, signal.SIGKILL)
 
     assert track["status"] == "ready", (tmp_path / "worker.log").read_text()[-2000:]
-    assert record["state"] == "done" and record["attempts"] >= 2 and record["worker_id"] == rescuer.worker_id
+    assert record.state == "done" and record.attempts >= 2 and record.worker_id == rescuer.worker_id
     assert abs(track["duration_ms"] - 120_000) < 100
     assert_one_set_of_outputs(settings, track_id)
 
