@@ -345,3 +345,58 @@ class Job:
             raise InvalidRecord("job", problems)
         names = {f.name for f in fields(cls)} - {"id"}
         return cls(id=doc["_id"], **{k: doc[k] for k in names if doc.get(k) is not None})
+
+
+ROLES: tuple[str, ...] = ("listener", "artist", "admin")
+
+
+def _roles(value: Any) -> list[str]:
+    if not isinstance(value, list) or not value or any(r not in ROLES for r in value):
+        raise ValueError(f"must be a non-empty list of {', '.join(ROLES)}")
+    return value
+
+
+_USER_RULES: dict[str, Any] = {
+    "username": lambda v: _text(v, required=True, max_len=64),
+    "email": lambda v: _text(v, required=True, max_len=320),
+    "roles": _roles,
+    "password_hash": lambda v: _text(v, required=True, max_len=1024),
+}
+
+
+def check_user_changes(changes: dict[str, Any]) -> None:
+    """:class:`InvalidRecord` if any field ``changes`` sets breaks the user's rules."""
+    _check("user", _USER_RULES, changes)
+
+
+@dataclass(frozen=True, slots=True)
+class User:
+    """An account. ``password_hash`` is carried for the sign-in check only and never shown."""
+
+    id: str
+    username: str
+    email: str
+    roles: tuple[str, ...]
+    disabled: bool = False
+    password_hash: str = field(default="", repr=False)
+    created_at: datetime | None = None
+    updated_at: datetime | None = None
+
+    @classmethod
+    def from_doc(cls, doc: dict[str, Any]) -> User:
+        check_user_changes({"username": doc.get("username"), "email": doc.get("email"), **doc})
+        roles = doc["roles"]
+        return cls(
+            id=doc["_id"],
+            username=doc["username"],
+            email=doc["email"],
+            roles=tuple(roles),
+            disabled=bool(doc.get("disabled")),
+            password_hash=doc.get("password_hash") or "",
+            created_at=doc.get("created_at"),
+            updated_at=doc.get("updated_at"),
+        )
+
+    @property
+    def is_admin(self) -> bool:
+        return "admin" in self.roles

@@ -147,7 +147,7 @@ def _create_user(args: argparse.Namespace, settings: Settings) -> None:
                     password_hash=await hasher.hash(body.password),
                     roles=[args.role],
                 )
-                return user["_id"]
+                return user.id
         finally:
             hasher.close()
 

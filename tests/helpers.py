@@ -19,9 +19,11 @@ PASSWORD = "correct horse battery"
 async def make_user(
     app: web.Application, *roles: str, username: str | None = None, password: str = PASSWORD
 ) -> dict[str, Any]:
-    """A user created through the auth service, as registration would."""
+    """A user created through the auth service, as registration would; as the document fields
+    (``_id``, ``username``, ``email``, ``roles``), which is how the tests name users."""
     name = username or f"user{uuid.uuid4().hex[:8]}"
-    return await app[keys.AUTH].register(name, f"{name}@example.com", password, list(roles) or None)
+    user = await app[keys.AUTH].register(name, f"{name}@example.com", password, list(roles) or None)
+    return {"_id": user.id, "username": user.username, "email": user.email, "roles": list(user.roles)}
 
 
 async def login(client: TestClient, username: str, password: str = PASSWORD) -> dict[str, Any]:

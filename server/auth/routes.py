@@ -7,6 +7,7 @@ import secrets
 from aiohttp import web
 from aiohttp_session import get_session, new_session
 
+from media.records import User
 from server import keys
 from server.api import ANYONE, SIGNED_IN, Api
 from server.auth.schemas import LoginIn, RefreshIn, RegisterIn, SessionOut, TokenOut
@@ -18,7 +19,7 @@ from server.users.schemas import UserOut
 api = Api("/api/v1")
 
 
-async def _authenticate(request: web.Request, body: LoginIn) -> dict:
+async def _authenticate(request: web.Request, body: LoginIn) -> User:
     """The user signing in, within the login rate limits (per account, then per address)."""
     return await request.app[keys.AUTH].authenticate(
         body.username,
@@ -32,7 +33,7 @@ def _device(request: web.Request) -> str:
     return request.headers.get("User-Agent", "")
 
 
-def _token_out(pair: TokenPair, user: dict) -> TokenOut:
+def _token_out(pair: TokenPair, user: User) -> TokenOut:
     return TokenOut(
         access_token=pair.access_token,
         refresh_token=pair.refresh_token,

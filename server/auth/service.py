@@ -13,6 +13,7 @@ from typing import Any
 
 import redis.asyncio as aioredis
 
+from media.records import User
 from server.auth.passwords import PasswordHasher
 from server.auth.store import LoginStore
 from server.auth.tokens import TokenCodec, hash_secret, new_refresh_secret, split_refresh_token
@@ -71,15 +72,13 @@ class AuthService:
 
     async def register(
         self, username: str, email: str, password: str, roles: list[str] | None = None
-    ) -> dict[str, Any]:
+    ) -> User:
         password_hash = await self._hasher.hash(password)
         return await self._users.create(
             username=username, email=email, password_hash=password_hash, roles=roles or ["listener"]
         )
 
-    async def authenticate(
-        self, login: str, password: str, *, limiter: RateLimiter, address: str
-    ) -> dict[str, Any]:
+    async def authenticate(self, login: str, password: str, *, limiter: RateLimiter, address: str) -> User:
         """The user behind these credentials; unknown user and wrong password fail identically.
 
         Each attempt counts against the account (whichever of its username or email was typed, so the
@@ -88,24 +87,24 @@ class AuthService:
         """
         user = await self._users.find_by_login(login)
         limits = self._settings.rate_limits
-        account = user["_id"] if user else "unknown:" + login.lower()
+        account = user.id if user else "unknown:" + login.lower()
         await limiter.hit("login:account", account, limits.login_per_username)
         await limiter.hit("login:ip", address, limits.login_per_ip)
-        ok = await self._hasher.verify(password, user["password_hash"] if user else None)
+        ok = await self._hasher.verify(password, user.password_hash if user else None)
         if not ok or user is None:
             raise Unauthorized("Wrong username or password.", code="invalid_credentials")
-        if user.get("disabled"):
+        if user.disabled:
             raise Forbidden("This account is disabled.", code="account_disabled")
         return user
 
-    async def change_password(self, user_id: str, password: str) -> dict[str, Any]:
+    async def change_password(self, user_id: str, password: str) -> User:
         return await self._users.update(user_id, {"password_hash": await self._hasher.hash(password)})
 
-    async def user_changed(self, user: dict[str, Any]) -> None:
+    async def user_changed(self, user: User) -> None:
         """Call after every change to a user: drops the cached copy, ends a disabled user's logins."""
-        await self._redis.delete(self._user_key(user["_id"]))
-        if user.get("disabled"):
-            await self.revoke_user(user["_id"])
+        await self._redis.delete(self._user_key(user.id))
+        if user.disabled:
+            await self.revoke_user(user.id)
 
     async def revoke_user(self, user_id: str) -> None:
         for login_id in await self._logins.revoke_user(user_id):
@@ -114,21 +113,21 @@ class AuthService:
 
     # -- logins ---------------------------------------------------------------------------------
 
-    async def start_login(self, user: dict[str, Any], device: str = "") -> TokenPair:
+    async def start_login(self, user: User, device: str = "") -> TokenPair:
         secret = new_refresh_secret()
         login_id = await self._logins.create(
-            user["_id"], hash_secret(secret), self._settings.refresh_token_ttl, device
+            user.id, hash_secret(secret), self._settings.refresh_token_ttl, device
         )
-        access, _ = self._tokens.issue_access(user["_id"], login_id)
+        access, _ = self._tokens.issue_access(user.id, login_id)
         return TokenPair(access, f"{login_id}.{secret}", self._tokens.ttl)
 
-    async def start_cookie_login(self, user: dict[str, Any], device: str = "") -> str:
+    async def start_cookie_login(self, user: User, device: str = "") -> str:
         """A login for a web session: no refresh token leaves the server; the cookie names the login."""
         return await self._logins.create(
-            user["_id"], hash_secret(new_refresh_secret()), self._settings.refresh_token_ttl, device
+            user.id, hash_secret(new_refresh_secret()), self._settings.refresh_token_ttl, device
         )
 
-    async def refresh(self, refresh_token: str) -> tuple[TokenPair, dict[str, Any]]:
+    async def refresh(self, refresh_token: str) -> tuple[TokenPair, User]:
         """Rotate: the presented token stops working. Presenting a rotated one again ends the login."""
         login_id, secret = split_refresh_token(refresh_token)
         presented = hash_secret(secret)
@@ -146,9 +145,9 @@ class AuthService:
         if not LoginStore.is_active(doc):
             raise Unauthorized("This sign-in has ended; sign in again.", code="invalid_token")
         user = await self._users.get(doc["user_id"])
-        if user.get("disabled"):
+        if user.disabled:
             raise Forbidden("This account is disabled.", code="account_disabled")
-        access, _ = self._tokens.issue_access(user["_id"], login_id)
+        access, _ = self._tokens.issue_access(user.id, login_id)
         return TokenPair(access, f"{login_id}.{rotated_to}", self._tokens.ttl), user
 
     async def logout(self, login_id: str) -> None:
@@ -191,12 +190,7 @@ class AuthService:
             doc = await self._users.get(user_id)
         except NotFound:
             return None
-        user = {
-            "id": doc["_id"],
-            "username": doc["username"],
-            "roles": doc["roles"],
-            "disabled": bool(doc.get("disabled")),
-        }
+        user = {"id": doc.id, "username": doc.username, "roles": list(doc.roles), "disabled": doc.disabled}
         await self._redis.set(key, json.dumps(user), ex=USER_CACHE_TTL)
         return user
 

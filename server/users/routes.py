@@ -32,7 +32,7 @@ async def patch_me(request: web.Request, body: MePatch) -> UserOut:
         try:
             # Limited like a sign-in: a stolen access token must not become a password-guessing oracle.
             await auth.authenticate(
-                user["username"],
+                user.username,
                 body.current_password,
                 limiter=request.app[keys.RATE_LIMITER],
                 address=client_ip(request, request.app[keys.SETTINGS]),

@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Any, Literal
+from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
+from media.records import User
 from server.api import Timestamp
 
 Role = Literal["listener", "artist", "admin"]
@@ -30,14 +31,14 @@ class UserOut(BaseModel):
     created_at: Timestamp
 
     @classmethod
-    def of(cls, doc: dict[str, Any]) -> UserOut:
+    def of(cls, user: User) -> UserOut:
         return cls(
-            id=doc["_id"],
-            username=doc["username"],
-            email=doc["email"],
-            roles=doc["roles"],
-            disabled=bool(doc.get("disabled")),
-            created_at=doc["created_at"],
+            id=user.id,
+            username=user.username,
+            email=user.email,
+            roles=list(user.roles),
+            disabled=user.disabled,
+            created_at=user.created_at,
         )
 
 

@@ -6,20 +6,17 @@ from typing import Any
 
 from pymongo.errors import DuplicateKeyError
 
+from media.records import ROLES, User, check_user_changes
 from server.documents import new_id, utcnow
 from server.errors import Conflict, NotFound
 from server.handles import Database
-
-ROLES = ("listener", "artist", "admin")
 
 
 class UserStore:
     def __init__(self, db: Database) -> None:
         self._users = db["users"]
 
-    async def create(
-        self, *, username: str, email: str, password_hash: str, roles: list[str]
-    ) -> dict[str, Any]:
+    async def create(self, *, username: str, email: str, password_hash: str, roles: list[str]) -> User:
         now = utcnow()
         doc = {
             "_id": new_id(),
@@ -33,28 +30,31 @@ class UserStore:
             "created_at": now,
             "updated_at": now,
         }
+        user = User.from_doc(doc)  # validated before it reaches the store
         try:
             await self._users.insert_one(doc)
         except DuplicateKeyError as exc:
             raise await self._taken(doc, exclude=None) from exc
-        return doc
+        return user
 
-    async def get(self, user_id: str) -> dict[str, Any]:
+    async def get(self, user_id: str) -> User:
         doc = await self._users.find_one({"_id": user_id})
         if doc is None:
             raise NotFound("No such user.")
-        return doc
+        return User.from_doc(doc)
 
-    async def find_by_login(self, login: str) -> dict[str, Any] | None:
+    async def find_by_login(self, login: str) -> User | None:
         """A user by username or email, case-insensitively."""
         field = "email_lower" if "@" in login else "username_lower"
-        return await self._users.find_one({field: login.lower()})
+        doc = await self._users.find_one({field: login.lower()})
+        return None if doc is None else User.from_doc(doc)
 
-    async def list(self, *, limit: int, offset: int) -> tuple[list[dict[str, Any]], int]:
+    async def list(self, *, limit: int, offset: int) -> tuple[list[User], int]:
         cursor = self._users.find({}).sort("created_at", 1).skip(offset).limit(limit)
-        return await cursor.to_list(None), await self._users.count_documents({})
+        return [User.from_doc(d) for d in await cursor.to_list(None)], await self._users.count_documents({})
 
-    async def update(self, user_id: str, changes: dict[str, Any]) -> dict[str, Any]:
+    async def update(self, user_id: str, changes: dict[str, Any]) -> User:
+        check_user_changes(changes)  # validated before it reaches the store
         changes = dict(changes)
         if "email" in changes:
             changes["email_lower"] = changes["email"].lower()
@@ -69,7 +69,7 @@ class UserStore:
             raise await self._taken(changes, exclude=user_id) from exc
         if doc is None:
             raise NotFound("No such user.")
-        return doc
+        return User.from_doc(doc)
 
     async def delete(self, user_id: str) -> None:
         result = await self._users.delete_one({"_id": user_id})

@@ -84,3 +84,18 @@ async def test_artist_and_album_stores_never_save_a_missing_name(client):
         await artists.create(name="", bio=None, owner_ids=[])
     assert (await artists.get(artist["_id"]))["name"] == "Named"
     assert (await albums.get(album["_id"]))["title"] == "Titled"
+
+
+async def test_the_user_store_never_saves_a_broken_account(client):
+    users = client.app[keys.USERS]
+    user = await users.create(
+        username="kept", email="kept@example.org", password_hash="x" * 20, roles=["listener"]
+    )
+    for change in ({"roles": []}, {"roles": ["root"]}, {"email": None}):
+        with pytest.raises(InvalidRecord):
+            await users.update(user.id, change)
+    with pytest.raises(InvalidRecord):
+        await users.create(username="", email="e@example.org", password_hash="x" * 20, roles=["listener"])
+    stored = await users.get(user.id)
+    assert (stored.username, stored.roles, stored.email) == ("kept", ("listener",), "kept@example.org")
+    assert "x" * 20 not in repr(stored)  # the hash never shows in logs or reprs

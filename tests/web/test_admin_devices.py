@@ -33,7 +33,7 @@ async def test_admin_gives_artist_role(
         await row.get_by_label(f"artist role for {listener['username']}").check()
     assert (await answered.value).ok
     stored = await web_app[keys.USERS].get(listener["_id"])
-    assert sorted(stored["roles"]) == ["artist", "listener"]
+    assert sorted(stored.roles) == ["artist", "listener"]
     # The admin cannot take away their own admin role from here.
     own = page.locator(f'tr[data-username="{admin["username"]}"]')
     await expect(own.get_by_label(f"admin role for {admin['username']}")).to_be_disabled()
