@@ -23,7 +23,7 @@ from server.settings import RateLimits
 from tests.audio import make_audio
 from tests.delivery.conftest import Source, install, local_path, media_urls
 from tests.delivery.conftest import source as source
-from tests.helpers import error_code, login, make_user, signed_in, upload_file
+from tests.helpers import error_code, login, make_track, make_user, signed_in, upload_file
 
 ISO_Z = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d+)?Z$")
 
@@ -315,6 +315,12 @@ async def test_every_timestamp_carries_its_zone(client):
     assert ISO_Z.match(playlist["created_at"]) and ISO_Z.match(playlist["updated_at"])
     listed = await (await client.get("/api/v1/playlists", headers=me)).json()
     assert all(ISO_Z.match(p["updated_at"]) for p in listed["items"])
+    _, artist = await signed_in(client, "artist")
+    await make_track(client, artist, seconds=1)
+    jobs = await (await client.get("/api/v1/jobs", headers=admin)).json()
+    assert jobs["items"] and all(
+        ISO_Z.match(j["created_at"]) and ISO_Z.match(j["updated_at"]) for j in jobs["items"]
+    )
 
 
 async def test_the_same_file_twice_is_refused_unless_asked(client, tmp_path):
