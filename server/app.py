@@ -14,7 +14,9 @@ from media.layout import MediaLayout
 from migrations import apply_pending
 from server import keys
 from server.api import add_routes
+from server.auth import app_password_routes
 from server.auth import routes as auth_routes
+from server.auth.app_passwords import AppPasswordStore, SecretBox
 from server.auth.passwords import PasswordHasher
 from server.auth.service import AuthService
 from server.auth.store import LoginStore
@@ -57,6 +59,7 @@ from server.search import routes as search_routes
 from server.search.context import discovery_ctx
 from server.settings import Settings
 from server.shutdown import bounded
+from server.subsonic.routes import setup_subsonic
 from server.supervisor import Supervisor
 from server.users import routes as user_routes
 from server.users.store import UserStore
@@ -128,6 +131,7 @@ def create_app(settings: Settings) -> web.Application:
         app,
         health_routes.api,
         auth_routes.api,
+        app_password_routes.api,
         user_routes.api,
         catalog_routes.api,
         catalog_admin_routes.api,
@@ -140,8 +144,11 @@ def create_app(settings: Settings) -> web.Application:
         recommend_routes.api,
         jobs_routes.api,
     )
-    app[keys.OPENAPI] = build_openapi(endpoints, _version())
-    # After the API: the web app's shell and static files (not part of the OpenAPI document).
+    app[keys.SERVER_VERSION] = _version()
+    app[keys.OPENAPI] = build_openapi(endpoints, app[keys.SERVER_VERSION])
+    # The Subsonic API: another protocol (server/subsonic), so not in the OpenAPI document.
+    setup_subsonic(app)
+    # After the APIs: the web app's shell and static files (not part of the OpenAPI document).
     setup_pages(app)
     return app
 
@@ -164,6 +171,7 @@ async def _services_ctx(app: web.Application) -> AsyncIterator[None]:
     hasher = PasswordHasher(settings.hash_threads)
     app[keys.HASHER] = hasher
     app[keys.USERS] = UserStore(db)
+    app[keys.APP_PASSWORDS] = AppPasswordStore(db, SecretBox(settings.secret_key))
     app[keys.TRACKS] = TrackStore(db)
     app[keys.CATALOG] = CatalogService(
         tracks=app[keys.TRACKS],

@@ -40,6 +40,8 @@ SEARCH = web.AppKey("search", "SearchService")
 PLAYLISTS = web.AppKey("playlists", "PlaylistService")
 RECOMMEND = web.AppKey("recommend", "RecommendService")
 SUPERVISOR = web.AppKey("supervisor", "Supervisor")
+APP_PASSWORDS = web.AppKey("app_passwords", "AppPasswordStore")
+SERVER_VERSION = web.AppKey("server_version", str)
 
 # Per-request state.
 PRINCIPAL = web.RequestKey("principal", "Principal")

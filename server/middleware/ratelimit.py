@@ -23,6 +23,7 @@ _SCRIPT = resources.files("server.middleware").joinpath("ratelimit.lua").read_te
 
 class RateLimiter:
     def __init__(self, redis: aioredis.Redis, prefix: str) -> None:
+        self._redis = redis
         self._script = redis.register_script(_SCRIPT)
         self._prefix = prefix
 
@@ -39,6 +40,22 @@ class RateLimiter:
         )
         if not allowed:
             raise RateLimited(_retry_after(count, window, elapsed, int(previous), int(current)))
+
+    async def check(self, scope: str, subject: str, limit: tuple[int, int]) -> None:
+        """RateLimited if one more request by ``subject`` would go over ``limit``; counts nothing.
+
+        For limits on failures only (Subsonic sign-ins): check before, :meth:`hit` after a failure.
+        """
+        count, window = limit
+        now = time.time()
+        slot = int(now // window)
+        elapsed = (now - slot * window) / window
+        base = f"{self._prefix}rl:{scope}:{subject}"
+        current, previous = (
+            int(v or 0) for v in await self._redis.mget(f"{base}:{slot}", f"{base}:{slot - 1}")
+        )
+        if previous * (1.0 - elapsed) + current + 1 > count:
+            raise RateLimited(_retry_after(count, window, elapsed, previous, current))
 
 
 def _retry_after(limit: int, window: int, elapsed: float, previous: int, current: int) -> int:

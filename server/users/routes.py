@@ -85,3 +85,4 @@ async def delete_user(request: web.Request) -> None:
         raise Conflict("Admins cannot delete themselves.", code="self_lockout")
     await request.app[keys.USERS].delete(user_id)
     await request.app[keys.AUTH].revoke_user(user_id)
+    await request.app[keys.APP_PASSWORDS].delete_all(user_id)

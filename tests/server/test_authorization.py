@@ -55,6 +55,10 @@ TABLE: dict[tuple[str, str], str | tuple[str, str]] = {
     ("GET", "/api/v1/me"): "DAAAA",
     ("PATCH", "/api/v1/me"): "DAAAA",
     ("GET", "/api/v1/me/history"): "DAAAA",
+    # App passwords: the owner's own; anyone else's id is as good as unknown.
+    ("POST", "/api/v1/me/app-passwords"): "DAAAA",
+    ("GET", "/api/v1/me/app-passwords"): "DAAAA",
+    ("DELETE", "/api/v1/me/app-passwords/{id}"): "DHHAH",
     ("GET", "/api/v1/users"): "DDDDA",
     ("GET", "/api/v1/users/{id}"): "DDDDA",
     ("PATCH", "/api/v1/users/{id}"): "DDDDA",
@@ -181,6 +185,13 @@ class World:
         )
         return playlist["id"]
 
+    async def fresh_app_password(self) -> str:
+        resp = await self.client.post(
+            "/api/v1/me/app-passwords", json={"name": "Phone"}, headers=self.headers["owner"]
+        )
+        assert resp.status == 201, await resp.text()
+        return (await resp.json())["id"]
+
     async def fresh_user(self) -> str:
         return (await make_user(self.client.app, "listener"))["_id"]
 
@@ -246,6 +257,7 @@ BODIES: dict[tuple[str, str], Callable[[World], dict[str, Any]]] = {
         lambda w: {"username": w.owner["username"], "password": PASSWORD}
     ),
     ("PATCH", "/api/v1/me"): _json(lambda w: {"email": f"{uuid.uuid4().hex[:8]}@example.org"}),
+    ("POST", "/api/v1/me/app-passwords"): _json(lambda w: {"name": "Tablet"}),
     ("PATCH", "/api/v1/users/{id}"): _json(lambda w: {"roles": ["listener"]}),
     ("POST", "/api/v1/artists"): _json(lambda w: {"name": f"New {uuid.uuid4().hex[:8]}"}),
     ("PATCH", "/api/v1/artists/{id}"): _json(lambda w: {"bio": "edited"}),
@@ -275,6 +287,7 @@ BODIES: dict[tuple[str, str], Callable[[World], dict[str, Any]]] = {
 }
 
 DESTRUCTIVE = {
+    ("DELETE", "/api/v1/me/app-passwords/{id}"),
     ("DELETE", "/api/v1/users/{id}"),
     ("DELETE", "/api/v1/artists/{id}"),
     ("DELETE", "/api/v1/albums/{id}"),
@@ -292,7 +305,9 @@ DESTRUCTIVE = {
 async def _path(world: World, method: str, template: str, track_id: str) -> str:
     fresh = (method, template) in DESTRUCTIVE
     values: dict[str, str] = {"token": world.media_token, "track_id": world.track_id, "path": "master.m3u8"}
-    if template.startswith("/api/v1/users/"):
+    if template.startswith("/api/v1/me/app-passwords/"):
+        values["id"] = await world.fresh_app_password()
+    elif template.startswith("/api/v1/users/"):
         values["id"] = await world.fresh_user() if fresh else world.user_id
     elif template.startswith("/api/v1/artists/"):
         values["id"] = await world.fresh_artist() if fresh else world.artist_id

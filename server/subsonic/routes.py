@@ -1,0 +1,97 @@
+"""``/rest/<method>`` and ``/rest/<method>.view``, GET and form POST: the Subsonic API's front door.
+
+Each method is a handler in :data:`METHODS`; the front door parses the parameters, signs the caller
+in (:mod:`server.subsonic.auth`) unless the method is open, and turns every failure into the
+protocol's error answer: HTTP 200 with a code, never an HTML page or a stack trace. A database or
+Redis that is down is the one exception: 503 with Retry-After (clients retry), still in the
+protocol's shape.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from typing import Any
+
+import structlog
+from aiohttp import web
+
+from server import keys
+from server.documents import MONGO_DOWN, REDIS_DOWN
+from server.errors import AppError
+from server.subsonic import system
+from server.subsonic.auth import Caller, authenticate
+from server.subsonic.protocol import (
+    Generic,
+    NotAuthorized,
+    NotFound,
+    Params,
+    SubsonicError,
+    respond,
+    respond_error,
+)
+
+log = structlog.get_logger("harmonystream.subsonic")
+
+Handler = Callable[
+    [web.Request, Params, Caller | None], Awaitable[dict[str, Any] | web.StreamResponse | None]
+]
+
+
+@dataclass(frozen=True, slots=True)
+class Method:
+    handler: Handler
+    open: bool = False
+    """Answered without signing in (``getOpenSubsonicExtensions``, as the extension says)."""
+    admin: bool = False
+
+
+METHODS: dict[str, Method] = {
+    "ping": Method(system.ping),
+    "getLicense": Method(system.get_license),
+    "getOpenSubsonicExtensions": Method(system.get_extensions, open=True),
+    "getUser": Method(system.get_user),
+    "getMusicFolders": Method(system.get_music_folders),
+}
+
+
+def setup_subsonic(app: web.Application) -> None:
+    for method in ("GET", "POST"):
+        app.router.add_route(method, "/rest/{method}", _front_door)
+
+
+async def _front_door(request: web.Request) -> web.StreamResponse:
+    params = await Params.of(request)
+    version = request.app[keys.SERVER_VERSION]
+    name = request.match_info["method"].removesuffix(".view")
+    try:
+        method = METHODS.get(name)
+        if method is None:
+            raise NotFound(f"Unknown method: {name}.")
+        caller = None if method.open else await authenticate(request, params)
+        if method.admin and (caller is None or not caller.user.is_admin):
+            raise NotAuthorized()
+        answer = await method.handler(request, params, caller)
+        if isinstance(answer, web.StreamResponse):
+            return answer
+        return respond(params, version, answer)
+    except SubsonicError as exc:
+        return respond_error(params, version, exc)
+    except AppError as exc:
+        return respond_error(params, version, _from_app_error(exc))
+    except MONGO_DOWN + REDIS_DOWN:
+        response = respond_error(params, version, Generic("A service the server needs is unavailable."))
+        response.set_status(503)
+        response.headers["Retry-After"] = "5"
+        return response
+    except Exception:
+        log.exception("subsonic_failed", method=name)
+        return respond_error(params, version, Generic("Something went wrong on our side."))
+
+
+def _from_app_error(exc: AppError) -> SubsonicError:
+    if exc.status == 404:
+        return NotFound(exc.message)
+    if exc.status == 403:
+        return NotAuthorized(exc.message)
+    return Generic(exc.message)

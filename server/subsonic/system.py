@@ -1,0 +1,75 @@
+"""System methods: ``ping``, ``getLicense``, ``getOpenSubsonicExtensions``, ``getUser``,
+``getMusicFolders``."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from aiohttp import web
+
+from media.records import User
+from server import keys
+from server.subsonic.auth import Caller
+from server.subsonic.protocol import NotAuthorized, NotFound, Params
+
+MUSIC_FOLDER_ID = 1
+"""The whole catalog is one music folder."""
+
+EXTENSIONS = [
+    # Only what the server really does.
+    {"name": "formPost", "versions": [1]},
+    {"name": "apiKeyAuthentication", "versions": [1]},
+]
+
+
+async def ping(request: web.Request, params: Params, caller: Caller | None) -> None:
+    return None
+
+
+async def get_license(request: web.Request, params: Params, caller: Caller | None) -> dict[str, Any]:
+    return {"license": {"valid": True}}
+
+
+async def get_extensions(request: web.Request, params: Params, caller: Caller | None) -> dict[str, Any]:
+    return {"openSubsonicExtensions": EXTENSIONS}
+
+
+async def get_user(request: web.Request, params: Params, caller: Caller | None) -> dict[str, Any]:
+    assert caller is not None
+    username = params.required("username")
+    if username.lower() != caller.user.username.lower() and not caller.user.is_admin:
+        raise NotAuthorized("Only admins may read other users.")
+    user = caller.user
+    if username.lower() != user.username.lower():
+        found = await request.app[keys.USERS].find_by_login(username)
+        if found is None:
+            raise NotFound("No such user.")
+        user = found
+    return {"user": user_element(user)}
+
+
+def user_element(user: User) -> dict[str, Any]:
+    """A ``user`` of the protocol: its roles as the Subsonic role flags they amount to here."""
+    artist = "artist" in user.roles or user.is_admin
+    return {
+        "username": user.username,
+        "email": user.email,
+        "scrobblingEnabled": True,
+        "adminRole": user.is_admin,
+        "settingsRole": True,
+        "downloadRole": True,
+        "uploadRole": artist,
+        "playlistRole": True,
+        "coverArtRole": artist,
+        "commentRole": False,
+        "podcastRole": False,
+        "streamRole": True,
+        "jukeboxRole": False,
+        "shareRole": False,
+        "videoConversionRole": False,
+        "folder": [MUSIC_FOLDER_ID],
+    }
+
+
+async def get_music_folders(request: web.Request, params: Params, caller: Caller | None) -> dict[str, Any]:
+    return {"musicFolders": {"musicFolder": [{"id": MUSIC_FOLDER_ID, "name": "Music"}]}}

@@ -1,0 +1,40 @@
+"""Subsonic clients of other projects against the test server, with app passwords made through the API."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import pytest
+from aiohttp.test_utils import TestClient
+
+from tests.helpers import signed_in
+
+
+@dataclass(frozen=True, slots=True)
+class AppAccount:
+    user: dict[str, Any]
+    headers: dict[str, str]
+    """Bearer headers of the user's web-API sign-in (to make and revoke app passwords)."""
+    app_password: dict[str, Any]
+    """The 201 answer of POST /me/app-passwords: id, name, password, api_key, created_at."""
+
+    @property
+    def username(self) -> str:
+        return self.user["username"]
+
+    @property
+    def password(self) -> str:
+        return self.app_password["password"]
+
+
+async def app_account(client: TestClient, *roles: str) -> AppAccount:
+    user, headers = await signed_in(client, *roles)
+    resp = await client.post("/api/v1/me/app-passwords", json={"name": "Phone"}, headers=headers)
+    assert resp.status == 201, await resp.text()
+    return AppAccount(user, headers, await resp.json())
+
+
+@pytest.fixture
+async def listener(client: TestClient) -> AppAccount:
+    return await app_account(client, "listener")
