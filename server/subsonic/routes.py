@@ -18,8 +18,8 @@ from aiohttp import web
 
 from server import keys
 from server.documents import MONGO_DOWN, REDIS_DOWN
-from server.errors import AppError
-from server.subsonic import system
+from server.errors import AppError, PreconditionFailed, RangeNotSatisfiable
+from server.subsonic import browsing, media, searching, system
 from server.subsonic.auth import Caller, authenticate
 from server.subsonic.protocol import (
     Generic,
@@ -52,6 +52,15 @@ METHODS: dict[str, Method] = {
     "getOpenSubsonicExtensions": Method(system.get_extensions, open=True),
     "getUser": Method(system.get_user),
     "getMusicFolders": Method(system.get_music_folders),
+    "getArtists": Method(browsing.get_artists),
+    "getArtist": Method(browsing.get_artist),
+    "getAlbum": Method(browsing.get_album),
+    "getSong": Method(browsing.get_song),
+    "search3": Method(searching.search3),
+    "search2": Method(searching.search3),
+    "stream": Method(media.stream),
+    "download": Method(media.stream),
+    "getCoverArt": Method(media.get_cover_art),
 }
 
 
@@ -77,6 +86,8 @@ async def _front_door(request: web.Request) -> web.StreamResponse:
         return respond(params, version, answer)
     except SubsonicError as exc:
         return respond_error(params, version, exc)
+    except (RangeNotSatisfiable, PreconditionFailed):
+        raise  # the HTTP answer of a byte-range request (416, 412), as for any media URL
     except AppError as exc:
         return respond_error(params, version, _from_app_error(exc))
     except MONGO_DOWN + REDIS_DOWN:

@@ -1,0 +1,200 @@
+"""Browsing by tags (ID3): ``getArtists``, ``getArtist``, ``getAlbum``, ``getSong``.
+
+Ids are our ids. Every answer goes through the catalog service, with the caller's visibility: a
+listener sees ready tracks, an uploader also their own processing ones, as on ``/api/v1``.
+"""
+
+from __future__ import annotations
+
+import unicodedata
+from collections import defaultdict
+from typing import Any
+
+from aiohttp import web
+
+from media.records import Track
+from server import keys
+from server.api import iso
+from server.catalog.schemas import AlbumOut, TrackOut
+from server.catalog.service import CatalogService, records
+from server.catalog.store import TrackQuery
+from server.subsonic.auth import Caller
+from server.subsonic.protocol import NotFound, Params
+
+IGNORED_ARTICLES = "The El La Los Las Le Les"
+SUFFIXES = {
+    "audio/mpeg": "mp3",
+    "audio/flac": "flac",
+    "audio/wav": "wav",
+    "audio/ogg": "ogg",
+    "audio/mp4": "m4a",
+    "audio/aac": "aac",
+    "audio/aiff": "aiff",
+    "audio/x-matroska": "mka",
+}
+PAGE = 500
+"""Documents read per query while walking a whole listing."""
+
+
+def _index_letter(name: str) -> str:
+    words = name.split(" ", 1)
+    if len(words) == 2 and words[0] in IGNORED_ARTICLES.split():
+        name = words[1]
+    first = unicodedata.normalize("NFKD", name[:1]).encode("ascii", "ignore").decode().upper()
+    return first if first.isalpha() else "#"
+
+
+def song_element(view: TrackOut, track: Track) -> dict[str, Any]:
+    """A ``Child`` of the protocol: a song, filled the way clients read it."""
+    original = track.original
+    mime = (original.mime if original else None) or "audio/mpeg"
+    size = original.size if original and original.size else None
+    seconds = round((view.duration_ms or 0) / 1000)
+    bitrate = round(size * 8 / 1000 / seconds) if size and seconds else None
+    return {
+        "id": view.id,
+        "parent": view.album_id or view.artist_id,
+        "isDir": False,
+        "title": view.title,
+        "album": view.album_title,
+        "artist": view.artist_name,
+        "track": view.track_no,
+        "year": view.release_year,
+        "genre": view.genre,
+        "coverArt": view.id if view.cover_url else None,
+        "size": size,
+        "contentType": mime,
+        "suffix": SUFFIXES.get(mime, "mp3"),
+        "duration": seconds,
+        "bitRate": bitrate,
+        "playCount": view.play_count,
+        "created": iso(view.created_at),
+        "albumId": view.album_id,
+        "artistId": view.artist_id,
+        "type": "music",
+        "mediaType": "song",
+        "isVideo": False,
+        "genres": [{"name": view.genre}] if view.genre else [],
+    }
+
+
+async def songs(catalog: CatalogService, tracks: list[Track]) -> list[dict[str, Any]]:
+    views = await catalog.track_views(tracks)
+    return [song_element(view, track) for view, track in zip(views, tracks, strict=True)]
+
+
+def album_element(album: AlbumOut, tracks: list[TrackOut]) -> dict[str, Any]:
+    genres = sorted({t.genre for t in tracks if t.genre})
+    return {
+        "id": album.id,
+        "name": album.title,
+        "artist": album.artist_name,
+        "artistId": album.artist_id,
+        "coverArt": album.cover_url and album.cover_url.split("/")[-2],
+        "songCount": len(tracks),
+        "duration": round(sum(t.duration_ms or 0 for t in tracks) / 1000),
+        "playCount": sum(t.play_count for t in tracks),
+        "created": iso(album.created_at),
+        "year": album.release_year,
+        "genre": genres[0] if genres else None,
+        "genres": [{"name": g} for g in genres],
+    }
+
+
+async def _visible_tracks(catalog: CatalogService, caller: Caller, **filters: str) -> list[Track]:
+    principal = caller.principal
+    query = TrackQuery(visible_to=principal.user_id, everything=principal.is_admin, **filters)
+    out: list[Track] = []
+    offset = 0
+    while True:
+        docs, total = await catalog.tracks.list(query, sort="track_no", limit=PAGE, offset=offset)
+        out.extend(records(docs))
+        offset += len(docs)
+        if not docs or offset >= total:
+            return out
+
+
+async def _all_albums(catalog: CatalogService, artist_id: str | None) -> list[dict[str, Any]]:
+    out: list[dict[str, Any]] = []
+    offset = 0
+    while True:
+        docs, total = await catalog.albums.list(artist_id=artist_id, sort="title", limit=PAGE, offset=offset)
+        out.extend(docs)
+        offset += len(docs)
+        if not docs or offset >= total:
+            return out
+
+
+async def get_artists(request: web.Request, params: Params, caller: Caller | None) -> dict[str, Any]:
+    catalog = request.app[keys.CATALOG]
+    album_counts: dict[str, int] = defaultdict(int)
+    for album in await _all_albums(catalog, None):
+        album_counts[album["artist_id"]] += 1
+    index: dict[str, list[dict[str, Any]]] = defaultdict(list)
+    offset = 0
+    while True:
+        docs, total = await catalog.artists.list(
+            name_prefix=None, owner_id=None, sort="name", limit=PAGE, offset=offset
+        )
+        for doc in docs:
+            index[_index_letter(doc["name"])].append(
+                {"id": doc["_id"], "name": doc["name"], "albumCount": album_counts[doc["_id"]]}
+            )
+        offset += len(docs)
+        if not docs or offset >= total:
+            break
+    return {
+        "artists": {
+            "ignoredArticles": IGNORED_ARTICLES,
+            "index": [{"name": letter, "artist": index[letter]} for letter in sorted(index)],
+        }
+    }
+
+
+async def get_artist(request: web.Request, params: Params, caller: Caller | None) -> dict[str, Any]:
+    assert caller is not None
+    catalog = request.app[keys.CATALOG]
+    artist_id = params.required("id")
+    artist = await catalog.artists.find(artist_id)
+    if artist is None:
+        raise NotFound("No such artist.")
+    albums = await catalog.album_views(await _all_albums(catalog, artist_id))
+    tracks = await catalog.track_views(await _visible_tracks(catalog, caller, artist_id=artist_id))
+    by_album: dict[str, list[TrackOut]] = defaultdict(list)
+    for track in tracks:
+        if track.album_id:
+            by_album[track.album_id].append(track)
+    return {
+        "artist": {
+            "id": artist["_id"],
+            "name": artist["name"],
+            "albumCount": len(albums),
+            "album": [album_element(a, by_album[a.id]) for a in albums],
+        }
+    }
+
+
+async def get_album(request: web.Request, params: Params, caller: Caller | None) -> dict[str, Any]:
+    assert caller is not None
+    catalog = request.app[keys.CATALOG]
+    album_id = params.required("id")
+    album = await catalog.albums.find(album_id)
+    if album is None:
+        raise NotFound("No such album.")
+    (summary,) = await catalog.album_views([album])
+    tracks = await _visible_tracks(catalog, caller, album_id=album_id)
+    views = await catalog.track_views(tracks)
+    return {
+        "album": {
+            **album_element(summary, views),
+            "song": [song_element(view, track) for view, track in zip(views, tracks, strict=True)],
+        }
+    }
+
+
+async def get_song(request: web.Request, params: Params, caller: Caller | None) -> dict[str, Any]:
+    assert caller is not None
+    catalog = request.app[keys.CATALOG]
+    track = await catalog.visible_track(caller.principal, params.required("id"))
+    (song,) = await songs(catalog, [track])
+    return {"song": song}

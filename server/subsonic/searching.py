@@ -1,0 +1,81 @@
+"""``search3`` (and ``search2``, the same by tags here): the search service, or, for an empty query,
+the whole library in a stable order (how Symfonium and others sync it, page by page)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from aiohttp import web
+
+from server import keys
+from server.catalog.service import records
+from server.catalog.store import TrackQuery
+from server.search.schemas import MAX_LIMIT, SearchQuery
+from server.subsonic.auth import Caller
+from server.subsonic.browsing import album_element, songs
+from server.subsonic.protocol import Params
+
+EMPTY_QUERIES = ("", '""', "''")
+
+
+async def search3(request: web.Request, params: Params, caller: Caller | None) -> dict[str, Any]:
+    assert caller is not None
+    query = (params.get("query") or "").strip()
+    counts = {
+        kind: (
+            params.integer(f"{kind}Count", 20, high=MAX_LIMIT) or 0,
+            params.integer(f"{kind}Offset", 0) or 0,
+        )
+        for kind in ("artist", "album", "song")
+    }
+    if query in EMPTY_QUERIES:
+        return {"searchResult3": await _everything(request, caller, counts)}
+    return {"searchResult3": await _search(request, caller, query, counts)}
+
+
+async def _everything(
+    request: web.Request, caller: Caller, counts: dict[str, tuple[int, int]]
+) -> dict[str, Any]:
+    catalog = request.app[keys.CATALOG]
+    out: dict[str, Any] = {"artist": [], "album": [], "song": []}
+    count, offset = counts["artist"]
+    if count:
+        docs, _ = await catalog.artists.list(
+            name_prefix=None, owner_id=None, sort="name", limit=count, offset=offset
+        )
+        out["artist"] = [{"id": d["_id"], "name": d["name"]} for d in docs]
+    count, offset = counts["album"]
+    if count:
+        docs, _ = await catalog.albums.list(artist_id=None, sort="title", limit=count, offset=offset)
+        out["album"] = [album_element(a, []) for a in await catalog.album_views(docs)]
+    count, offset = counts["song"]
+    if count:
+        principal = caller.principal
+        flt = TrackQuery(visible_to=principal.user_id, everything=principal.is_admin)
+        docs, _ = await catalog.tracks.list(flt, sort="title", limit=count, offset=offset)
+        out["song"] = await songs(catalog, records(docs))
+    return out
+
+
+async def _search(
+    request: web.Request, caller: Caller, query: str, counts: dict[str, tuple[int, int]]
+) -> dict[str, Any]:
+    search = request.app[keys.SEARCH]
+    catalog = request.app[keys.CATALOG]
+    out: dict[str, Any] = {"artist": [], "album": [], "song": []}
+    for kind, type_ in (("artist", "artist"), ("album", "album"), ("song", "track")):
+        count, offset = counts[kind]
+        if not count:
+            continue
+        found = await search.search(
+            caller.principal, SearchQuery(q=query, type=type_, limit=count, offset=offset)
+        )
+        if kind == "artist":
+            out["artist"] = [{"id": a.id, "name": a.name} for a in found.artists.items]
+        elif kind == "album":
+            out["album"] = [album_element(a, []) for a in found.albums.items]
+        else:
+            ids = [t.id for t in found.tracks.items]
+            by_id = {d["_id"]: d for d in await catalog.tracks.get_many(ids)}
+            out["song"] = await songs(catalog, records(by_id[i] for i in ids if i in by_id))
+    return out

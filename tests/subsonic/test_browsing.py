@@ -1,0 +1,121 @@
+"""Three independent client libraries browse artist → album → song, search, stream a range and fetch
+a cover: py-opensonic (async, apiKey), knuckles (GET without ``.view``, token) and py-sonic (POST,
+``.view``, token)."""
+
+from __future__ import annotations
+
+import asyncio
+
+import aiohttp
+import knuckles
+import libsonic
+import pytest
+from libopensonic import AsyncConnection
+
+from tests.audio import make_jpeg
+from tests.helpers import make_track, wait_for_track
+from tests.subsonic.conftest import AppAccount, app_account
+
+
+@pytest.fixture
+async def library(client) -> dict:
+    """An album of two ready tracks by an artist, one with a cover; and a listener's app password."""
+    account = await app_account(client, "artist")
+    tracks = []
+    for no, title in ((1, "Dawn Chorus"), (2, "Evening Hymn")):
+        made = await make_track(
+            client,
+            account.headers,
+            "flac",
+            seconds=2,
+            fields={"artist": "The Larks", "album": "Day", "track_no": no, "title": title},
+        )
+        tracks.append(await wait_for_track(client, account.headers, made["id"]))
+    resp = await client.put(
+        f"/api/v1/tracks/{tracks[0]['id']}/cover",
+        data=make_jpeg(),
+        headers={**account.headers, "Content-Type": "image/jpeg"},
+    )
+    assert resp.status == 200, await resp.text()
+    listener = await app_account(client, "listener")
+    return {
+        "tracks": tracks,
+        "listener": listener,
+        "album_id": tracks[0]["album_id"],
+        "artist_id": tracks[0]["artist_id"],
+    }
+
+
+async def test_py_opensonic_browses_searches_streams_with_an_api_key(client, library):
+    listener: AppAccount = library["listener"]
+    conn = AsyncConnection(
+        f"http://{client.server.host}",
+        api_key=listener.app_password["api_key"],
+        port=client.server.port,
+    )
+    try:
+        assert await conn.ping() is True
+        names = {e.name for e in await conn.get_open_subsonic_extensions()}
+        assert "apiKeyAuthentication" in names
+        artists = await conn.get_artists()
+        found = [a for index in artists.index for a in index.artist if a.name == "The Larks"]
+        assert len(found) == 1 and found[0].id == library["artist_id"] and found[0].album_count == 1
+        artist = await conn.get_artist(found[0].id)
+        assert [a.name for a in artist.album] == ["Day"] and artist.album[0].song_count == 2
+        album = await conn.get_album(artist.album[0].id)
+        assert [s.title for s in album.song] == ["Dawn Chorus", "Evening Hymn"]
+        song = await conn.get_song(album.song[0].id)
+        assert song.suffix == "flac" and song.content_type == "audio/flac" and song.duration == 2
+        assert song.album_id == library["album_id"] and song.artist_id == library["artist_id"]
+        result = await conn.search3("dawn")
+        assert [s.id for s in result.song] == [song.id]
+        # RFC 9110 §14.2 defines Range for GET only: over POST (py-opensonic's default, formPost) the
+        # whole file comes back, as the RFC wants; a GET gets its range.
+        resp = await conn.stream(song.id, byte_range="bytes=0-3")
+        assert resp.status == 200 and (await resp.read())[:4] == b"fLaC"
+        conn.use_get = True
+        resp = await conn.stream(song.id, byte_range="bytes=0-3")
+        assert resp.status == 206 and await resp.read() == b"fLaC"
+        cover = await conn.get_cover_art(song.id)
+        assert cover.status == 200 and (await cover.read())[:2] == b"\xff\xd8"
+    finally:
+        await conn.cleanup()
+
+
+async def test_knuckles_browses_with_get_and_no_view_suffix(client, library):
+    listener: AppAccount = library["listener"]
+    sub = knuckles.Subsonic(
+        f"{client.server.host}:{client.server.port}",
+        listener.username,
+        listener.password,
+        "knuckles-test",
+        use_https=False,
+    )
+    assert await asyncio.to_thread(sub.system.ping)
+    album = await asyncio.to_thread(sub.browsing.get_album, library["album_id"])
+    assert album.name == "Day" and [t.title for t in album.songs] == ["Dawn Chorus", "Evening Hymn"]
+    result = await asyncio.to_thread(sub.searching.search, "hymn")
+    assert [s.title for s in result.songs] == ["Evening Hymn"]
+    url = await asyncio.to_thread(sub.media_retrieval.stream, library["tracks"][1]["id"])
+    async with aiohttp.ClientSession() as http, http.get(url, headers={"Range": "bytes=-4"}) as resp:
+        assert resp.status == 206 and len(await resp.read()) == 4
+
+
+async def test_empty_query_pages_through_the_whole_library_in_a_stable_order(client, library):
+    listener: AppAccount = library["listener"]
+    conn = libsonic.Connection(
+        f"http://{client.server.host}",
+        listener.username,
+        listener.password,
+        port=client.server.port,
+        serverPath="rest",
+    )
+    pages = []
+    for offset in (0, 1, 2):
+        result = await asyncio.to_thread(
+            conn.search3, '""', artistCount=0, albumCount=0, songCount=1, songOffset=offset
+        )
+        pages.append([s["title"] for s in result["searchResult3"].get("song", [])])
+    assert pages == [["Dawn Chorus"], ["Evening Hymn"], []]
+    songs = (await asyncio.to_thread(conn.getAlbum, library["album_id"]))["album"]["song"]
+    assert [s["track"] for s in songs] == [1, 2]
