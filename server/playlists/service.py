@@ -166,6 +166,16 @@ class PlaylistService:
 
         return await self._edit(principal, playlist_id, version, edit)
 
+    async def remove_positions(self, principal: Principal, playlist_id: str, positions: set[int]) -> Doc:
+        """Remove the tracks at all of ``positions`` in one edit (Subsonic's ``songIndexToRemove``)."""
+
+        def edit(ids: list[str]) -> list[str]:
+            if positions and max(positions) >= len(ids):
+                raise _out_of_range("position", max(positions), len(ids) - 1)
+            return [track_id for n, track_id in enumerate(ids) if n not in positions]
+
+        return await self._edit(principal, playlist_id, None, edit)
+
     async def move(
         self, principal: Principal, playlist_id: str, src: int, dst: int, version: int | None
     ) -> Doc:

@@ -19,7 +19,7 @@ from aiohttp import web
 from server import keys
 from server.documents import MONGO_DOWN, REDIS_DOWN
 from server.errors import AppError, PreconditionFailed, RangeNotSatisfiable
-from server.subsonic import browsing, media, searching, system
+from server.subsonic import browsing, media, playlists, searching, system
 from server.subsonic.auth import Caller, authenticate
 from server.subsonic.protocol import (
     Generic,
@@ -61,6 +61,11 @@ METHODS: dict[str, Method] = {
     "stream": Method(media.stream),
     "download": Method(media.stream),
     "getCoverArt": Method(media.get_cover_art),
+    "getPlaylists": Method(playlists.get_playlists),
+    "getPlaylist": Method(playlists.get_playlist),
+    "createPlaylist": Method(playlists.create_playlist),
+    "updatePlaylist": Method(playlists.update_playlist),
+    "deletePlaylist": Method(playlists.delete_playlist),
 }
 
 

@@ -119,3 +119,68 @@ async def test_empty_query_pages_through_the_whole_library_in_a_stable_order(cli
     assert pages == [["Dawn Chorus"], ["Evening Hymn"], []]
     songs = (await asyncio.to_thread(conn.getAlbum, library["album_id"]))["album"]["song"]
     assert [s["track"] for s in songs] == [1, 2]
+
+
+async def test_py_sonic_makes_and_edits_a_playlist_the_web_api_sees(client, library):
+    listener: AppAccount = library["listener"]
+    conn = libsonic.Connection(
+        f"http://{client.server.host}",
+        listener.username,
+        listener.password,
+        port=client.server.port,
+        serverPath="rest",
+    )
+    first, second = (t["id"] for t in library["tracks"])
+    made = (await asyncio.to_thread(conn.createPlaylist, name="  Road   trip ", songIds=[first, second]))[
+        "playlist"
+    ]
+    assert made["name"] == "Road trip" and [e["id"] for e in made["entry"]] == [first, second]
+    playlist_id = made["id"]
+    await asyncio.to_thread(
+        conn.updatePlaylist,
+        playlist_id,
+        name="Night drive",
+        comment="late",
+        songIdsToAdd=[first],
+        songIndexesToRemove=[0],
+    )
+    got = (await asyncio.to_thread(conn.getPlaylist, playlist_id))["playlist"]
+    assert (got["name"], got["comment"], got["public"]) == ("Night drive", "late", False)
+    # py-sonic has no "public"; the parameter itself, as a form field:
+    resp = await client.post(
+        "/rest/updatePlaylist.view",
+        data={"playlistId": playlist_id, "public": "true", "f": "json", **_token(listener)},
+    )
+    assert (await resp.json())["subsonic-response"]["status"] == "ok"
+    assert [e["id"] for e in got["entry"]] == [second, first] and got["songCount"] == 2
+    listed = (await asyncio.to_thread(conn.getPlaylists))["playlists"]["playlist"]
+    assert [p["id"] for p in listed] == [playlist_id] and listed[0]["owner"] == listener.username
+    # The web API sees the same playlist.
+    web = await (await client.get(f"/api/v1/playlists/{playlist_id}", headers=listener.headers)).json()
+    assert [t["id"] for t in web["tracks"]] == [second, first] and web["is_public"] is True
+    # Someone else can read it (public) but not change or delete it.
+    other = await app_account(client, "listener")
+    stranger = libsonic.Connection(
+        f"http://{client.server.host}",
+        other.username,
+        other.password,
+        port=client.server.port,
+        serverPath="rest",
+    )
+    assert (await asyncio.to_thread(stranger.getPlaylist, playlist_id))["playlist"][
+        "owner"
+    ] == listener.username
+    with pytest.raises(libsonic.errors.SonicError):
+        await asyncio.to_thread(stranger.deletePlaylist, playlist_id)
+    await asyncio.to_thread(conn.deletePlaylist, playlist_id)
+    assert (await client.get(f"/api/v1/playlists/{playlist_id}", headers=listener.headers)).status == 404
+
+
+def _token(account: AppAccount, salt: str = "5a1t") -> dict[str, str]:
+    import hashlib
+
+    return {
+        "u": account.username,
+        "s": salt,
+        "t": hashlib.md5((account.password + salt).encode()).hexdigest(),
+    }
