@@ -1,6 +1,6 @@
 -- One playback command, applied atomically to the hash KEYS[1] ({prefix}playback:{user}).
 --
--- ARGV: 1 action (play|pause|resume|seek|stop), 2 now (ms since the epoch, the caller's clock),
+-- ARGV: 1 action (play|pause|resume|seek|stop|cue: load a track paused at a position, no listen), 2 now (ms since the epoch, the caller's clock),
 --       3 command_id ("" = none; ids are [A-Za-z0-9_-]), 4 track_id, 5 duration_ms (0 = unknown), 6 position_ms,
 --       7 device_id ("" = keep the current one; pause: "" = whatever plays, else only if that device
 --         plays: the server pausing a device that went away), 8 listen_id (play: the new listen),
@@ -97,6 +97,13 @@ if action == 'play' then
   heard = 0
   threshold = tonumber(ARGV[9])
   counted = false
+elseif action == 'cue' then
+  track_id = ARGV[4]
+  duration = tonumber(ARGV[5])
+  position = target
+  playing = false
+  if ARGV[7] ~= '' then device = ARGV[7] end
+  listen, heard, threshold, counted = '', 0, 0, false
 elseif action == 'pause' then
   playing = false
 elseif action == 'resume' then

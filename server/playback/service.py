@@ -97,6 +97,40 @@ class PlaybackService:
                 return paused
         return state.view(now)
 
+    async def cue(self, user_id: str, track_id: str, position_ms: int, device_id: str) -> PlaybackPayload:
+        """Load ``track_id`` paused at ``position_ms`` on ``device_id`` (a Subsonic app's saved play
+        queue): every device sees where to resume; no listen starts until someone plays."""
+        track = await self._tracks.get(track_id)
+        if track.get("status") != "ready":
+            raise Conflict("The track is not ready to play yet.", code="track_not_ready")
+        duration = int(track.get("duration_ms") or 0)
+        cmd = Command(
+            action="cue",
+            now=self._clock(),
+            track_id=track_id,
+            duration_ms=duration,
+            position_ms=min(position_ms, duration) if duration else position_ms,
+            device_id=device_id,
+        )
+        return (await self._finish(user_id, await self._states.apply(user_id, cmd), cmd.now)).state
+
+    async def scrobble(self, user_id: str, track_id: str, device_id: str, played_at: datetime | None) -> None:
+        """A play an app reports as heard: the listen the app started here ends (and counts by the
+        usual rule); a play this server never saw is recorded as one counted listen."""
+        state = await self._states.get(user_id)
+        if state.track_id == track_id and state.device_id == device_id:
+            await self.execute(user_id, PlaybackRequest(action="stop"))
+            return
+        track = await self._tracks.get(track_id)
+        listen_id = new_id()
+        when = played_at or _datetime(self._clock())
+        await self._history.start_listen(
+            listen_id, user_id=user_id, track_id=track_id, played_at=when, device=device_id
+        )
+        await self._history.record_heard(listen_id, int(track.get("duration_ms") or 0))
+        if await self._history.mark_counted(listen_id):
+            await self._history.count_play(track_id)
+
     async def device_gone(self, user_id: str, device_id: str) -> PlaybackPayload | None:
         """Pause if ``device_id`` is the device playing (its last connection ended); the new state, or
         None when another device plays (or nothing does). Atomic: a play elsewhere meanwhile wins."""

@@ -18,7 +18,7 @@ import redis.asyncio as aioredis
 
 from media.events import PlaybackPayload
 
-Action = Literal["play", "pause", "resume", "seek", "stop"]
+Action = Literal["play", "pause", "resume", "seek", "stop", "cue"]
 Outcome = Literal["ok", "duplicate", "idle", "past_end", "elsewhere"]
 
 STATE_TTL = 30 * 86400

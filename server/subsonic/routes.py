@@ -19,7 +19,7 @@ from aiohttp import web
 from server import keys
 from server.documents import MONGO_DOWN, REDIS_DOWN
 from server.errors import AppError, PreconditionFailed, RangeNotSatisfiable
-from server.subsonic import browsing, media, playlists, searching, system
+from server.subsonic import annotations, browsing, media, playlists, searching, system
 from server.subsonic.auth import Caller, authenticate
 from server.subsonic.protocol import (
     Generic,
@@ -66,6 +66,14 @@ METHODS: dict[str, Method] = {
     "createPlaylist": Method(playlists.create_playlist),
     "updatePlaylist": Method(playlists.update_playlist),
     "deletePlaylist": Method(playlists.delete_playlist),
+    "star": Method(annotations.star),
+    "unstar": Method(annotations.unstar),
+    "setRating": Method(annotations.set_rating),
+    "getStarred": Method(annotations.get_starred),
+    "getStarred2": Method(annotations.get_starred2),
+    "scrobble": Method(annotations.scrobble),
+    "getPlayQueue": Method(annotations.get_play_queue),
+    "savePlayQueue": Method(annotations.save_play_queue),
 }
 
 

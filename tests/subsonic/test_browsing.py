@@ -12,6 +12,7 @@ import libsonic
 import pytest
 from libopensonic import AsyncConnection
 
+from server import keys
 from tests.audio import make_jpeg
 from tests.helpers import make_track, wait_for_track
 from tests.subsonic.conftest import AppAccount, app_account
@@ -184,3 +185,69 @@ def _token(account: AppAccount, salt: str = "5a1t") -> dict[str, str]:
         "s": salt,
         "t": hashlib.md5((account.password + salt).encode()).hexdigest(),
     }
+
+
+async def test_stars_scrobbles_and_the_play_queue_follow_the_listener(client, library):
+    listener: AppAccount = library["listener"]
+    conn = libsonic.Connection(
+        f"http://{client.server.host}",
+        listener.username,
+        listener.password,
+        port=client.server.port,
+        serverPath="rest",
+        appName="Phone",
+    )
+    first, second = (t["id"] for t in library["tracks"])
+    await asyncio.to_thread(
+        conn.star, sids=[first], albumIds=[library["album_id"]], artistIds=[library["artist_id"]]
+    )
+    starred = (await asyncio.to_thread(conn.getStarred2))["starred2"]
+    assert [s["id"] for s in starred["song"]] == [first] and starred["song"][0]["starred"].endswith("Z")
+    assert [a["id"] for a in starred["album"]] == [library["album_id"]]
+    assert [a["id"] for a in starred["artist"]] == [library["artist_id"]]
+    await asyncio.to_thread(conn.unstar, sids=[first])
+    assert "song" not in (await asyncio.to_thread(conn.getStarred2))["starred2"] or not (
+        await asyncio.to_thread(conn.getStarred2)
+    )["starred2"].get("song")
+
+    # Now playing: the app's device plays, and the web sees it; streaming alone never counts.
+    async with aiohttp.ClientSession() as http:
+        await (await http.get(_stream_url(client, listener, first))).read()
+    await asyncio.to_thread(conn.scrobble, first, False)
+    state = await (await client.get("/api/v1/playback", headers=listener.headers)).json()
+    assert state["track_id"] == first and state["is_playing"] is True and state["device_id"] == "app:Phone"
+    # A submission counts the play by the server's rule (a play it never saw: one counted listen).
+    # (Read from the store: the catalog's cached view of a count may lag up to 300 s.)
+    before = (await client.app[keys.TRACKS].get(second))["play_count"]
+    await asyncio.to_thread(conn.scrobble, second, True)
+    assert (await client.app[keys.TRACKS].get(second))["play_count"] == before + 1
+    history = await (await client.get("/api/v1/me/history", headers=listener.headers)).json()
+    assert history["items"][0]["track_id"] == second and history["items"][0]["counted"] is True
+
+    # The app saves its queue: the browser sees where to resume, paused, on the app's device.
+    await asyncio.to_thread(conn.savePlayQueue, [first, second], current=second, position=1234)
+    state = await (await client.get("/api/v1/playback", headers=listener.headers)).json()
+    assert (state["track_id"], state["position_ms"], state["is_playing"]) == (second, 1234, False)
+    queue = (await asyncio.to_thread(conn.getPlayQueue))["playQueue"]
+    assert [e["id"] for e in queue["entry"]] == [first, second] and queue["current"] == second
+    assert queue["position"] == 1234 and queue["changedBy"] == "app:Phone"
+    # The browser plays on from there and seeks: the app resumes where the browser is.
+    resp = await client.post(
+        "/api/v1/playback/play",
+        json={"track_id": first, "position_ms": 500, "device_id": "web"},
+        headers=listener.headers,
+    )
+    assert resp.status == 200
+    await client.post("/api/v1/playback/pause", headers=listener.headers)
+    queue = (await asyncio.to_thread(conn.getPlayQueue))["playQueue"]
+    assert queue["current"] == first and 500 <= queue["position"] < 2000 and queue["changedBy"] == "web"
+
+
+def _stream_url(client, account: AppAccount, track_id: str) -> str:
+    from urllib.parse import urlencode
+
+    return (
+        str(client.make_url("/rest/stream"))
+        + "?"
+        + urlencode({**_token(account), "id": track_id, "v": "1.16.1", "c": "t"})
+    )

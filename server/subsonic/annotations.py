@@ -1,0 +1,194 @@
+"""Annotation: ``star``, ``unstar``, ``getStarred``/``getStarred2``, ``setRating``, ``scrobble``;
+and the play queue: ``getPlayQueue``, ``savePlayQueue``.
+
+Stars and ratings are per user, in ``annotations`` ({_id: "<user>:<item>", user_id, item_id, kind:
+song|album|artist, starred_at | None, rating | None}). ``scrobble`` with ``submission=false`` is
+"now playing": the app's device becomes the one playing, as a play from the web player would; with
+``submission=true`` the play counts by the server's own rule. The play queue is the user's playback
+state (what plays, where it stopped), shared with the web player and Socket.IO, plus the list of
+songs the app saved, so an app resumes where the browser stopped and the reverse.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from datetime import UTC, datetime
+from typing import Any
+
+from aiohttp import web
+
+from server import keys
+from server.api import iso
+from server.catalog.service import records
+from server.documents import utcnow
+from server.playback.service import PlaybackRequest
+from server.subsonic.auth import Caller
+from server.subsonic.browsing import album_element, songs
+from server.subsonic.protocol import Generic, MissingParameter, NotFound, Params
+
+QUEUE_TTL = 30 * 86400
+MAX_QUEUE = 1000
+_DEVICE_CHARS = re.compile(r"[^A-Za-z0-9._:-]")
+
+
+def app_device(params: Params) -> str:
+    """The device id of a Subsonic app: ``app:`` and its client name (``c``), in the id alphabet."""
+    name = _DEVICE_CHARS.sub("-", params.get("c") or "subsonic")[:56]
+    return f"app:{name}"
+
+
+class Annotations:
+    def __init__(self, db: Any) -> None:
+        self._docs = db["annotations"]
+
+    async def set(self, user_id: str, item_id: str, kind: str, changes: dict[str, Any]) -> None:
+        key = f"{user_id}:{item_id}"
+        await self._docs.update_one(
+            {"_id": key},
+            {"$set": {"user_id": user_id, "item_id": item_id, "kind": kind, **changes}},
+            upsert=True,
+        )
+
+    async def starred(self, user_id: str) -> list[dict[str, Any]]:
+        return await self._docs.find({"user_id": user_id, "starred_at": {"$ne": None}}).to_list(None)
+
+
+def _store(request: web.Request) -> Annotations:
+    return Annotations(request.app[keys.DB])
+
+
+async def _kind_of(request: web.Request, item_id: str) -> str:
+    catalog = request.app[keys.CATALOG]
+    if await catalog.tracks.find(item_id) is not None:
+        return "song"
+    if await catalog.albums.find(item_id) is not None:
+        return "album"
+    if await catalog.artists.find(item_id) is not None:
+        return "artist"
+    raise NotFound(f"No such item: {item_id}.")
+
+
+async def _annotate(request: web.Request, params: Params, caller: Caller, changes: dict[str, Any]) -> None:
+    named = [
+        *((i, None) for i in params.all("id")),
+        *((i, "album") for i in params.all("albumId")),
+        *((i, "artist") for i in params.all("artistId")),
+    ]
+    if not named:
+        raise MissingParameter("Required parameter is missing: id, albumId or artistId.")
+    store = _store(request)
+    for item_id, kind in named:
+        await store.set(caller.user.id, item_id, kind or await _kind_of(request, item_id), changes)
+
+
+async def star(request: web.Request, params: Params, caller: Caller | None) -> None:
+    assert caller is not None
+    await _annotate(request, params, caller, {"starred_at": utcnow()})
+
+
+async def unstar(request: web.Request, params: Params, caller: Caller | None) -> None:
+    assert caller is not None
+    await _annotate(request, params, caller, {"starred_at": None})
+
+
+async def set_rating(request: web.Request, params: Params, caller: Caller | None) -> None:
+    assert caller is not None
+    rating = params.integer("rating", high=5)
+    if rating is None:
+        raise MissingParameter("Required parameter is missing: rating.")
+    item_id = params.required("id")
+    await _store(request).set(
+        caller.user.id, item_id, await _kind_of(request, item_id), {"rating": rating or None}
+    )
+
+
+async def get_starred2(request: web.Request, params: Params, caller: Caller | None) -> dict[str, Any]:
+    assert caller is not None
+    return {"starred2": await _starred(request, caller)}
+
+
+async def get_starred(request: web.Request, params: Params, caller: Caller | None) -> dict[str, Any]:
+    assert caller is not None
+    return {"starred": await _starred(request, caller)}
+
+
+async def _starred(request: web.Request, caller: Caller) -> dict[str, Any]:
+    catalog = request.app[keys.CATALOG]
+    docs = await _store(request).starred(caller.user.id)
+    when = {d["item_id"]: iso(d["starred_at"]) for d in docs}
+    ids = {kind: [d["item_id"] for d in docs if d["kind"] == kind] for kind in ("song", "album", "artist")}
+    tracks = [
+        t for t in records(await catalog.tracks.get_many(ids["song"])) if catalog.can_see(caller.principal, t)
+    ]
+    song_list = [{**s, "starred": when[s["id"]]} for s in await songs(catalog, tracks)]
+    albums = await catalog.album_views(await catalog.albums.get_many(ids["album"]))
+    artists = await catalog.artists.get_many(ids["artist"])
+    return {
+        "artist": [{"id": a["_id"], "name": a["name"], "starred": when[a["_id"]]} for a in artists],
+        "album": [{**album_element(a, []), "starred": when[a.id]} for a in albums],
+        "song": song_list,
+    }
+
+
+async def scrobble(request: web.Request, params: Params, caller: Caller | None) -> None:
+    assert caller is not None
+    playback = request.app[keys.PLAYBACK]
+    device = app_device(params)
+    track_id = params.required("id")
+    await request.app[keys.CATALOG].visible_track(caller.principal, track_id)
+    if not params.flag("submission", True):
+        await playback.execute(
+            caller.user.id, PlaybackRequest(action="play", track_id=track_id, device_id=device)
+        )
+        return
+    millis = params.integer("time")
+    played_at = datetime.fromtimestamp(millis / 1000, UTC).replace(tzinfo=None) if millis else None
+    await playback.scrobble(caller.user.id, track_id, device, played_at)
+
+
+def _queue_key(request: web.Request, user_id: str) -> str:
+    return f"{request.app[keys.SETTINGS].redis_prefix}playqueue:{user_id}"
+
+
+async def get_play_queue(request: web.Request, params: Params, caller: Caller | None) -> dict[str, Any]:
+    assert caller is not None
+    catalog = request.app[keys.CATALOG]
+    state = await request.app[keys.PLAYBACK].state(caller.user.id)
+    raw = await request.app[keys.REDIS].get(_queue_key(request, caller.user.id))
+    saved = json.loads(raw) if raw else {}
+    ids: list[str] = saved.get("ids", [])
+    current = state["track_id"]
+    if current and current not in ids:
+        ids = [current]  # the browser moved on to something else: that is the queue now
+    tracks = {d["_id"]: d for d in await catalog.tracks.get_many(ids)}
+    visible = [
+        t for t in records(tracks[i] for i in ids if i in tracks) if catalog.can_see(caller.principal, t)
+    ]
+    if not visible and not current:
+        return {}
+    return {
+        "playQueue": {
+            "current": current,
+            "position": state["position_ms"],
+            "username": caller.user.username,
+            "changed": state["updated_at"],
+            "changedBy": state["device_id"] or saved.get("client") or "",
+            "entry": await songs(catalog, visible),
+        }
+    }
+
+
+async def save_play_queue(request: web.Request, params: Params, caller: Caller | None) -> None:
+    assert caller is not None
+    ids = params.all("id")[:MAX_QUEUE]
+    current = params.get("current") or (ids[0] if ids else None)
+    position = params.integer("position", 0) or 0
+    if current and current not in ids:
+        raise Generic("current must be one of the ids.")
+    await request.app[keys.REDIS].set(
+        _queue_key(request, caller.user.id), json.dumps({"ids": ids, "client": params.get("c")}), ex=QUEUE_TTL
+    )
+    if current:
+        await request.app[keys.CATALOG].visible_track(caller.principal, current)
+        await request.app[keys.PLAYBACK].cue(caller.user.id, current, position, app_device(params))
