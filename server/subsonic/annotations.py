@@ -50,6 +50,9 @@ class Annotations:
             upsert=True,
         )
 
+    async def for_kind(self, user_id: str, kind: str) -> list[dict[str, Any]]:
+        return await self._docs.find({"user_id": user_id, "kind": kind}).to_list(None)
+
     async def starred(self, user_id: str) -> list[dict[str, Any]]:
         return await self._docs.find({"user_id": user_id, "starred_at": {"$ne": None}}).to_list(None)
 

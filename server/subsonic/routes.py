@@ -19,7 +19,7 @@ from aiohttp import web
 from server import keys
 from server.documents import MONGO_DOWN, REDIS_DOWN
 from server.errors import AppError, PreconditionFailed, RangeNotSatisfiable
-from server.subsonic import annotations, browsing, media, playlists, searching, system
+from server.subsonic import annotations, browsing, lists, media, playlists, searching, system
 from server.subsonic.auth import Caller, authenticate
 from server.subsonic.protocol import (
     Generic,
@@ -73,6 +73,19 @@ METHODS: dict[str, Method] = {
     "getStarred2": Method(annotations.get_starred2),
     "scrobble": Method(annotations.scrobble),
     "getPlayQueue": Method(annotations.get_play_queue),
+    "getAlbumList": Method(lists.get_album_list),
+    "getAlbumList2": Method(lists.get_album_list2),
+    "getRandomSongs": Method(lists.get_random_songs),
+    "getGenres": Method(lists.get_genres),
+    "getSongsByGenre": Method(lists.get_songs_by_genre),
+    "getTopSongs": Method(lists.get_top_songs),
+    "getSimilarSongs2": Method(lists.get_similar_songs2),
+    "getArtistInfo2": Method(lists.get_artist_info2),
+    "getAlbumInfo2": Method(lists.get_album_info2),
+    "getIndexes": Method(lists.get_indexes),
+    "getMusicDirectory": Method(lists.get_music_directory),
+    "getNowPlaying": Method(lists.get_now_playing),
+    "getLyricsBySongId": Method(lists.get_lyrics_by_song_id),
     "savePlayQueue": Method(annotations.save_play_queue),
 }
 

@@ -1,0 +1,101 @@
+"""Lists and folder browsing, through raw requests in JSON (and XML where the shape matters)."""
+
+from __future__ import annotations
+
+import hashlib
+import xml.etree.ElementTree as ET
+from typing import Any
+
+from aiohttp.test_utils import TestClient
+
+from tests.subsonic.conftest import AppAccount
+from tests.subsonic.test_browsing import library as library  # the fixture: an album of two tracks
+
+NS = "{http://subsonic.org/restapi}"
+
+
+async def call(client: TestClient, account: AppAccount, method: str, **params: Any) -> dict[str, Any]:
+    salt = "ab12"
+    auth = {
+        "u": account.username,
+        "s": salt,
+        "t": hashlib.md5((account.password + salt).encode()).hexdigest(),
+    }
+    resp = await client.get(
+        f"/rest/{method}", params={**auth, "f": "json", "v": "1.16.1", "c": "t", **params}
+    )
+    body = (await resp.json())["subsonic-response"]
+    assert body["status"] == "ok", body
+    return body
+
+
+async def test_album_lists_of_every_type(client, library):
+    listener: AppAccount = library["listener"]
+    for kind in ("random", "newest", "frequent", "alphabeticalByName", "alphabeticalByArtist"):
+        albums = (await call(client, listener, "getAlbumList2", type=kind))["albumList2"]["album"]
+        assert [a["id"] for a in albums] == [library["album_id"]], kind
+        assert albums[0]["songCount"] == 2 and albums[0]["artist"] == "The Larks"
+    assert (await call(client, listener, "getAlbumList2", type="byGenre", genre="nope"))["albumList2"][
+        "album"
+    ] == []
+    assert (await call(client, listener, "getAlbumList2", type="starred"))["albumList2"]["album"] == []
+    await call(client, listener, "star", albumId=library["album_id"])
+    starred = (await call(client, listener, "getAlbumList2", type="starred"))["albumList2"]["album"]
+    assert [a["id"] for a in starred] == [library["album_id"]]
+    await call(client, listener, "setRating", id=library["album_id"], rating="4")
+    assert len((await call(client, listener, "getAlbumList2", type="highest"))["albumList2"]["album"]) == 1
+    assert (await call(client, listener, "getAlbumList2", type="recent"))["albumList2"]["album"] == []
+    await call(client, listener, "scrobble", id=library["tracks"][0]["id"], submission="true")
+    assert len((await call(client, listener, "getAlbumList2", type="recent"))["albumList2"]["album"]) == 1
+    legacy = (await call(client, listener, "getAlbumList", type="newest"))["albumList"]["album"]
+    assert legacy[0]["isDir"] is True and legacy[0]["title"] == "Day"
+    resp = await client.get(
+        "/rest/getAlbumList2", params={"type": "sideways", "u": listener.username, "p": listener.password}
+    )
+    error = ET.fromstring(await resp.text()).find(NS + "error")
+    assert error is not None and error.get("code") == "0"
+
+
+async def test_random_songs_genres_and_top_songs(client, library):
+    listener: AppAccount = library["listener"]
+    titles = {
+        s["title"] for s in (await call(client, listener, "getRandomSongs", size="5"))["randomSongs"]["song"]
+    }
+    assert titles == {"Dawn Chorus", "Evening Hymn"}
+    genres = (await call(client, listener, "getGenres"))["genres"].get("genre", [])
+    assert all(g["songCount"] >= 1 for g in genres)
+    top = (await call(client, listener, "getTopSongs", artist="the larks"))["topSongs"]["song"]
+    assert {s["title"] for s in top} == {"Dawn Chorus", "Evening Hymn"}
+    assert (await call(client, listener, "getTopSongs", artist="nobody"))["topSongs"]["song"] == []
+    similar = (await call(client, listener, "getSimilarSongs2", id=library["tracks"][0]["id"]))[
+        "similarSongs2"
+    ]
+    assert all(s["id"] != library["tracks"][0]["id"] for s in similar.get("song", []))
+
+
+async def test_folder_browsing_and_info(client, library):
+    listener: AppAccount = library["listener"]
+    indexes = (await call(client, listener, "getIndexes"))["indexes"]["index"]
+    larks = [a for i in indexes for a in i["artist"] if a["name"] == "The Larks"]
+    assert [i["name"] for i in indexes if any(a["name"] == "The Larks" for a in i["artist"])] == ["L"]
+    artist_dir = (await call(client, listener, "getMusicDirectory", id=larks[0]["id"]))["directory"]
+    assert [c["title"] for c in artist_dir["child"]] == ["Day"] and artist_dir["child"][0]["isDir"] is True
+    album_dir = (await call(client, listener, "getMusicDirectory", id=artist_dir["child"][0]["id"]))[
+        "directory"
+    ]
+    assert [c["title"] for c in album_dir["child"]] == ["Dawn Chorus", "Evening Hymn"]
+    assert album_dir["child"][0]["isDir"] is False and album_dir["parent"] == larks[0]["id"]
+    info = (await call(client, listener, "getArtistInfo2", id=larks[0]["id"]))["artistInfo2"]
+    assert info["similarArtist"] == []
+    assert "albumInfo" in await call(client, listener, "getAlbumInfo2", id=library["album_id"])
+    lyrics = await call(client, listener, "getLyricsBySongId", id=library["tracks"][0]["id"])
+    assert lyrics["lyricsList"]["structuredLyrics"] == []
+
+
+async def test_now_playing_shows_the_callers_own_playback(client, library):
+    listener: AppAccount = library["listener"]
+    assert (await call(client, listener, "getNowPlaying"))["nowPlaying"]["entry"] == []
+    await call(client, listener, "scrobble", id=library["tracks"][1]["id"], submission="false")
+    (entry,) = (await call(client, listener, "getNowPlaying"))["nowPlaying"]["entry"]
+    assert entry["id"] == library["tracks"][1]["id"] and entry["username"] == listener.username
+    assert entry["playerName"] == "app:t"
