@@ -8,9 +8,13 @@ renditions are HLS segments, served through ``hls.m3u8``). Streaming never count
 
 from __future__ import annotations
 
+import asyncio
+from dataclasses import replace
+
 from aiohttp import web
 
-from media.errors import UnsafePath
+from media.errors import PlaylistError, UnsafePath
+from media.playlists import Variant, parse_master_playlist, render_master_playlist
 from server import keys
 from server.subsonic.auth import Caller
 from server.subsonic.protocol import NotFound, Params
@@ -41,3 +45,39 @@ async def get_cover_art(request: web.Request, params: Params, caller: Caller | N
     return web.FileResponse(
         path, headers={"Content-Type": "image/jpeg", "Cache-Control": "private, max-age=3600"}
     )
+
+
+async def hls_playlist(request: web.Request, params: Params, caller: Caller | None) -> web.StreamResponse:
+    """``hls.m3u8``: a master playlist of the track's ladder, its variants absolute signed URLs.
+
+    One ``bitRate`` (kbps) keeps the highest rung at or under it (the lowest when none is); several
+    keep one rung for each, an adaptive ladder for players to choose from; none keeps them all.
+    """
+    assert caller is not None
+    catalog = request.app[keys.CATALOG]
+    track = await catalog.visible_track(caller.principal, params.required("id"))
+    if not track.playable:
+        raise NotFound("This track has no HLS ladder yet.")
+    path = catalog.layout.master_playlist(track.id)
+    try:
+        text = await asyncio.to_thread(path.read_text)
+        master = parse_master_playlist(text)
+    except (OSError, PlaylistError) as exc:
+        raise NotFound("This track has no HLS ladder.") from exc
+    wanted = [int(b) * 1000 for b in params.all("bitRate") if b.isdigit() and int(b) > 0]
+    variants = sorted(master.variants, key=lambda v: v.bandwidth or 0)
+    if wanted:
+        chosen = {_nearest(variants, limit) for limit in wanted}
+        variants = [v for v in variants if v in chosen]
+    urls = request.app[keys.DELIVERY].urls(request, track.id, caller.user.id)
+    base = urls.hls_url.rsplit("/", 1)[0]
+    absolute = [replace(v, uri=f"{base}/{v.uri}") for v in variants]
+    body = render_master_playlist(replace(master, variants=tuple(absolute)))
+    return web.Response(
+        text=body, content_type="application/vnd.apple.mpegurl", headers={"Cache-Control": "no-store"}
+    )
+
+
+def _nearest(variants: list[Variant], limit: int) -> Variant:
+    fitting = [v for v in variants if (v.bandwidth or 0) <= limit]
+    return fitting[-1] if fitting else variants[0]

@@ -61,6 +61,7 @@ METHODS: dict[str, Method] = {
     "stream": Method(media.stream),
     "download": Method(media.stream),
     "getCoverArt": Method(media.get_cover_art),
+    "hls.m3u8": Method(media.hls_playlist),
     "getPlaylists": Method(playlists.get_playlists),
     "getPlaylist": Method(playlists.get_playlist),
     "createPlaylist": Method(playlists.create_playlist),

@@ -251,3 +251,51 @@ def _stream_url(client, account: AppAccount, track_id: str) -> str:
         + "?"
         + urlencode({**_token(account), "id": track_id, "v": "1.16.1", "c": "t"})
     )
+
+
+async def _decoded_seconds(url: str) -> float:
+    """What ffmpeg decodes from ``url`` (its first audio stream, as a player picks one rung), in seconds."""
+    proc = await asyncio.create_subprocess_exec(
+        "ffmpeg",
+        "-nostdin",
+        "-v",
+        "error",
+        "-i",
+        url,
+        "-map",
+        "0:a:0",
+        "-f",
+        "s16le",
+        "-ac",
+        "1",
+        "-ar",
+        "8000",
+        "-",
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+    )
+    out, err = await asyncio.wait_for(proc.communicate(), timeout=60)
+    assert proc.returncode == 0, err.decode()
+    return len(out) / 16000
+
+
+async def test_ffmpeg_plays_hls_and_stream_urls_built_as_an_app_builds_them(client, library):
+    from urllib.parse import urlencode
+
+    listener: AppAccount = library["listener"]
+    track_id = library["tracks"][0]["id"]
+    query = {**_token(listener), "v": "1.16.1", "c": "ffmpeg", "id": track_id}
+    base = str(client.make_url("/rest"))
+    for url in (
+        f"{base}/hls.m3u8?{urlencode(query)}",
+        f"{base}/hls.m3u8?{urlencode({**query, 'bitRate': 64})}",
+        f"{base}/stream.view?{urlencode(query)}",
+    ):
+        assert abs(await _decoded_seconds(url) - 2.0) < 0.3, url
+    resp = await client.get("/rest/hls.m3u8", params={**query, "bitRate": ["64", "256"]})
+    lines = [line for line in (await resp.text()).splitlines() if line and not line.startswith("#")]
+    assert resp.content_type == "application/vnd.apple.mpegurl" and len(lines) == 2
+    assert all(line.startswith(str(client.make_url("/hls/"))) for line in lines)
+    resp = await client.get("/rest/hls.m3u8", params={**query, "bitRate": "64"})
+    (only,) = [line for line in (await resp.text()).splitlines() if line and not line.startswith("#")]
+    assert "/64k/" in only
