@@ -52,6 +52,8 @@ METHODS: dict[str, Method] = {
     "getOpenSubsonicExtensions": Method(system.get_extensions, open=True),
     "getUser": Method(system.get_user),
     "getMusicFolders": Method(system.get_music_folders),
+    "startScan": Method(system.start_scan, admin=True),
+    "getScanStatus": Method(system.get_scan_status, admin=True),
     "getArtists": Method(browsing.get_artists),
     "getArtist": Method(browsing.get_artist),
     "getAlbum": Method(browsing.get_album),

@@ -3,14 +3,16 @@
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 from aiohttp import web
 
 from media.records import User
 from server import keys
+from server.errors import AppError
 from server.subsonic.auth import Caller
-from server.subsonic.protocol import NotAuthorized, NotFound, Params
+from server.subsonic.protocol import Generic, NotAuthorized, NotFound, Params
 
 MUSIC_FOLDER_ID = 1
 """The whole catalog is one music folder."""
@@ -73,3 +75,32 @@ def user_element(user: User) -> dict[str, Any]:
 
 async def get_music_folders(request: web.Request, params: Params, caller: Caller | None) -> dict[str, Any]:
     return {"musicFolders": {"musicFolder": [{"id": MUSIC_FOLDER_ID, "name": "Music"}]}}
+
+
+def _scans_key(request: web.Request) -> str:
+    return f"{request.app[keys.SETTINGS].redis_prefix}subsonic:scans"
+
+
+async def start_scan(request: web.Request, params: Params, caller: Caller | None) -> dict[str, Any]:
+    """Scan every library folder (``HS_LIBRARY_FOLDERS``): the protocol names no folder. Admins only."""
+    assert caller is not None
+    roots = request.app[keys.SETTINGS].scan_roots
+    if not roots:
+        raise Generic("No library folders are configured (HS_LIBRARY_FOLDERS): nothing to scan.")
+    runner = request.app[keys.SCANS]
+    ids = [(await runner.start(str(root), caller.user.id))["id"] for root in roots]
+    await request.app[keys.REDIS].set(_scans_key(request), json.dumps(ids), ex=7 * 86400)
+    return await get_scan_status(request, params, caller)
+
+
+async def get_scan_status(request: web.Request, params: Params, caller: Caller | None) -> dict[str, Any]:
+    raw = await request.app[keys.REDIS].get(_scans_key(request))
+    scanning, count = False, 0
+    for scan_id in json.loads(raw) if raw else []:
+        try:
+            state = await request.app[keys.SCANS].get(scan_id)
+        except AppError:
+            continue  # expired
+        scanning = scanning or state["state"] in ("queued", "running")
+        count += int(state.get("done") or 0)
+    return {"scanStatus": {"scanning": scanning, "count": count}}

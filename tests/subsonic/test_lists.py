@@ -99,3 +99,36 @@ async def test_now_playing_shows_the_callers_own_playback(client, library):
     (entry,) = (await call(client, listener, "getNowPlaying"))["nowPlaying"]["entry"]
     assert entry["id"] == library["tracks"][1]["id"] and entry["username"] == listener.username
     assert entry["playerName"] == "app:t"
+
+
+async def test_admins_start_scans_of_the_library_folders_and_listeners_cannot(
+    aiohttp_client, settings, tmp_path
+):
+    import asyncio
+    import dataclasses
+
+    from server.app import create_app
+    from tests.audio import make_audio
+    from tests.lane_server import LaneTestServer
+    from tests.subsonic.conftest import app_account
+
+    library_dir = tmp_path / "library"
+    library_dir.mkdir()
+    make_audio(library_dir / "found.ogg", "ogg", 1.0, tags={"title": "Found", "artist": "Scanned"})
+    client = await aiohttp_client(
+        LaneTestServer(create_app(dataclasses.replace(settings, library_folders=str(library_dir))))
+    )
+    admin = await app_account(client, "admin")
+    listener = await app_account(client, "listener")
+    resp = await client.get("/rest/startScan", params={"u": listener.username, "p": listener.password})
+    assert ET.fromstring(await resp.text()).find(NS + "error").get("code") == "50"
+    status = (await call(client, admin, "startScan"))["scanStatus"]
+    assert set(status) == {"scanning", "count"}
+    for _ in range(200):
+        status = (await call(client, admin, "getScanStatus"))["scanStatus"]
+        if not status["scanning"]:
+            break
+        await asyncio.sleep(0.1)
+    assert status == {"scanning": False, "count": 1}
+    found = (await call(client, admin, "search3", query="found"))["searchResult3"]
+    assert [s["title"] for s in found.get("song", [])] == ["Found"]
