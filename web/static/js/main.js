@@ -6,6 +6,7 @@ import { player } from './player.js';
 import { connect, disconnect, events } from './realtime.js';
 import { match, navigate, onNavigate, route, startRouter } from './router.js';
 import { adminView } from './views/admin.js';
+import { appsView } from './views/apps.js';
 import { loginView, signupView } from './views/auth.js';
 import { albumView, albumsView, artistView, artistsView, queueView } from './views/browse.js';
 import { bindSearchBox, homeView, searchView } from './views/home.js';
@@ -31,6 +32,7 @@ route('/queue', queueView);
 route('/studio', studioView);
 route('/admin', adminView);
 route('/admin/:section', adminView);
+route('/apps', appsView);
 
 async function render(loc) {
   const seq = ++renderSeq;
