@@ -36,7 +36,7 @@ PAGE = 500
 """Documents read per query while walking a whole listing."""
 
 
-def _index_letter(name: str) -> str:
+def index_letter(name: str) -> str:
     words = name.split(" ", 1)
     if len(words) == 2 and words[0] in IGNORED_ARTICLES.split():
         name = words[1]
@@ -101,7 +101,7 @@ def album_element(album: AlbumOut, tracks: list[TrackOut]) -> dict[str, Any]:
     }
 
 
-async def _visible_tracks(catalog: CatalogService, caller: Caller, **filters: str) -> list[Track]:
+async def visible_tracks(catalog: CatalogService, caller: Caller, **filters: str) -> list[Track]:
     principal = caller.principal
     query = TrackQuery(visible_to=principal.user_id, everything=principal.is_admin, **filters)
     out: list[Track] = []
@@ -114,7 +114,21 @@ async def _visible_tracks(catalog: CatalogService, caller: Caller, **filters: st
             return out
 
 
-async def _all_albums(catalog: CatalogService, artist_id: str | None) -> list[dict[str, Any]]:
+async def all_artists(catalog: CatalogService) -> list[dict[str, Any]]:
+    """Every artist, by name, read page by page."""
+    out: list[dict[str, Any]] = []
+    offset = 0
+    while True:
+        docs, total = await catalog.artists.list(
+            name_prefix=None, owner_id=None, sort="name", limit=PAGE, offset=offset
+        )
+        out.extend(docs)
+        offset += len(docs)
+        if not docs or offset >= total:
+            return out
+
+
+async def all_albums(catalog: CatalogService, artist_id: str | None) -> list[dict[str, Any]]:
     out: list[dict[str, Any]] = []
     offset = 0
     while True:
@@ -128,21 +142,13 @@ async def _all_albums(catalog: CatalogService, artist_id: str | None) -> list[di
 async def get_artists(request: web.Request, params: Params, caller: Caller | None) -> dict[str, Any]:
     catalog = request.app[keys.CATALOG]
     album_counts: dict[str, int] = defaultdict(int)
-    for album in await _all_albums(catalog, None):
+    for album in await all_albums(catalog, None):
         album_counts[album["artist_id"]] += 1
     index: dict[str, list[dict[str, Any]]] = defaultdict(list)
-    offset = 0
-    while True:
-        docs, total = await catalog.artists.list(
-            name_prefix=None, owner_id=None, sort="name", limit=PAGE, offset=offset
+    for doc in await all_artists(catalog):
+        index[index_letter(doc["name"])].append(
+            {"id": doc["_id"], "name": doc["name"], "albumCount": album_counts[doc["_id"]]}
         )
-        for doc in docs:
-            index[_index_letter(doc["name"])].append(
-                {"id": doc["_id"], "name": doc["name"], "albumCount": album_counts[doc["_id"]]}
-            )
-        offset += len(docs)
-        if not docs or offset >= total:
-            break
     return {
         "artists": {
             "ignoredArticles": IGNORED_ARTICLES,
@@ -158,8 +164,8 @@ async def get_artist(request: web.Request, params: Params, caller: Caller | None
     artist = await catalog.artists.find(artist_id)
     if artist is None:
         raise NotFound("No such artist.")
-    albums = await catalog.album_views(await _all_albums(catalog, artist_id))
-    tracks = await catalog.track_views(await _visible_tracks(catalog, caller, artist_id=artist_id))
+    albums = await catalog.album_views(await all_albums(catalog, artist_id))
+    tracks = await catalog.track_views(await visible_tracks(catalog, caller, artist_id=artist_id))
     by_album: dict[str, list[TrackOut]] = defaultdict(list)
     for track in tracks:
         if track.album_id:
@@ -182,7 +188,7 @@ async def get_album(request: web.Request, params: Params, caller: Caller | None)
     if album is None:
         raise NotFound("No such album.")
     (summary,) = await catalog.album_views([album])
-    tracks = await _visible_tracks(catalog, caller, album_id=album_id)
+    tracks = await visible_tracks(catalog, caller, album_id=album_id)
     views = await catalog.track_views(tracks)
     return {
         "album": {

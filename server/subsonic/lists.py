@@ -21,7 +21,14 @@ from server.catalog.schemas import AlbumOut, TrackOut
 from server.catalog.service import records
 from server.subsonic.annotations import Annotations
 from server.subsonic.auth import Caller
-from server.subsonic.browsing import _all_albums, _index_letter, _visible_tracks, album_element, songs
+from server.subsonic.browsing import (
+    album_element,
+    all_albums,
+    all_artists,
+    index_letter,
+    songs,
+    visible_tracks,
+)
 from server.subsonic.protocol import Generic, NotFound, Params
 
 MAX_LIST = 500
@@ -41,8 +48,8 @@ ALBUM_LIST_TYPES = (
 
 async def _albums_with_tracks(request: web.Request, caller: Caller) -> list[tuple[AlbumOut, list[TrackOut]]]:
     catalog = request.app[keys.CATALOG]
-    albums = await catalog.album_views(await _all_albums(catalog, None))
-    tracks = await catalog.track_views(await _visible_tracks(catalog, caller))
+    albums = await catalog.album_views(await all_albums(catalog, None))
+    tracks = await catalog.track_views(await visible_tracks(catalog, caller))
     by_album: dict[str, list[TrackOut]] = defaultdict(list)
     for track in tracks:
         if track.album_id:
@@ -126,7 +133,7 @@ async def get_random_songs(request: web.Request, params: Params, caller: Caller 
     assert caller is not None
     catalog = request.app[keys.CATALOG]
     size = params.integer("size", 10, low=1, high=MAX_LIST) or 10
-    tracks = await _visible_tracks(catalog, caller)
+    tracks = await visible_tracks(catalog, caller)
     genre = (params.get("genre") or "").casefold()
     low = params.integer("fromYear", None, high=9999)
     high = params.integer("toYear", None, high=9999)
@@ -143,7 +150,7 @@ async def get_random_songs(request: web.Request, params: Params, caller: Caller 
 
 async def get_genres(request: web.Request, params: Params, caller: Caller | None) -> dict[str, Any]:
     assert caller is not None
-    tracks = await _visible_tracks(request.app[keys.CATALOG], caller)
+    tracks = await visible_tracks(request.app[keys.CATALOG], caller)
     song_count: Counter[str] = Counter()
     albums: dict[str, set[str]] = defaultdict(set)
     for track in tracks:
@@ -167,7 +174,7 @@ async def get_songs_by_genre(request: web.Request, params: Params, caller: Calle
     genre = params.required("genre").casefold()
     count = params.integer("count", 10, low=1, high=MAX_LIST) or 10
     offset = params.integer("offset", 0) or 0
-    tracks = [t for t in await _visible_tracks(catalog, caller) if (t.genre or "").casefold() == genre]
+    tracks = [t for t in await visible_tracks(catalog, caller) if (t.genre or "").casefold() == genre]
     tracks.sort(key=lambda t: (t.title.casefold(), t.id))
     return {"songsByGenre": {"song": await songs(catalog, tracks[offset : offset + count])}}
 
@@ -181,7 +188,7 @@ async def get_top_songs(request: web.Request, params: Params, caller: Caller | N
     artist = next((a for a in found if a["name"].casefold() == name.casefold()), None)
     if artist is None:
         return {"topSongs": {"song": []}}
-    tracks = await _visible_tracks(catalog, caller, artist_id=artist["_id"])
+    tracks = await visible_tracks(catalog, caller, artist_id=artist["_id"])
     tracks.sort(key=lambda t: (-t.play_count, t.title.casefold()))
     return {"topSongs": {"song": await songs(catalog, tracks[:count])}}
 
@@ -218,16 +225,8 @@ async def get_indexes(request: web.Request, params: Params, caller: Caller | Non
     assert caller is not None
     catalog = request.app[keys.CATALOG]
     index: dict[str, list[dict[str, Any]]] = defaultdict(list)
-    offset = 0
-    while True:
-        docs, total = await catalog.artists.list(
-            name_prefix=None, owner_id=None, sort="name", limit=500, offset=offset
-        )
-        for doc in docs:
-            index[_index_letter(doc["name"])].append({"id": doc["_id"], "name": doc["name"]})
-        offset += len(docs)
-        if not docs or offset >= total:
-            break
+    for doc in await all_artists(catalog):
+        index[index_letter(doc["name"])].append({"id": doc["_id"], "name": doc["name"]})
     return {
         "indexes": {
             "ignoredArticles": "The El La Los Las Le Les",
@@ -244,7 +243,7 @@ async def get_music_directory(request: web.Request, params: Params, caller: Call
     directory_id = params.required("id")
     artist = await catalog.artists.find(directory_id)
     if artist is not None:
-        albums = await catalog.album_views(await _all_albums(catalog, directory_id))
+        albums = await catalog.album_views(await all_albums(catalog, directory_id))
         children = [
             {
                 "id": a.id,
@@ -262,7 +261,7 @@ async def get_music_directory(request: web.Request, params: Params, caller: Call
     album = await catalog.albums.find(directory_id)
     if album is None:
         raise NotFound("No such directory.")
-    tracks = await _visible_tracks(catalog, caller, album_id=directory_id)
+    tracks = await visible_tracks(catalog, caller, album_id=directory_id)
     return {
         "directory": {
             "id": directory_id,

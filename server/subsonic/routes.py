@@ -99,9 +99,14 @@ def setup_subsonic(app: web.Application) -> None:
 
 
 async def _front_door(request: web.Request) -> web.StreamResponse:
-    params = await Params.of(request)
     version = request.app[keys.SERVER_VERSION]
     name = request.match_info["method"].removesuffix(".view")
+    try:
+        params = await Params.of(request)
+    except (ValueError, web.HTTPException):
+        # A form body that cannot be read (malformed, too large): answered in the query's format.
+        params = Params({k: [v] for k, v in request.query.items()})
+        return respond_error(params, version, Generic("The form body could not be read."))
     try:
         method = METHODS.get(name)
         if method is None:
