@@ -105,3 +105,10 @@ def _head(path: Path) -> bytes:
 
 def _too_large() -> TooLarge:
     return TooLarge("The cover is larger than 10 MB.", details={"max_bytes": MAX_COVER_BYTES})
+
+
+def cover_response(path: Path) -> web.FileResponse:
+    """A cover file as the API and the Subsonic API send it."""
+    return web.FileResponse(
+        path, headers={"Content-Type": "image/jpeg", "Cache-Control": "private, max-age=3600"}
+    )

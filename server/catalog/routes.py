@@ -7,10 +7,10 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from media.errors import UnsafePath
 from media.records import Track
 from server import keys
 from server.api import ARTIST, SIGNED_IN, Api
+from server.catalog.cover import cover_response
 from server.catalog.schemas import (
     AlbumDetail,
     AlbumIn,
@@ -31,7 +31,6 @@ from server.catalog.schemas import TrackQuery as TrackQueryIn
 from server.catalog.service import records
 from server.catalog.store import TrackQuery
 from server.catalog.upload import receive_upload
-from server.errors import NotFound, UnsupportedMedia
 
 api = Api("/api/v1")
 
@@ -225,16 +224,4 @@ async def get_cover(request: web.Request) -> web.StreamResponse:
     """The cover art extracted from the track's file."""
     catalog = request.app[keys.CATALOG]
     track = await catalog.visible_track(request[keys.PRINCIPAL], request.match_info["id"])
-    if not track.cover:
-        raise NotFound("This track has no cover.")
-    try:
-        path = catalog.layout.resolve(track.cover)
-    except UnsafePath as exc:
-        raise NotFound("This track has no cover.") from exc
-    if not path.is_file():
-        raise NotFound("This track has no cover.")
-    if path.suffix.lower() not in (".jpg", ".jpeg"):
-        raise UnsupportedMedia("The stored cover is not a JPEG.")
-    return web.FileResponse(
-        path, headers={"Content-Type": "image/jpeg", "Cache-Control": "private, max-age=3600"}
-    )
+    return cover_response(catalog.cover_file(track))

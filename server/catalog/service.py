@@ -19,8 +19,10 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Iterable
 from dataclasses import asdict
+from pathlib import Path
 from typing import Any
 
+from media.errors import UnsafePath
 from media.events import LIBRARY, TRACK, EventPublisher
 from media.layout import MediaLayout
 from media.records import Album, Artist, Track
@@ -30,7 +32,7 @@ from server.catalog.artist_store import ArtistStore
 from server.catalog.cache import CatalogCache
 from server.catalog.schemas import AlbumDetail, AlbumOut, ArtistOut, LoudnessOut, Rendition, TrackOut
 from server.catalog.store import TrackQuery, TrackStore
-from server.errors import Conflict, Forbidden, Invalid, NotFound
+from server.errors import Conflict, Forbidden, Invalid, NotFound, UnsupportedMedia
 
 Doc = dict[str, Any]
 
@@ -121,6 +123,20 @@ class CatalogService:
                 code="artist_not_yours",
                 details={"artist_id": artist["_id"]},
             )
+
+    def cover_file(self, track: Track) -> Path:
+        """The track's cover file: NotFound when it has none, UnsupportedMedia if it is not a JPEG."""
+        if not track.cover:
+            raise NotFound("This track has no cover.")
+        try:
+            path = self.layout.resolve(track.cover)
+        except UnsafePath as exc:
+            raise NotFound("This track has no cover.") from exc
+        if not path.is_file():
+            raise NotFound("This track has no cover.")
+        if path.suffix.lower() not in (".jpg", ".jpeg"):
+            raise UnsupportedMedia("The stored cover is not a JPEG.")
+        return path
 
     async def visible_track(self, principal: Principal, track_id: str) -> Track:
         """The track if ``principal`` may see it; :class:`NotFound` otherwise (its existence stays hidden)."""

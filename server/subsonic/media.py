@@ -13,9 +13,10 @@ from dataclasses import replace
 
 from aiohttp import web
 
-from media.errors import PlaylistError, UnsafePath
+from media.errors import PlaylistError
 from media.playlists import Variant, parse_master_playlist, render_master_playlist
 from server import keys
+from server.catalog.cover import cover_response
 from server.subsonic.auth import Caller
 from server.subsonic.protocol import NotFound, Params
 
@@ -34,17 +35,7 @@ async def get_cover_art(request: web.Request, params: Params, caller: Caller | N
     assert caller is not None
     catalog = request.app[keys.CATALOG]
     track = await catalog.visible_track(caller.principal, params.required("id"))
-    if not track.cover:
-        raise NotFound("This item has no cover art.")
-    try:
-        path = catalog.layout.resolve(track.cover)
-    except UnsafePath as exc:
-        raise NotFound("This item has no cover art.") from exc
-    if not path.is_file():
-        raise NotFound("This item has no cover art.")
-    return web.FileResponse(
-        path, headers={"Content-Type": "image/jpeg", "Cache-Control": "private, max-age=3600"}
-    )
+    return cover_response(catalog.cover_file(track))
 
 
 async def hls_playlist(request: web.Request, params: Params, caller: Caller | None) -> web.StreamResponse:

@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+import libsonic
 import pytest
 from aiohttp.test_utils import TestClient
 
@@ -38,3 +39,18 @@ async def app_account(client: TestClient, *roles: str) -> AppAccount:
 @pytest.fixture
 async def listener(client: TestClient) -> AppAccount:
     return await app_account(client, "listener")
+
+
+def py_sonic(client: TestClient, account: AppAccount, **kwargs: Any) -> libsonic.Connection:
+    """py-sonic signed in with the account's app password (token sign-in, form POST, ``.view``).
+
+    ``serverPath`` without its slash: py-sonic joins base, port and path with "/" itself.
+    """
+    return libsonic.Connection(
+        f"http://{client.server.host}",
+        account.username,
+        account.password,
+        port=client.server.port,
+        serverPath="rest",
+        **kwargs,
+    )

@@ -15,7 +15,7 @@ from libopensonic import AsyncConnection
 from server import keys
 from tests.audio import make_jpeg
 from tests.helpers import make_track, wait_for_track
-from tests.subsonic.conftest import AppAccount, app_account
+from tests.subsonic.conftest import AppAccount, app_account, py_sonic
 
 
 @pytest.fixture
@@ -104,13 +104,7 @@ async def test_knuckles_browses_with_get_and_no_view_suffix(client, library):
 
 async def test_empty_query_pages_through_the_whole_library_in_a_stable_order(client, library):
     listener: AppAccount = library["listener"]
-    conn = libsonic.Connection(
-        f"http://{client.server.host}",
-        listener.username,
-        listener.password,
-        port=client.server.port,
-        serverPath="rest",
-    )
+    conn = py_sonic(client, listener)
     pages = []
     for offset in (0, 1, 2):
         result = await asyncio.to_thread(
@@ -124,13 +118,7 @@ async def test_empty_query_pages_through_the_whole_library_in_a_stable_order(cli
 
 async def test_py_sonic_makes_and_edits_a_playlist_the_web_api_sees(client, library):
     listener: AppAccount = library["listener"]
-    conn = libsonic.Connection(
-        f"http://{client.server.host}",
-        listener.username,
-        listener.password,
-        port=client.server.port,
-        serverPath="rest",
-    )
+    conn = py_sonic(client, listener)
     first, second = (t["id"] for t in library["tracks"])
     made = (await asyncio.to_thread(conn.createPlaylist, name="  Road   trip ", songIds=[first, second]))[
         "playlist"
@@ -161,13 +149,7 @@ async def test_py_sonic_makes_and_edits_a_playlist_the_web_api_sees(client, libr
     assert [t["id"] for t in web["tracks"]] == [second, first] and web["is_public"] is True
     # Someone else can read it (public) but not change or delete it.
     other = await app_account(client, "listener")
-    stranger = libsonic.Connection(
-        f"http://{client.server.host}",
-        other.username,
-        other.password,
-        port=client.server.port,
-        serverPath="rest",
-    )
+    stranger = py_sonic(client, other)
     assert (await asyncio.to_thread(stranger.getPlaylist, playlist_id))["playlist"][
         "owner"
     ] == listener.username
@@ -189,14 +171,7 @@ def _token(account: AppAccount, salt: str = "5a1t") -> dict[str, str]:
 
 async def test_stars_scrobbles_and_the_play_queue_follow_the_listener(client, library):
     listener: AppAccount = library["listener"]
-    conn = libsonic.Connection(
-        f"http://{client.server.host}",
-        listener.username,
-        listener.password,
-        port=client.server.port,
-        serverPath="rest",
-        appName="Phone",
-    )
+    conn = py_sonic(client, listener, appName="Phone")
     first, second = (t["id"] for t in library["tracks"])
     await asyncio.to_thread(
         conn.star, sids=[first], albumIds=[library["album_id"]], artistIds=[library["artist_id"]]
