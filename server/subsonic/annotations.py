@@ -25,6 +25,7 @@ from server.documents import utcnow
 from server.playback.service import PlaybackRequest
 from server.subsonic.auth import Caller
 from server.subsonic.browsing import album_element, songs
+from server.subsonic.marks import Annotations
 from server.subsonic.protocol import Generic, MissingParameter, NotFound, Params
 
 QUEUE_TTL = 30 * 86400
@@ -36,25 +37,6 @@ def app_device(params: Params) -> str:
     """The device id of a Subsonic app: ``app:`` and its client name (``c``), in the id alphabet."""
     name = _DEVICE_CHARS.sub("-", params.get("c") or "subsonic")[:56]
     return f"app:{name}"
-
-
-class Annotations:
-    def __init__(self, db: Any) -> None:
-        self._docs = db["annotations"]
-
-    async def set(self, user_id: str, item_id: str, kind: str, changes: dict[str, Any]) -> None:
-        key = f"{user_id}:{item_id}"
-        await self._docs.update_one(
-            {"_id": key},
-            {"$set": {"user_id": user_id, "item_id": item_id, "kind": kind, **changes}},
-            upsert=True,
-        )
-
-    async def for_kind(self, user_id: str, kind: str) -> list[dict[str, Any]]:
-        return await self._docs.find({"user_id": user_id, "kind": kind}).to_list(None)
-
-    async def starred(self, user_id: str) -> list[dict[str, Any]]:
-        return await self._docs.find({"user_id": user_id, "starred_at": {"$ne": None}}).to_list(None)
 
 
 def _store(request: web.Request) -> Annotations:
@@ -124,7 +106,7 @@ async def _starred(request: web.Request, caller: Caller) -> dict[str, Any]:
     tracks = [
         t for t in records(await catalog.tracks.get_many(ids["song"])) if catalog.can_see(caller.principal, t)
     ]
-    song_list = [{**s, "starred": when[s["id"]]} for s in await songs(catalog, tracks)]
+    song_list = [{**s, "starred": when[s["id"]]} for s in await songs(request, caller, tracks)]
     albums = await catalog.album_views(await catalog.albums.get_many(ids["album"]))
     artists = await catalog.artists.get_many(ids["artist"])
     return {
@@ -177,7 +159,7 @@ async def get_play_queue(request: web.Request, params: Params, caller: Caller | 
             "username": caller.user.username,
             "changed": state["updated_at"],
             "changedBy": state["device_id"] or saved.get("client") or "",
-            "entry": await songs(catalog, visible),
+            "entry": await songs(request, caller, visible),
         }
     }
 

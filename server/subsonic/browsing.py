@@ -19,6 +19,7 @@ from server.catalog.schemas import AlbumOut, TrackOut
 from server.catalog.service import CatalogService, records
 from server.catalog.store import TrackQuery
 from server.subsonic.auth import Caller
+from server.subsonic.marks import Annotations
 from server.subsonic.protocol import NotFound, Params
 
 IGNORED_ARTICLES = "The El La Los Las Le Les"
@@ -44,8 +45,9 @@ def index_letter(name: str) -> str:
     return first if first.isalpha() else "#"
 
 
-def song_element(view: TrackOut, track: Track) -> dict[str, Any]:
-    """A ``Child`` of the protocol: a song, filled the way clients read it."""
+def song_element(view: TrackOut, track: Track, mark: dict[str, Any] | None = None) -> dict[str, Any]:
+    """A ``Child`` of the protocol: a song, filled the way clients read it (``mark``: the caller's star
+    and rating of it)."""
     original = track.original
     mime = (original.mime if original else None) or "audio/mpeg"
     size = original.size if original and original.size else None
@@ -75,12 +77,16 @@ def song_element(view: TrackOut, track: Track) -> dict[str, Any]:
         "mediaType": "song",
         "isVideo": False,
         "genres": [{"name": view.genre}] if view.genre else [],
+        "starred": iso(mark["starred_at"]) if mark and mark.get("starred_at") else None,
+        "userRating": mark.get("rating") if mark else None,
     }
 
 
-async def songs(catalog: CatalogService, tracks: list[Track]) -> list[dict[str, Any]]:
-    views = await catalog.track_views(tracks)
-    return [song_element(view, track) for view, track in zip(views, tracks, strict=True)]
+async def songs(request: web.Request, caller: Caller, tracks: list[Track]) -> list[dict[str, Any]]:
+    """The song elements of ``tracks``, with the caller's stars and ratings."""
+    views = await request.app[keys.CATALOG].track_views(tracks)
+    marks = await Annotations(request.app[keys.DB]).for_items(caller.user.id, [t.id for t in tracks])
+    return [song_element(view, track, marks.get(track.id)) for view, track in zip(views, tracks, strict=True)]
 
 
 def album_element(album: AlbumOut, tracks: list[TrackOut]) -> dict[str, Any]:
@@ -190,17 +196,12 @@ async def get_album(request: web.Request, params: Params, caller: Caller | None)
     (summary,) = await catalog.album_views([album])
     tracks = await visible_tracks(catalog, caller, album_id=album_id)
     views = await catalog.track_views(tracks)
-    return {
-        "album": {
-            **album_element(summary, views),
-            "song": [song_element(view, track) for view, track in zip(views, tracks, strict=True)],
-        }
-    }
+    return {"album": {**album_element(summary, views), "song": await songs(request, caller, tracks)}}
 
 
 async def get_song(request: web.Request, params: Params, caller: Caller | None) -> dict[str, Any]:
     assert caller is not None
     catalog = request.app[keys.CATALOG]
     track = await catalog.visible_track(caller.principal, params.required("id"))
-    (song,) = await songs(catalog, [track])
+    (song,) = await songs(request, caller, [track])
     return {"song": song}

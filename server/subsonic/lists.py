@@ -19,7 +19,6 @@ from media.records import Track
 from server import keys
 from server.catalog.schemas import AlbumOut, TrackOut
 from server.catalog.service import records
-from server.subsonic.annotations import Annotations
 from server.subsonic.auth import Caller
 from server.subsonic.browsing import (
     album_element,
@@ -29,6 +28,7 @@ from server.subsonic.browsing import (
     songs,
     visible_tracks,
 )
+from server.subsonic.marks import Annotations
 from server.subsonic.protocol import Generic, NotFound, Params
 
 MAX_LIST = 500
@@ -145,7 +145,7 @@ async def get_random_songs(request: web.Request, params: Params, caller: Caller 
         and (high is None or (t.release_year or 10_000) <= high)
     ]
     picked = random.sample(picked, min(size, len(picked)))
-    return {"randomSongs": {"song": await songs(catalog, picked)}}
+    return {"randomSongs": {"song": await songs(request, caller, picked)}}
 
 
 async def get_genres(request: web.Request, params: Params, caller: Caller | None) -> dict[str, Any]:
@@ -176,7 +176,7 @@ async def get_songs_by_genre(request: web.Request, params: Params, caller: Calle
     offset = params.integer("offset", 0) or 0
     tracks = [t for t in await visible_tracks(catalog, caller) if (t.genre or "").casefold() == genre]
     tracks.sort(key=lambda t: (t.title.casefold(), t.id))
-    return {"songsByGenre": {"song": await songs(catalog, tracks[offset : offset + count])}}
+    return {"songsByGenre": {"song": await songs(request, caller, tracks[offset : offset + count])}}
 
 
 async def get_top_songs(request: web.Request, params: Params, caller: Caller | None) -> dict[str, Any]:
@@ -190,7 +190,7 @@ async def get_top_songs(request: web.Request, params: Params, caller: Caller | N
         return {"topSongs": {"song": []}}
     tracks = await visible_tracks(catalog, caller, artist_id=artist["_id"])
     tracks.sort(key=lambda t: (-t.play_count, t.title.casefold()))
-    return {"topSongs": {"song": await songs(catalog, tracks[:count])}}
+    return {"topSongs": {"song": await songs(request, caller, tracks[:count])}}
 
 
 async def get_similar_songs2(request: web.Request, params: Params, caller: Caller | None) -> dict[str, Any]:
@@ -202,7 +202,9 @@ async def get_similar_songs2(request: web.Request, params: Params, caller: Calle
     )
     ids = [t.id for t in found.tracks]
     by_id = {d["_id"]: d for d in await catalog.tracks.get_many(ids)}
-    return {"similarSongs2": {"song": await songs(catalog, records(by_id[i] for i in ids if i in by_id))}}
+    return {
+        "similarSongs2": {"song": await songs(request, caller, records(by_id[i] for i in ids if i in by_id))}
+    }
 
 
 async def get_artist_info2(request: web.Request, params: Params, caller: Caller | None) -> dict[str, Any]:
@@ -267,7 +269,7 @@ async def get_music_directory(request: web.Request, params: Params, caller: Call
             "id": directory_id,
             "parent": album["artist_id"],
             "name": album["title"],
-            "child": await songs(catalog, tracks),
+            "child": await songs(request, caller, tracks),
         }
     }
 
@@ -280,7 +282,7 @@ async def get_now_playing(request: web.Request, params: Params, caller: Caller |
     if not state["is_playing"] or not state["track_id"]:
         return {"nowPlaying": {"entry": []}}
     track: Track = await catalog.visible_track(caller.principal, state["track_id"])
-    (song,) = await songs(catalog, [track])
+    (song,) = await songs(request, caller, [track])
     entry = {
         **song,
         "username": caller.user.username,

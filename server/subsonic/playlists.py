@@ -69,7 +69,7 @@ async def _full(request: web.Request, caller: Caller, playlist_id: str) -> dict[
         owner = (await request.app[keys.USERS].get(doc["user_id"])).username
     element = _playlist_element(service.summary(doc), owner, view.duration_ms)
     element["songCount"] = len(ids)
-    element["entry"] = await songs(catalog, records(by_id[i] for i in ids if i in by_id))
+    element["entry"] = await songs(request, caller, records(by_id[i] for i in ids if i in by_id))
     return element
 
 

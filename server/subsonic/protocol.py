@@ -162,7 +162,10 @@ def render(params: Params, response: dict[str, Any]) -> web.Response:
     fmt = (params.get("f") or "xml").lower()
     headers = {"Cache-Control": "no-store"}
     if fmt in ("json", "jsonp"):
-        text = json.dumps({"subsonic-response": response}, separators=(",", ":"), ensure_ascii=False)
+        # Absent is absent in both formats: XML leaves the attribute out, so JSON leaves the key out.
+        text = json.dumps(
+            {"subsonic-response": _present(response)}, separators=(",", ":"), ensure_ascii=False
+        )
         callback = params.get("callback") or ""
         if fmt == "jsonp" and _CALLBACK.match(callback):
             return web.Response(
@@ -171,6 +174,14 @@ def render(params: Params, response: dict[str, Any]) -> web.Response:
         return web.Response(text=text, content_type="application/json", headers=headers)
     xml = '<?xml version="1.0" encoding="UTF-8"?>' + _element("subsonic-response", response, root=True)
     return web.Response(text=xml, content_type="text/xml", charset="utf-8", headers=headers)
+
+
+def _present(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {k: _present(v) for k, v in value.items() if v is not None}
+    if isinstance(value, list):
+        return [_present(v) for v in value]
+    return value
 
 
 def _element(name: str, value: dict[str, Any], *, root: bool = False) -> str:

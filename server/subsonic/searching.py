@@ -53,7 +53,7 @@ async def _everything(
         principal = caller.principal
         flt = TrackQuery(visible_to=principal.user_id, everything=principal.is_admin)
         docs, _ = await catalog.tracks.list(flt, sort="title", limit=count, offset=offset)
-        out["song"] = await songs(catalog, records(docs))
+        out["song"] = await songs(request, caller, records(docs))
     return out
 
 
@@ -77,5 +77,5 @@ async def _search(
         else:
             ids = [t.id for t in found.tracks.items]
             by_id = {d["_id"]: d for d in await catalog.tracks.get_many(ids)}
-            out["song"] = await songs(catalog, records(by_id[i] for i in ids if i in by_id))
+            out["song"] = await songs(request, caller, records(by_id[i] for i in ids if i in by_id))
     return out

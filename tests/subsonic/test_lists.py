@@ -132,3 +132,21 @@ async def test_admins_start_scans_of_the_library_folders_and_listeners_cannot(
     assert status == {"scanning": False, "count": 1}
     found = (await call(client, admin, "search3", query="found"))["searchResult3"]
     assert [s["title"] for s in found.get("song", [])] == ["Found"]
+
+
+async def test_songs_carry_the_callers_star_and_rating_everywhere(client, library):
+    listener: AppAccount = library["listener"]
+    first, second = (t["id"] for t in library["tracks"])
+    await call(client, listener, "star", id=first)
+    await call(client, listener, "setRating", id=second, rating="3")
+    songs = (await call(client, listener, "getAlbum", id=library["album_id"]))["album"]["song"]
+    by_id = {s["id"]: s for s in songs}
+    assert by_id[first]["starred"].endswith("Z") and "userRating" not in by_id[first]
+    assert by_id[second]["userRating"] == 3 and "starred" not in by_id[second]
+    assert (await call(client, listener, "getSong", id=first))["song"]["starred"] == by_id[first]["starred"]
+    # Another user's view carries their own marks, not these.
+    from tests.subsonic.conftest import app_account
+
+    other = await app_account(client, "listener")
+    theirs = (await call(client, other, "getAlbum", id=library["album_id"]))["album"]["song"]
+    assert all("starred" not in s and "userRating" not in s for s in theirs)

@@ -1,0 +1,37 @@
+"""The ``annotations`` collection: a user's stars and ratings of songs, albums and artists.
+
+{_id: "<user>:<item>", user_id, item_id, kind: song|album|artist, starred_at | None, rating | None}
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from server.documents import any_of
+
+
+class Annotations:
+    def __init__(self, db: Any) -> None:
+        self._docs = db["annotations"]
+
+    async def set(self, user_id: str, item_id: str, kind: str, changes: dict[str, Any]) -> None:
+        key = f"{user_id}:{item_id}"
+        await self._docs.update_one(
+            {"_id": key},
+            {"$set": {"user_id": user_id, "item_id": item_id, "kind": kind, **changes}},
+            upsert=True,
+        )
+
+    async def for_kind(self, user_id: str, kind: str) -> list[dict[str, Any]]:
+        return await self._docs.find({"user_id": user_id, "kind": kind}).to_list(None)
+
+    async def starred(self, user_id: str) -> list[dict[str, Any]]:
+        return await self._docs.find({"user_id": user_id, "starred_at": {"$ne": None}}).to_list(None)
+
+    async def for_items(self, user_id: str, item_ids: Sequence[str]) -> dict[str, dict[str, Any]]:
+        """{item id: annotation} of the user's annotations of these items."""
+        if not item_ids:
+            return {}
+        keys = [f"{user_id}:{i}" for i in item_ids]
+        return {d["item_id"]: d for d in await self._docs.find(any_of("_id", keys)).to_list(None)}
