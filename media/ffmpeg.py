@@ -302,9 +302,12 @@ async def extract_cover(
     *,
     timeout: float = 60.0,  # noqa: ASYNC109
     binary: str = commands.FFMPEG,
+    max_px: int = commands.COVER_MAX_PX,
 ) -> Path:
-    """Write the embedded cover of ``source`` to ``dest`` as JPEG; :class:`TranscodeFailed` if impossible."""
-    rc, _, err = await _run_collect(commands.cover_argv(source, dest, binary=binary), timeout=timeout)
+    """Write the embedded cover of ``source`` (or the image ``source`` is) to ``dest`` as a JPEG no
+    larger than ``max_px``; :class:`TranscodeFailed` if impossible."""
+    argv = commands.cover_argv(source, dest, max_px=max_px, binary=binary)
+    rc, _, err = await _run_collect(argv, timeout=timeout)
     if rc != 0 or not await asyncio.to_thread(_file_size, dest):
         await asyncio.to_thread(dest.unlink, missing_ok=True)
         reason = _summarise(_scrub(err, source).splitlines()) or "no picture stream"

@@ -13,10 +13,13 @@ from dataclasses import replace
 
 from aiohttp import web
 
+from media.commands import COVER_MAX_PX
 from media.errors import PlaylistError
+from media.ffmpeg import extract_cover
 from media.playlists import Variant, parse_master_playlist, render_master_playlist
 from server import keys
 from server.catalog.cover import cover_response
+from server.catalog.upload import open_temp
 from server.subsonic.auth import Caller
 from server.subsonic.protocol import NotFound, Params
 
@@ -35,7 +38,22 @@ async def get_cover_art(request: web.Request, params: Params, caller: Caller | N
     assert caller is not None
     catalog = request.app[keys.CATALOG]
     track = await catalog.visible_track(caller.principal, params.required("id"))
-    return cover_response(catalog.cover_file(track))
+    path = catalog.cover_file(track)
+    size = params.integer("size", None, low=1)
+    if size is None or size >= COVER_MAX_PX:
+        return cover_response(path)
+    # A smaller copy for list views, made for this answer (covers are at most 1200 px, so it is quick).
+    tmp_dir = request.app[keys.SETTINGS].tmp_dir
+    dest, handle = await asyncio.to_thread(open_temp, tmp_dir, "cover-")
+    try:
+        await extract_cover(path, dest, max_px=max(16, size))
+        data = await asyncio.to_thread(dest.read_bytes)
+    finally:
+        handle.close()
+        await asyncio.to_thread(dest.unlink, missing_ok=True)
+    return web.Response(
+        body=data, headers={"Content-Type": "image/jpeg", "Cache-Control": "private, max-age=3600"}
+    )
 
 
 async def hls_playlist(request: web.Request, params: Params, caller: Caller | None) -> web.StreamResponse:

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import xml.etree.ElementTree as ET
 from typing import Any
 
 from aiohttp.test_utils import TestClient
 
+from server import keys
 from tests.subsonic.conftest import AppAccount
 from tests.subsonic.test_browsing import library as library  # the fixture: an album of two tracks
 
@@ -150,3 +152,35 @@ async def test_songs_carry_the_callers_star_and_rating_everywhere(client, librar
     other = await app_account(client, "listener")
     theirs = (await call(client, other, "getAlbum", id=library["album_id"]))["album"]["song"]
     assert all("starred" not in s and "userRating" not in s for s in theirs)
+
+
+async def test_cover_art_comes_at_the_size_asked(client, library, tmp_path):
+    import json
+    import subprocess
+
+    listener: AppAccount = library["listener"]
+    salt = "s1"
+    auth = {
+        "u": listener.username,
+        "s": salt,
+        "t": hashlib.md5((listener.password + salt).encode()).hexdigest(),
+    }
+    sizes = {}
+    for size in (None, 16):
+        params = {**auth, "id": library["tracks"][0]["id"], **({"size": str(size)} if size else {})}
+        resp = await client.get("/rest/getCoverArt", params=params)
+        assert resp.status == 200 and resp.content_type == "image/jpeg"
+        image = tmp_path / f"cover-{size}.jpg"
+        image.write_bytes(await resp.read())
+        probe = await asyncio.to_thread(
+            subprocess.run,
+            ["ffprobe", "-v", "error", "-show_entries", "stream=width,height", "-of", "json", str(image)],
+            capture_output=True,
+            text=True,
+            check=True,
+            timeout=30,
+        )
+        stream = json.loads(probe.stdout)["streams"][0]
+        sizes[size] = (stream["width"], stream["height"])
+    assert sizes[None] == (64, 48) and max(sizes[16]) <= 16
+    assert list(client.app[keys.SETTINGS].tmp_dir.iterdir()) == []
