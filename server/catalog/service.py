@@ -50,6 +50,11 @@ def cover_url(track_id: str) -> str:
     return f"/api/v1/tracks/{track_id}/cover"
 
 
+def cover_track_id(url: str | None) -> str | None:
+    """The track whose cover a :func:`cover_url` shows (an album's cover is one of its tracks')."""
+    return url.removeprefix("/api/v1/tracks/").removesuffix("/cover") if url else None
+
+
 class CatalogService:
     def __init__(
         self,

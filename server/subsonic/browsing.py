@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import unicodedata
 from collections import defaultdict
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 from aiohttp import web
@@ -16,7 +17,7 @@ from media.records import Track
 from server import keys
 from server.api import iso
 from server.catalog.schemas import AlbumOut, TrackOut
-from server.catalog.service import CatalogService, records
+from server.catalog.service import CatalogService, cover_track_id, records
 from server.catalog.store import TrackQuery
 from server.subsonic.auth import Caller
 from server.subsonic.marks import Annotations
@@ -33,6 +34,7 @@ SUFFIXES = {
     "audio/aiff": "aiff",
     "audio/x-matroska": "mka",
 }
+Doc = dict[str, Any]
 PAGE = 500
 """Documents read per query while walking a whole listing."""
 
@@ -82,11 +84,29 @@ def song_element(view: TrackOut, track: Track, mark: dict[str, Any] | None = Non
     }
 
 
-async def songs(request: web.Request, caller: Caller, tracks: list[Track]) -> list[dict[str, Any]]:
-    """The song elements of ``tracks``, with the caller's stars and ratings."""
-    views = await request.app[keys.CATALOG].track_views(tracks)
+async def songs(
+    request: web.Request, caller: Caller, tracks: list[Track], views: list[TrackOut] | None = None
+) -> list[dict[str, Any]]:
+    """The song elements of ``tracks``, with the caller's stars and ratings (``views``: their catalog
+    views, when the caller has them already)."""
+    if views is None:
+        views = await request.app[keys.CATALOG].track_views(tracks)
     marks = await Annotations(request.app[keys.DB]).for_items(caller.user.id, [t.id for t in tracks])
     return [song_element(view, track, marks.get(track.id)) for view, track in zip(views, tracks, strict=True)]
+
+
+def album_cover_id(album: AlbumOut) -> str | None:
+    """The ``coverArt`` id of an album: the id of the track whose cover it shows."""
+    return cover_track_id(album.cover_url)
+
+
+def by_album(tracks: list[TrackOut]) -> dict[str, list[TrackOut]]:
+    """Track views grouped by album (tracks without one are left out)."""
+    grouped: dict[str, list[TrackOut]] = defaultdict(list)
+    for track in tracks:
+        if track.album_id:
+            grouped[track.album_id].append(track)
+    return grouped
 
 
 def album_element(album: AlbumOut, tracks: list[TrackOut]) -> dict[str, Any]:
@@ -96,7 +116,7 @@ def album_element(album: AlbumOut, tracks: list[TrackOut]) -> dict[str, Any]:
         "name": album.title,
         "artist": album.artist_name,
         "artistId": album.artist_id,
-        "coverArt": album.cover_url and album.cover_url.split("/")[-2],
+        "coverArt": album_cover_id(album),
         "songCount": len(tracks),
         "duration": round(sum(t.duration_ms or 0 for t in tracks) / 1000),
         "playCount": sum(t.play_count for t in tracks),
@@ -107,42 +127,40 @@ def album_element(album: AlbumOut, tracks: list[TrackOut]) -> dict[str, Any]:
     }
 
 
+async def _every_page(read: Callable[[int], Awaitable[tuple[list[Doc], int]]]) -> list[Doc]:
+    """Every document of a paged listing: ``read(offset)`` answers (a page, the total)."""
+    out: list[Doc] = []
+    while True:
+        docs, total = await read(len(out))
+        out.extend(docs)
+        if not docs or len(out) >= total:
+            return out
+
+
 async def visible_tracks(catalog: CatalogService, caller: Caller, **filters: str) -> list[Track]:
     principal = caller.principal
     query = TrackQuery(visible_to=principal.user_id, everything=principal.is_admin, **filters)
-    out: list[Track] = []
-    offset = 0
-    while True:
-        docs, total = await catalog.tracks.list(query, sort="track_no", limit=PAGE, offset=offset)
-        out.extend(records(docs))
-        offset += len(docs)
-        if not docs or offset >= total:
-            return out
+    return records(
+        await _every_page(
+            lambda offset: catalog.tracks.list(query, sort="track_no", limit=PAGE, offset=offset)
+        )
+    )
 
 
-async def all_artists(catalog: CatalogService) -> list[dict[str, Any]]:
-    """Every artist, by name, read page by page."""
-    out: list[dict[str, Any]] = []
-    offset = 0
-    while True:
-        docs, total = await catalog.artists.list(
+async def all_artists(catalog: CatalogService) -> list[Doc]:
+    """Every artist, by name."""
+    return await _every_page(
+        lambda offset: catalog.artists.list(
             name_prefix=None, owner_id=None, sort="name", limit=PAGE, offset=offset
         )
-        out.extend(docs)
-        offset += len(docs)
-        if not docs or offset >= total:
-            return out
+    )
 
 
-async def all_albums(catalog: CatalogService, artist_id: str | None) -> list[dict[str, Any]]:
-    out: list[dict[str, Any]] = []
-    offset = 0
-    while True:
-        docs, total = await catalog.albums.list(artist_id=artist_id, sort="title", limit=PAGE, offset=offset)
-        out.extend(docs)
-        offset += len(docs)
-        if not docs or offset >= total:
-            return out
+async def all_albums(catalog: CatalogService, artist_id: str | None) -> list[Doc]:
+    """Every album (of one artist, or of all), by title."""
+    return await _every_page(
+        lambda offset: catalog.albums.list(artist_id=artist_id, sort="title", limit=PAGE, offset=offset)
+    )
 
 
 async def get_artists(request: web.Request, params: Params, caller: Caller | None) -> dict[str, Any]:
@@ -171,17 +189,13 @@ async def get_artist(request: web.Request, params: Params, caller: Caller | None
     if artist is None:
         raise NotFound("No such artist.")
     albums = await catalog.album_views(await all_albums(catalog, artist_id))
-    tracks = await catalog.track_views(await visible_tracks(catalog, caller, artist_id=artist_id))
-    by_album: dict[str, list[TrackOut]] = defaultdict(list)
-    for track in tracks:
-        if track.album_id:
-            by_album[track.album_id].append(track)
+    grouped = by_album(await catalog.track_views(await visible_tracks(catalog, caller, artist_id=artist_id)))
     return {
         "artist": {
             "id": artist["_id"],
             "name": artist["name"],
             "albumCount": len(albums),
-            "album": [album_element(a, by_album[a.id]) for a in albums],
+            "album": [album_element(a, grouped[a.id]) for a in albums],
         }
     }
 
@@ -196,7 +210,7 @@ async def get_album(request: web.Request, params: Params, caller: Caller | None)
     (summary,) = await catalog.album_views([album])
     tracks = await visible_tracks(catalog, caller, album_id=album_id)
     views = await catalog.track_views(tracks)
-    return {"album": {**album_element(summary, views), "song": await songs(request, caller, tracks)}}
+    return {"album": {**album_element(summary, views), "song": await songs(request, caller, tracks, views)}}
 
 
 async def get_song(request: web.Request, params: Params, caller: Caller | None) -> dict[str, Any]:

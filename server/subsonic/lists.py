@@ -21,9 +21,11 @@ from server.catalog.schemas import AlbumOut, TrackOut
 from server.catalog.service import records
 from server.subsonic.auth import Caller
 from server.subsonic.browsing import (
+    album_cover_id,
     album_element,
     all_albums,
     all_artists,
+    by_album,
     index_letter,
     songs,
     visible_tracks,
@@ -49,13 +51,9 @@ ALBUM_LIST_TYPES = (
 async def _albums_with_tracks(request: web.Request, caller: Caller) -> list[tuple[AlbumOut, list[TrackOut]]]:
     catalog = request.app[keys.CATALOG]
     albums = await catalog.album_views(await all_albums(catalog, None))
-    tracks = await catalog.track_views(await visible_tracks(catalog, caller))
-    by_album: dict[str, list[TrackOut]] = defaultdict(list)
-    for track in tracks:
-        if track.album_id:
-            by_album[track.album_id].append(track)
+    grouped = by_album(await catalog.track_views(await visible_tracks(catalog, caller)))
     # An album none of whose tracks the caller may see is not listed.
-    return [(a, by_album[a.id]) for a in albums if by_album[a.id]]
+    return [(a, grouped[a.id]) for a in albums if grouped[a.id]]
 
 
 async def get_album_list2(request: web.Request, params: Params, caller: Caller | None) -> dict[str, Any]:
@@ -255,7 +253,7 @@ async def get_music_directory(request: web.Request, params: Params, caller: Call
                 "album": a.title,
                 "artist": a.artist_name,
                 "year": a.release_year,
-                "coverArt": a.cover_url and a.cover_url.split("/")[-2],
+                "coverArt": album_cover_id(a),
             }
             for a in albums
         ]
