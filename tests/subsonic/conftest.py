@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 from dataclasses import dataclass
 from typing import Any
 
@@ -54,3 +55,12 @@ def py_sonic(client: TestClient, account: AppAccount, **kwargs: Any) -> libsonic
         serverPath="rest",
         **kwargs,
     )
+
+
+def token_auth(account: AppAccount, salt: str = "c19b2d") -> dict[str, str]:
+    """The parameters of a token sign-in with the account's app password: u, s and t = md5(password + s)."""
+    return {
+        "u": account.username,
+        "s": salt,
+        "t": hashlib.md5((account.password + salt).encode()).hexdigest(),
+    }

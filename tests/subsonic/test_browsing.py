@@ -15,7 +15,7 @@ from libopensonic import AsyncConnection
 from server import keys
 from tests.audio import make_jpeg
 from tests.helpers import make_track, wait_for_track
-from tests.subsonic.conftest import AppAccount, app_account, py_sonic
+from tests.subsonic.conftest import AppAccount, app_account, py_sonic, token_auth
 
 
 @pytest.fixture
@@ -138,7 +138,7 @@ async def test_py_sonic_makes_and_edits_a_playlist_the_web_api_sees(client, libr
     # py-sonic has no "public"; the parameter itself, as a form field:
     resp = await client.post(
         "/rest/updatePlaylist.view",
-        data={"playlistId": playlist_id, "public": "true", "f": "json", **_token(listener)},
+        data={"playlistId": playlist_id, "public": "true", "f": "json", **token_auth(listener)},
     )
     assert (await resp.json())["subsonic-response"]["status"] == "ok"
     assert [e["id"] for e in got["entry"]] == [second, first] and got["songCount"] == 2
@@ -157,16 +157,6 @@ async def test_py_sonic_makes_and_edits_a_playlist_the_web_api_sees(client, libr
         await asyncio.to_thread(stranger.deletePlaylist, playlist_id)
     await asyncio.to_thread(conn.deletePlaylist, playlist_id)
     assert (await client.get(f"/api/v1/playlists/{playlist_id}", headers=listener.headers)).status == 404
-
-
-def _token(account: AppAccount, salt: str = "5a1t") -> dict[str, str]:
-    import hashlib
-
-    return {
-        "u": account.username,
-        "s": salt,
-        "t": hashlib.md5((account.password + salt).encode()).hexdigest(),
-    }
 
 
 async def test_stars_scrobbles_and_the_play_queue_follow_the_listener(client, library):
@@ -224,7 +214,7 @@ def _stream_url(client, account: AppAccount, track_id: str) -> str:
     return (
         str(client.make_url("/rest/stream"))
         + "?"
-        + urlencode({**_token(account), "id": track_id, "v": "1.16.1", "c": "t"})
+        + urlencode({**token_auth(account), "id": track_id, "v": "1.16.1", "c": "t"})
     )
 
 
@@ -259,7 +249,7 @@ async def test_ffmpeg_plays_hls_and_stream_urls_built_as_an_app_builds_them(clie
 
     listener: AppAccount = library["listener"]
     track_id = library["tracks"][0]["id"]
-    query = {**_token(listener), "v": "1.16.1", "c": "ffmpeg", "id": track_id}
+    query = {**token_auth(listener), "v": "1.16.1", "c": "ffmpeg", "id": track_id}
     base = str(client.make_url("/rest"))
     for url in (
         f"{base}/hls.m3u8?{urlencode(query)}",

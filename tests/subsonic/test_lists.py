@@ -3,28 +3,21 @@
 from __future__ import annotations
 
 import asyncio
-import hashlib
 import xml.etree.ElementTree as ET
 from typing import Any
 
 from aiohttp.test_utils import TestClient
 
 from server import keys
-from tests.subsonic.conftest import AppAccount
+from tests.subsonic.conftest import AppAccount, token_auth
 from tests.subsonic.test_browsing import library as library  # the fixture: an album of two tracks
 
 NS = "{http://subsonic.org/restapi}"
 
 
 async def call(client: TestClient, account: AppAccount, method: str, **params: Any) -> dict[str, Any]:
-    salt = "ab12"
-    auth = {
-        "u": account.username,
-        "s": salt,
-        "t": hashlib.md5((account.password + salt).encode()).hexdigest(),
-    }
     resp = await client.get(
-        f"/rest/{method}", params={**auth, "f": "json", "v": "1.16.1", "c": "t", **params}
+        f"/rest/{method}", params={**token_auth(account), "f": "json", "v": "1.16.1", "c": "t", **params}
     )
     body = (await resp.json())["subsonic-response"]
     assert body["status"] == "ok", body
@@ -159,12 +152,7 @@ async def test_cover_art_comes_at_the_size_asked(client, library, tmp_path):
     import subprocess
 
     listener: AppAccount = library["listener"]
-    salt = "s1"
-    auth = {
-        "u": listener.username,
-        "s": salt,
-        "t": hashlib.md5((listener.password + salt).encode()).hexdigest(),
-    }
+    auth = token_auth(listener)
     sizes = {}
     for size in (None, 16):
         params = {**auth, "id": library["tracks"][0]["id"], **({"size": str(size)} if size else {})}

@@ -8,14 +8,13 @@ Only the types we return are described here, in our own words; OpenSubsonic addi
 
 from __future__ import annotations
 
-import hashlib
 import re
 import xml.etree.ElementTree as ET
 from typing import Any
 
 from aiohttp.test_utils import TestClient
 
-from tests.subsonic.conftest import AppAccount
+from tests.subsonic.conftest import AppAccount, token_auth
 from tests.subsonic.test_browsing import library as library  # the fixture: an album of two tracks
 
 NS = "{http://subsonic.org/restapi}"
@@ -105,15 +104,6 @@ PATTERNS = {
 }
 
 
-def _auth(account: AppAccount) -> dict[str, str]:
-    salt = "x9"
-    return {
-        "u": account.username,
-        "s": salt,
-        "t": hashlib.md5((account.password + salt).encode()).hexdigest(),
-    }
-
-
 def _check(element: ET.Element, method: str, seen: set[str]) -> None:
     tag = element.tag.removeprefix(NS)
     rules = RULES.get((tag, method))
@@ -164,7 +154,7 @@ def _listify(json_value: Any, xml_value: Any) -> Any:
 
 async def test_xml_answers_follow_the_schema_and_match_json(client: TestClient, library):
     listener: AppAccount = library["listener"]
-    auth = _auth(listener)
+    auth = token_auth(listener)
     first = library["tracks"][0]["id"]
     resp = await client.get(
         "/rest/createPlaylist", params={**auth, "name": "Mix", "songId": first, "f": "json"}

@@ -9,7 +9,6 @@ call in XML and JSON carries the same data.
 from __future__ import annotations
 
 import asyncio
-import hashlib
 import xml.etree.ElementTree as ET
 
 import libsonic
@@ -17,7 +16,7 @@ import pytest
 from aiohttp.test_utils import TestClient
 
 from server import keys
-from tests.subsonic.conftest import AppAccount, app_account
+from tests.subsonic.conftest import AppAccount, app_account, token_auth
 
 NS = "{http://subsonic.org/restapi}"
 
@@ -77,9 +76,8 @@ def _error_code(root: ET.Element) -> int:
     return int(error.get("code"))
 
 
-def _auth(account: AppAccount, salt: str = "c19b2d") -> dict[str, str]:
-    token = hashlib.md5((account.password + salt).encode()).hexdigest()
-    return {"u": account.username, "t": token, "s": salt, "v": "1.16.1", "c": "test"}
+def _auth(account: AppAccount) -> dict[str, str]:
+    return {**token_auth(account), "v": "1.16.1", "c": "test"}
 
 
 async def test_xml_and_json_carry_the_same_data(client, listener: AppAccount):
