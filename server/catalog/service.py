@@ -109,15 +109,11 @@ class CatalogService:
 
     @staticmethod
     def _check_owner(principal: Principal, doc: Doc, what: str, extra_owners: list[str] = ()) -> None:
+        """:class:`Forbidden` unless ``principal`` is an admin or among the owners of an artist or
+        album document (``extra_owners``: an album's artist's)."""
         owners = [*doc.get("owner_ids", []), *extra_owners]
-        if doc.get("owner_id"):
-            owners.append(doc["owner_id"])
         if not principal.is_admin and principal.user_id not in owners:
             raise Forbidden(f"Only the owners of this {what} and admins may change it.")
-
-    def check_owner(self, principal: Principal, doc: Doc, what: str) -> None:
-        """:class:`Forbidden` unless ``principal`` is an admin or among the owners of ``doc``."""
-        self._check_owner(principal, doc, what)
 
     @staticmethod
     def check_publish(principal: Principal, artist: Doc) -> None:
