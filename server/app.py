@@ -59,6 +59,7 @@ from server.search import routes as search_routes
 from server.search.context import discovery_ctx
 from server.settings import Settings
 from server.shutdown import bounded
+from server.subsonic.marks import Annotations
 from server.subsonic.routes import setup_subsonic
 from server.supervisor import Supervisor
 from server.users import routes as user_routes
@@ -172,6 +173,7 @@ async def _services_ctx(app: web.Application) -> AsyncIterator[None]:
     app[keys.HASHER] = hasher
     app[keys.USERS] = UserStore(db)
     app[keys.APP_PASSWORDS] = AppPasswordStore(db, SecretBox(settings.secret_key))
+    app[keys.ANNOTATIONS] = Annotations(db)
     app[keys.TRACKS] = TrackStore(db)
     app[keys.CATALOG] = CatalogService(
         tracks=app[keys.TRACKS],

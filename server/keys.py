@@ -41,6 +41,7 @@ PLAYLISTS = web.AppKey("playlists", "PlaylistService")
 RECOMMEND = web.AppKey("recommend", "RecommendService")
 SUPERVISOR = web.AppKey("supervisor", "Supervisor")
 APP_PASSWORDS = web.AppKey("app_passwords", "AppPasswordStore")
+ANNOTATIONS = web.AppKey("annotations", "Annotations")
 SERVER_VERSION = web.AppKey("server_version", str)
 
 # Per-request state.

@@ -25,7 +25,6 @@ from server.documents import utcnow
 from server.playback.service import PlaybackRequest
 from server.subsonic.auth import Caller
 from server.subsonic.browsing import album_element, songs
-from server.subsonic.marks import Annotations
 from server.subsonic.protocol import Generic, MissingParameter, NotFound, Params
 
 QUEUE_TTL = 30 * 86400
@@ -37,10 +36,6 @@ def app_device(params: Params) -> str:
     """The device id of a Subsonic app: ``app:`` and its client name (``c``), in the id alphabet."""
     name = _DEVICE_CHARS.sub("-", params.get("c") or "subsonic")[:56]
     return f"app:{name}"
-
-
-def _store(request: web.Request) -> Annotations:
-    return Annotations(request.app[keys.DB])
 
 
 async def _kind_of(request: web.Request, item_id: str) -> str:
@@ -62,7 +57,7 @@ async def _annotate(request: web.Request, params: Params, caller: Caller, change
     ]
     if not named:
         raise MissingParameter("Required parameter is missing: id, albumId or artistId.")
-    store = _store(request)
+    store = request.app[keys.ANNOTATIONS]
     for item_id, kind in named:
         await store.set(caller.user.id, item_id, kind or await _kind_of(request, item_id), changes)
 
@@ -83,7 +78,7 @@ async def set_rating(request: web.Request, params: Params, caller: Caller | None
     if rating is None:
         raise MissingParameter("Required parameter is missing: rating.")
     item_id = params.required("id")
-    await _store(request).set(
+    await request.app[keys.ANNOTATIONS].set(
         caller.user.id, item_id, await _kind_of(request, item_id), {"rating": rating or None}
     )
 
@@ -100,7 +95,7 @@ async def get_starred(request: web.Request, params: Params, caller: Caller | Non
 
 async def _starred(request: web.Request, caller: Caller) -> dict[str, Any]:
     catalog = request.app[keys.CATALOG]
-    docs = await _store(request).starred(caller.user.id)
+    docs = await request.app[keys.ANNOTATIONS].starred(caller.user.id)
     when = {d["item_id"]: iso(d["starred_at"]) for d in docs}
     ids = {kind: [d["item_id"] for d in docs if d["kind"] == kind] for kind in ("song", "album", "artist")}
     tracks = [

@@ -20,7 +20,6 @@ from server.catalog.schemas import AlbumOut, TrackOut
 from server.catalog.service import CatalogService, cover_track_id, records
 from server.catalog.store import TrackQuery
 from server.subsonic.auth import Caller
-from server.subsonic.marks import Annotations
 from server.subsonic.protocol import NotFound, Params
 
 IGNORED_ARTICLES = "The El La Los Las Le Les"
@@ -91,7 +90,7 @@ async def songs(
     views, when the caller has them already)."""
     if views is None:
         views = await request.app[keys.CATALOG].track_views(tracks)
-    marks = await Annotations(request.app[keys.DB]).for_items(caller.user.id, [t.id for t in tracks])
+    marks = await request.app[keys.ANNOTATIONS].for_items(caller.user.id, [t.id for t in tracks])
     return [song_element(view, track, marks.get(track.id)) for view, track in zip(views, tracks, strict=True)]
 
 

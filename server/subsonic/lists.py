@@ -30,7 +30,6 @@ from server.subsonic.browsing import (
     songs,
     visible_tracks,
 )
-from server.subsonic.marks import Annotations
 from server.subsonic.protocol import Generic, NotFound, Params
 
 MAX_LIST = 500
@@ -102,7 +101,7 @@ async def _album_list(request: web.Request, params: Params, caller: Caller) -> l
         order = {album_id: n for n, album_id in enumerate(recent)}
         items = sorted((p for p in items if p[0].id in order), key=lambda p: order[p[0].id])
     else:  # starred, highest: the caller's own annotations
-        docs = await Annotations(request.app[keys.DB]).for_kind(caller.user.id, "album")
+        docs = await request.app[keys.ANNOTATIONS].for_kind(caller.user.id, "album")
         if kind == "starred":
             when = {d["item_id"]: d["starred_at"] for d in docs if d.get("starred_at")}
             items = sorted((p for p in items if p[0].id in when), key=lambda p: when[p[0].id], reverse=True)
