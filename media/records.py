@@ -280,9 +280,11 @@ class Track:
     @classmethod
     def from_doc(cls, doc: dict[str, Any]) -> Track:
         """The record of a stored track; :class:`InvalidRecord` if the document breaks its rules."""
-        check_track_changes({"title": doc.get("title"), "artist_id": doc.get("artist_id"), **doc})
-        check_track_changes({"status": doc.get("status")})
-        simple = {f.name for f in fields(cls)} - {"id", "original", "renditions", "loudness", "extra"}
+        # Required fields are checked even when absent; "status" last, so a missing one is refused.
+        check_track_changes(
+            {"title": doc.get("title"), "artist_id": doc.get("artist_id"), **doc, "status": doc.get("status")}
+        )
+        simple = _TRACK_SIMPLE
         renditions = tuple(
             Rendition(**{k: r.get(k) for k in _RENDITION_FIELDS}) for r in doc.get("renditions") or ()
         )
@@ -306,6 +308,16 @@ class Track:
     def visible_to(self, user_id: str, *, admin: bool) -> bool:
         """The visibility rule: ready tracks for everyone; others for their uploader and admins."""
         return self.status == "ready" or admin or (self.owner_id is not None and self.owner_id == user_id)
+
+
+_TRACK_SIMPLE = frozenset(f.name for f in fields(Track)) - {
+    "id",
+    "original",
+    "renditions",
+    "loudness",
+    "extra",
+}
+"""Fields a track document holds as they are (computed once: ``fields()`` is slow per document)."""
 
 
 JobState = Literal["queued", "running", "done", "failed"]

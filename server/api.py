@@ -183,7 +183,7 @@ def _json_default(value: Any) -> Any:
 def iso(value: datetime) -> str:
     """ISO 8601 UTC with a Z; stores hand back naive datetimes that are UTC."""
     if value.tzinfo is None:
-        value = value.replace(tzinfo=UTC)
+        return value.isoformat(timespec="milliseconds") + "Z"
     return value.astimezone(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 

@@ -19,7 +19,7 @@ import hmac
 import os
 import secrets
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
@@ -30,6 +30,10 @@ from server.handles import Database
 
 _KEY_LABEL = b"harmonystream app passwords v1"
 MAX_PER_USER = 50
+
+
+USED_PRECISION = timedelta(minutes=1)
+"""``last_used_at`` is this exact: apps sign every request, and each note is a write."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -118,8 +122,12 @@ class AppPasswordStore:
         doc = await self._docs.find_one({"api_key_hash": key_hash(api_key)})
         return None if doc is None else _record(doc)
 
-    async def used(self, app_password_id: str) -> None:
-        await self._docs.update_one({"_id": app_password_id}, {"$set": {"last_used_at": utcnow()}})
+    async def used(self, record: AppPassword) -> None:
+        """Note that ``record`` signed a request in: at most once a minute, as apps sign every request
+        and a write per request would cost more than the request (one commit each in the embedded store)."""
+        now = utcnow()
+        if record.last_used_at is None or now - record.last_used_at >= USED_PRECISION:
+            await self._docs.update_one({"_id": record.id}, {"$set": {"last_used_at": now}})
 
 
 def _record(doc: dict[str, Any]) -> AppPassword:

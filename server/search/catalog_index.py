@@ -13,11 +13,15 @@ import dataclasses
 from dataclasses import dataclass, field
 from typing import Any
 
+import structlog
+
+from media.records import InvalidRecord, Track
 from server.search.index import Entry, TextIndex
 from server.search.store import Kind
 from server.search.text import fold
 
 Doc = dict[str, Any]
+log = structlog.get_logger("harmonystream.search")
 
 
 @dataclass(frozen=True, slots=True)
@@ -50,9 +54,11 @@ class CatalogIndex:
             "artist": TextIndex(),
         }
         self.artist_names: dict[str, str] = {}
-        self.docs: dict[Kind, dict[str, Doc]] = {"track": {}, "album": {}, "artist": {}}
-        """{kind: {id: document as the result views need it}} (see :func:`_compact`)."""
+        self.docs: dict[Kind, dict[str, Doc]] = {"album": {}, "artist": {}}
+        """{kind: {id: document as the result views need it}} of albums and artists (see :func:`_compact`)."""
         self.albums = self.docs["album"]
+        self.track_records: dict[str, Track] = {}
+        """{id: the track as the result views need it}: checked once here, not on every page shown."""
 
     @property
     def tracks(self) -> TextIndex:
@@ -62,17 +68,29 @@ class CatalogIndex:
 
     def put(self, kind: Kind, doc: Doc) -> None:
         """Index (or re-index) one projected document; names of artists/albums flow into their tracks."""
+        if kind == "track":
+            try:
+                record = Track.from_doc(_compact(doc))
+            except InvalidRecord as exc:
+                # One broken document must not break every search and listing it would appear in.
+                log.warning("search_index_skipped_track", track_id=doc.get("_id"), problems=exc.fields)
+                self.remove(kind, doc["_id"])
+                return
+            self._put_track(doc)
+            self.track_records[record.id] = record
+            return
         if kind == "artist":
             self._put_artist(doc)
-        elif kind == "album":
-            self._put_album(doc)
         else:
-            self._put_track(doc)
+            self._put_album(doc)
         self.docs[kind][doc["_id"]] = _compact(doc)
 
     def remove(self, kind: Kind, doc_id: str) -> None:
         self.indexes[kind].remove(doc_id)
-        self.docs[kind].pop(doc_id, None)
+        if kind == "track":
+            self.track_records.pop(doc_id, None)
+        else:
+            self.docs[kind].pop(doc_id, None)
         if kind == "artist":
             self.artist_names.pop(doc_id, None)
 
@@ -86,10 +104,10 @@ class CatalogIndex:
         best: tuple | None = None
         for slot in tracks.by_album.get(album_id, ()):
             entry = tracks.entries[slot]
-            doc = self.docs["track"].get(entry.id) if entry is not None else None
-            if doc is not None and doc.get("cover"):
-                number = doc.get("track_no")
-                key = (number is not None, number or 0, doc["_id"])  # unnumbered first, as the stores sort
+            track = self.track_records.get(entry.id) if entry is not None else None
+            if track is not None and track.cover:
+                number = track.track_no
+                key = (number is not None, number or 0, track.id)  # unnumbered first, as the stores sort
                 if best is None or key < best:
                     best = key
         return best[2] if best else None
@@ -176,6 +194,22 @@ class CatalogIndex:
             hits.ids[kind] = [index.entries[s].id for s in slots]  # type: ignore[union-attr]
         return hits
 
+    def listing(
+        self, kind: Kind, offset: int, limit: int, *, viewer_id: str | None, everything: bool
+    ) -> tuple[list[str], int]:
+        """One page of every ``kind`` the viewer may see, by title (id breaking ties), and how many there are.
+
+        The order is the same on every call while the catalog does not change, which is what apps
+        paging through the whole library rely on.
+        """
+        index = self.indexes[kind]
+        if kind == "track" and not everything:
+            slots = index.listing("title", hidden=index.not_ready, owner_id=viewer_id)
+        else:
+            slots = index.listing("title")
+        entries = index.entries
+        return [entries[s].id for s in slots[offset : offset + limit]], len(slots)  # type: ignore[union-attr]
+
     def _filter(self, kind: Kind, index: TextIndex, cands: set[int], query: Query) -> set[int]:
         if query.artist_id is not None:
             cands &= index.by_artist.get(query.artist_id, set())
@@ -227,10 +261,11 @@ def _compact(doc: Doc) -> Doc:
         out["cover"] = True
     original = out.get("original")
     if isinstance(original, dict):
-        # Only its source is shown; without one, the view reads an absent original the same way.
+        # Only its source, type and size are shown; without them, an absent original reads the same.
         del out["original"]
-        if original.get("source"):
-            out["original"] = {"source": original["source"]}
+        kept = {k: original[k] for k in ("source", "mime", "size") if original.get(k)}
+        if kept:
+            out["original"] = kept
     return out
 
 

@@ -24,7 +24,7 @@ Why it is shaped like this (measured in ``bench/search.py``):
 from __future__ import annotations
 
 import heapq
-from bisect import bisect_left
+from bisect import bisect_left, insort
 from collections.abc import KeysView, Sequence
 from dataclasses import dataclass
 
@@ -72,6 +72,9 @@ class TextIndex:
         self._vocab_sorted = True
         self._dead_slots: set[int] = set()
         self._snapshots: dict[str, _Snapshot] = {}
+        self._changes = 0
+        """Bumped by every put and remove: what cached listings are checked against."""
+        self._listings: dict[tuple[str, bool], tuple[int, list[int]]] = {}
         self.by_artist: dict[str, set[int]] = {}
         self.by_album: dict[str, set[int]] = {}
         self.by_genre: dict[str, set[int]] = {}
@@ -97,6 +100,7 @@ class TextIndex:
     def put(self, entry: Entry) -> None:
         """Add ``entry`` or replace the entry with the same id."""
         self.remove(entry.id)
+        self._changes += 1
         slot = len(self.entries)
         self.entries.append(entry)
         self.slot[entry.id] = slot
@@ -143,6 +147,7 @@ class TextIndex:
         slot = self.slot.pop(entry_id, None)
         if slot is None:
             return None
+        self._changes += 1
         entry = self.entries[slot]
         self.entries[slot] = None
         self._dead_slots.add(slot)
@@ -297,6 +302,37 @@ class TextIndex:
         if newer:
             out = heapq.nsmallest(k, [*out, *newer], key=keys.__getitem__)
         return out
+
+    def listing(
+        self, order: str, *, hidden: set[int] | None = None, owner_id: str | None = None
+    ) -> list[int]:
+        """Every live slot in ``order``, but those in ``hidden`` not owned by ``owner_id``. Do not change it.
+
+        Made from the order snapshot (the few slots added since merged in by one near-linear sort)
+        and kept until the index changes, so paging through it costs a slice per page.
+        """
+        cached = self._listings.get((order, hidden is not None))
+        if cached is None or cached[0] != self._changes:
+            snapshot = self._snapshot(order)
+            entries = self.entries
+            live = [s for s in snapshot.slots if entries[s] is not None]
+            newer = [s for s in range(snapshot.upto, len(entries)) if entries[s] is not None]
+            if newer:
+                # Timsort merges a sorted run and a short tail in about one pass.
+                live += newer
+                live.sort(key=self._sort_keys[order].__getitem__)
+            if hidden is not None:
+                live = [s for s in live if s not in hidden]
+            cached = self._listings[(order, hidden is not None)] = (self._changes, live)
+        slots = cached[1]
+        if hidden and owner_id is not None:
+            own = [s for s in hidden if (e := self.entries[s]) is not None and e.owner_id == owner_id]
+            if own:
+                # An uploader's own unfinished tracks (rare, and few): put in place for them alone.
+                slots = list(slots)
+                for slot in own:
+                    insort(slots, slot, key=self._sort_keys[order].__getitem__)
+        return slots
 
     def warm(self) -> None:
         """Remake the global order snapshots now (off the request path) rather than on first use."""

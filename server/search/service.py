@@ -45,8 +45,10 @@ from typing import Any
 import structlog
 
 from media.events import EventName
+from media.records import Track
 from server.auth.service import Principal
-from server.catalog.service import CatalogService, records
+from server.catalog.schemas import AlbumOut, ArtistOut, TrackOut
+from server.catalog.service import CatalogService
 from server.documents import utcnow
 from server.errors import Invalid
 from server.search.catalog_index import CatalogIndex, Query
@@ -249,21 +251,14 @@ class SearchService:
                 code="empty_query",
                 details={"fields": {"q": "needs at least one letter or digit"}},
             )
-        await self.ready()
-        if time.monotonic() - self._last_sync >= self._refresh and not self._sync_lock.locked():
-            await self.sync()
+        await self._fresh()
         hits = self.index.search(query)
+        tracks = self._tracks(principal, hits.ids.get("track", []))
         artists = self._docs("artist", hits.ids.get("artist", []))
         return SearchOut(
-            tracks=self._track_hits(principal, hits.ids.get("track", []), hits.totals.get("track", 0)),
+            tracks=TrackHits(items=[view for _, view in tracks], total=hits.totals.get("track", 0)),
             albums=AlbumHits(
-                items=[
-                    self._catalog.album_out(
-                        d, self.index.artist_names.get(d["artist_id"]), self.index.album_cover(d["_id"])
-                    )
-                    for d in self._docs("album", hits.ids.get("album", []))
-                ],
-                total=hits.totals.get("album", 0),
+                items=self._albums(hits.ids.get("album", [])), total=hits.totals.get("album", 0)
             ),
             artists=ArtistHits(
                 items=[self._catalog.artist_view(d) for d in artists],
@@ -271,21 +266,60 @@ class SearchService:
             ),
         )
 
-    def _track_hits(self, principal: Principal, ids: list[str], total: int) -> TrackHits:
+    # -- the whole catalog, page by page ---------------------------------------------------------
+
+    async def list_tracks(
+        self, principal: Principal, offset: int, limit: int
+    ) -> tuple[list[tuple[Track, TrackOut]], int]:
+        """A page of every track ``principal`` may see, by title: records and views, and the total.
+
+        From memory, like search results: apps syncing a whole library page through this.
+        """
+        await self._fresh()
+        ids, total = self.index.listing(
+            "track", offset, limit, viewer_id=principal.user_id, everything=principal.is_admin
+        )
+        return self._tracks(principal, ids), total
+
+    async def list_albums(self, offset: int, limit: int) -> tuple[list[AlbumOut], int]:
+        """A page of every album, by title, and how many there are."""
+        await self._fresh()
+        ids, total = self.index.listing("album", offset, limit, viewer_id=None, everything=True)
+        return self._albums(ids), total
+
+    async def list_artists(self, offset: int, limit: int) -> tuple[list[ArtistOut], int]:
+        """A page of every artist, by name, and how many there are."""
+        await self._fresh()
+        ids, total = self.index.listing("artist", offset, limit, viewer_id=None, everything=True)
+        return [self._catalog.artist_view(d) for d in self._docs("artist", ids)], total
+
+    async def _fresh(self) -> None:
+        """Built, and caught up with the store if the last catch-up is older than the refresh period."""
+        await self.ready()
+        if time.monotonic() - self._last_sync >= self._refresh and not self._sync_lock.locked():
+            await self.sync()
+
+    def _tracks(self, principal: Principal, ids: list[str]) -> list[tuple[Track, TrackOut]]:
         index = self.index
-        items = []
-        for track in records(self._docs("track", ids)):
-            if not self._catalog.can_see(principal, track):
+        out = []
+        for track in (index.track_records.get(i) for i in ids):
+            if track is None or not self._catalog.can_see(principal, track):
                 continue
             entry = index.tracks.get(track.id)
             if entry is not None and entry.play_count != track.play_count:
                 track = replace(track, play_count=entry.play_count)  # counts move in place (set_play_count)
-            items.append(
-                self._catalog.track_out(
-                    track, index.artist_names.get(track.artist_id), index.album_title(track.album_id)
-                )
+            view = self._catalog.track_out(
+                track, index.artist_names.get(track.artist_id), index.album_title(track.album_id)
             )
-        return TrackHits(items=items, total=total)
+            out.append((track, view))
+        return out
+
+    def _albums(self, ids: list[str]) -> list[AlbumOut]:
+        index = self.index
+        return [
+            self._catalog.album_out(d, index.artist_names.get(d["artist_id"]), index.album_cover(d["_id"]))
+            for d in self._docs("album", ids)
+        ]
 
     def _docs(self, kind: Kind, ids: list[str]) -> list[dict[str, Any]]:
         docs = self.index.docs[kind]

@@ -45,6 +45,9 @@ FIELDS: dict[Kind, dict[str, int]] = {
         "progress": 1,
         "cover": 1,
         "original.source": 1,
+        # What a Subsonic song shows of its file (contentType, suffix, size, bitRate).
+        "original.mime": 1,
+        "original.size": 1,
         "missing": 1,
         "loudness": 1,
         "renditions": 1,

@@ -82,7 +82,7 @@ async def _secret_matches(request: web.Request, params: Params, user: User) -> b
             expected = hashlib.md5((secret + (salt or "")).encode()).hexdigest()
             ok = hmac.compare_digest(expected.encode(), (token or "").lower().encode())
         if ok:
-            await store.used(record.id)
+            await store.used(record)
             return True
     return False
 
@@ -107,7 +107,7 @@ async def _by_api_key(request: web.Request, api_key: str) -> Caller:
         raise InvalidApiKey() from exc
     if user.disabled:
         raise InvalidApiKey("This account is disabled.")
-    await store.used(record.id)
+    await store.used(record)
     return _caller(user)
 
 

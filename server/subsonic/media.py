@@ -1,9 +1,12 @@
-"""Media methods: ``stream``, ``download``, ``getCoverArt``.
+"""Media methods: ``stream``, ``download``, ``getCoverArt``, ``hls.m3u8``.
 
-``stream`` and ``download`` send the original with RFC 9110 byte ranges through the same delivery
-code as ``/api/v1/tracks/{id}/stream`` (``format=raw`` is what every request gets for now; the ladder's
-renditions are HLS segments, served through ``hls.m3u8``). Streaming never counts a play: only a
-``scrobble`` with ``submission=true`` does.
+``download``, and ``stream`` unless it asks for less, send the original with RFC 9110 byte ranges
+through the same delivery code as ``/api/v1/tracks/{id}/stream``. A ``stream`` that asks for a
+``maxBitRate`` under the original's, any ``format`` but ``raw``, or a ``timeOffset`` gets a rung of
+the ladder instead, as one progressive AAC file (:mod:`server.delivery.joined`): no transcode at request
+time, an exact length, byte ranges. Every ``format`` but ``raw`` gets AAC (``audio/mp4``), the one codec
+of our ladder; apps read the Content-Type. A ``timeOffset`` starts at the segment holding it (segments
+are ~6 s). Streaming never counts a play: only a ``scrobble`` with ``submission=true`` does.
 """
 
 from __future__ import annotations
@@ -17,16 +20,61 @@ from media.commands import COVER_MAX_PX
 from media.errors import PlaylistError
 from media.ffmpeg import extract_cover
 from media.playlists import Variant, parse_master_playlist, render_master_playlist
+from media.records import Track
 from server import keys
 from server.catalog.cover import cover_response
 from server.catalog.upload import open_temp
+from server.delivery.files import FilePolicy
+from server.delivery.joined import join_rendition, send_joined
+from server.delivery.service import PRIVATE_ORIGINAL_CACHE
 from server.subsonic.auth import Caller
 from server.subsonic.protocol import NotFound, Params
+
+RENDITION_POLICY = FilePolicy("audio/mp4", PRIVATE_ORIGINAL_CACHE)
 
 
 async def stream(request: web.Request, params: Params, caller: Caller | None) -> web.StreamResponse:
     assert caller is not None
     track = await request.app[keys.CATALOG].visible_track(caller.principal, params.required("id"))
+    service = request.app[keys.DELIVERY]
+    offset = params.integer("timeOffset", 0) or 0
+    rung = stream_rung(track, params.get("format"), params.integer("maxBitRate", 0) or 0, offset)
+    if rung is not None:
+        root = service.confine_root
+        joined = await asyncio.to_thread(join_rendition, root, track.id, rung, float(offset))
+        return await send_joined(request, joined, RENDITION_POLICY, confine_to=root)
+    return await download(request, params, caller, track)
+
+
+def stream_rung(track: Track, fmt: str | None, max_kbps: int, offset: int) -> str | None:
+    """The rung ``stream`` answers with, or None for the original.
+
+    The original when asked for (``raw``), when there is no ladder, or when nothing asks for less than
+    it: no format, no offset and a ``maxBitRate`` (kbps, 0 = none) it fits. Otherwise the highest rung
+    at or under ``maxBitRate`` (the lowest when none fits), or the highest rung when there is no limit.
+    """
+    fmt = (fmt or "").lower()
+    if fmt == "raw" or not track.playable or not track.renditions:
+        return None
+    if not fmt and not offset:
+        if not max_kbps:
+            return None
+        original = track.original
+        seconds = (track.duration_ms or 0) / 1000
+        if original and original.size and seconds and original.size * 8 / seconds <= max_kbps * 1000:
+            return None
+    rungs = sorted(track.renditions, key=lambda r: r.bitrate)
+    fitting = [r for r in rungs if not max_kbps or r.bitrate <= max_kbps * 1000]
+    return fitting[-1].name if fitting else rungs[0].name
+
+
+async def download(
+    request: web.Request, params: Params, caller: Caller | None, track: Track | None = None
+) -> web.StreamResponse:
+    """The original file, with byte ranges (``download``, and ``stream`` when it gets the original)."""
+    assert caller is not None
+    if track is None:
+        track = await request.app[keys.CATALOG].visible_track(caller.principal, params.required("id"))
     service = request.app[keys.DELIVERY]
     path = service.original_of(track)
     mime = track.original.mime if track.original else None

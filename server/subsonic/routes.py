@@ -61,7 +61,7 @@ METHODS: dict[str, Method] = {
     "search3": Method(searching.search3),
     "search2": Method(searching.search3),
     "stream": Method(media.stream),
-    "download": Method(media.stream),
+    "download": Method(media.download),
     "getCoverArt": Method(media.get_cover_art),
     "hls.m3u8": Method(media.hls_playlist),
     "getPlaylists": Method(playlists.get_playlists),

@@ -9,21 +9,25 @@ from aiohttp import web
 
 from server import keys
 from server.catalog.service import records
-from server.catalog.store import TrackQuery
 from server.search.schemas import MAX_LIMIT, SearchQuery
 from server.subsonic.auth import Caller
 from server.subsonic.browsing import album_element, songs
 from server.subsonic.protocol import Params
 
 EMPTY_QUERIES = ("", '""', "''")
+LISTING_MAX = 1000
+"""The largest page of an empty-query ``search3``."""
 
 
 async def search3(request: web.Request, params: Params, caller: Caller | None) -> dict[str, Any]:
     assert caller is not None
     query = (params.get("query") or "").strip()
+    # Apps syncing a library ask for big pages and stop at the first short one, so an empty query
+    # honours up to LISTING_MAX per page; a real search gives at most the search service's limit.
+    cap = LISTING_MAX if query in EMPTY_QUERIES else MAX_LIMIT
     counts = {
         kind: (
-            params.integer(f"{kind}Count", 20, high=MAX_LIMIT) or 0,
+            min(params.integer(f"{kind}Count", 20) or 0, cap),
             params.integer(f"{kind}Offset", 0) or 0,
         )
         for kind in ("artist", "album", "song")
@@ -36,24 +40,21 @@ async def search3(request: web.Request, params: Params, caller: Caller | None) -
 async def _everything(
     request: web.Request, caller: Caller, counts: dict[str, tuple[int, int]]
 ) -> dict[str, Any]:
-    catalog = request.app[keys.CATALOG]
+    """Pages of the whole library by title, from the search service's memory (no database read)."""
+    search = request.app[keys.SEARCH]
     out: dict[str, Any] = {"artist": [], "album": [], "song": []}
     count, offset = counts["artist"]
     if count:
-        docs, _ = await catalog.artists.list(
-            name_prefix=None, owner_id=None, sort="name", limit=count, offset=offset
-        )
-        out["artist"] = [{"id": d["_id"], "name": d["name"]} for d in docs]
+        artists, _ = await search.list_artists(offset, count)
+        out["artist"] = [{"id": a.id, "name": a.name} for a in artists]
     count, offset = counts["album"]
     if count:
-        docs, _ = await catalog.albums.list(artist_id=None, sort="title", limit=count, offset=offset)
-        out["album"] = [album_element(a, []) for a in await catalog.album_views(docs)]
+        albums, _ = await search.list_albums(offset, count)
+        out["album"] = [album_element(a, []) for a in albums]
     count, offset = counts["song"]
     if count:
-        principal = caller.principal
-        flt = TrackQuery(visible_to=principal.user_id, everything=principal.is_admin)
-        docs, _ = await catalog.tracks.list(flt, sort="title", limit=count, offset=offset)
-        out["song"] = await songs(request, caller, records(docs))
+        found, _ = await search.list_tracks(caller.principal, offset, count)
+        out["song"] = await songs(request, caller, [t for t, _ in found], [v for _, v in found])
     return out
 
 

@@ -249,3 +249,50 @@ async def test_tombstones_are_pruned_after_a_day(client: TestClient) -> None:
     await client.app[keys.SEARCH].reconcile()
     left = await deletions.find({}).to_list(None)
     assert [(d["kind"], d["doc_id"]) for d in left] == [("track", new["_id"])]
+
+
+async def test_the_whole_catalog_pages_by_title_for_each_viewer(client: TestClient) -> None:
+    """The listing apps sync a library from (an empty ``search3``): every title once, in one order,
+    without another viewer's unfinished tracks, and following changes."""
+    from server.auth.service import Principal
+
+    cat = Catalog(client.app)
+    owner, _ = await signed_in(client, "artist")
+    titles = [f"Song {n:03d}" for n in range(120)]
+    for title in reversed(titles):
+        await cat.track(title, "Many")
+    await cat.track("Song 050b", "Many", status="processing", owner_id=owner["_id"])
+    search = client.app[keys.SEARCH]
+    await search.sync()
+
+    def who(user_id: str, *roles: str) -> Principal:
+        return Principal(user_id=user_id, username=user_id, roles=frozenset(roles), login_id="l", via="token")
+
+    async def everything(principal: Principal, page: int) -> tuple[list[str], int]:
+        seen: list[str] = []
+        offset = 0
+        while True:
+            found, total = await search.list_tracks(principal, offset, page)
+            seen += [view.title for _, view in found]
+            offset += page
+            if len(found) < page:
+                return seen, total
+
+    listener = who("someone", "listener")
+    assert await everything(listener, 7) == (titles, 120)
+    assert await everything(listener, 500) == (titles, 120)
+    mine = sorted([*titles, "Song 050b"])
+    assert await everything(who(owner["_id"], "artist"), 13) == (mine, 121)
+    assert await everything(who("admin", "admin"), 1000) == (mine, 121)
+    # Changes are seen at once: a rename moves a track, a removal closes the gap.
+    first, _ = await search.list_tracks(listener, 0, 1)
+    track_id = first[0][0].id
+    await client.app[keys.TRACKS].update(track_id, {"title": "Zz Last"})
+    await search.refresh_one("track", track_id)
+    seen, total = await everything(listener, 50)
+    assert seen == [*titles[1:], "Zz Last"] and total == 120
+    await client.app[keys.TRACKS].delete(track_id)
+    await search.sync()
+    assert await everything(listener, 50) == (titles[1:], 119)
+    albums, artists = await search.list_albums(0, 10), await search.list_artists(0, 10)
+    assert albums == ([], 0) and [a.name for a in artists[0]] == ["Many"]
