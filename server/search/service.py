@@ -38,7 +38,7 @@ from __future__ import annotations
 import asyncio
 import gc
 import time
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -47,7 +47,7 @@ import structlog
 from media.events import EventName
 from media.records import Track
 from server.auth.service import Principal
-from server.catalog.schemas import AlbumOut, ArtistOut, TrackOut
+from server.catalog.schemas import AlbumOut, ArtistOut
 from server.catalog.service import CatalogService
 from server.documents import utcnow
 from server.errors import Invalid
@@ -62,6 +62,15 @@ OVERLAP = timedelta(seconds=5)
 """Catch-up reads this far behind the newest ``updated_at`` seen (clock skew, commits landing late)."""
 YIELD_EVERY = 2000
 """Documents indexed between two yields to the event loop while building."""
+
+
+@dataclass(frozen=True, slots=True)
+class NamedTrack:
+    """A track with the names a listing shows beside it."""
+
+    track: Track
+    artist_name: str | None
+    album_title: str | None
 
 
 class SearchService:
@@ -84,6 +93,8 @@ class SearchService:
         self._watermark: dict[Kind, datetime] = {}
         self._deleted_mark: datetime | None = None
         self._recent: dict[tuple[Kind, str], datetime] = {}
+        self._settled: dict[Kind, datetime] = {}
+        """Per kind, a watermark whose whole overlap was read once nothing more could land behind it."""
 
     # -- lifecycle -------------------------------------------------------------------------------
 
@@ -106,8 +117,9 @@ class SearchService:
             if self._built.is_set():
                 return
             index = CatalogIndex()
+            started = utcnow()
             # Tombstones from here on are applied by the next catch-up; earlier ones are in the scan.
-            self._deleted_mark = utcnow() - OVERLAP
+            self._deleted_mark = started - OVERLAP
             for kind in KINDS:
                 docs = await self._store.scan(kind)
                 for i, doc in enumerate(docs):
@@ -117,6 +129,9 @@ class SearchService:
                         await asyncio.sleep(0)
             for text_index in index.indexes.values():
                 text_index.warm()
+            for kind, mark in self._watermark.items():
+                if started - mark > OVERLAP:
+                    self._settled[kind] = mark  # read in full after its overlap had settled
             self.index = index
             self._last_sync = time.monotonic()
             self._built.set()
@@ -153,9 +168,13 @@ class SearchService:
         await self.ready()
         changed = 0
         async with self._sync_lock:
+            now = utcnow()
             for kind in KINDS:
                 while True:
-                    since = self._watermark.get(kind, datetime(1970, 1, 1)) - OVERLAP
+                    mark = self._watermark.get(kind, datetime(1970, 1, 1))
+                    # The overlap is read again until it has settled: after a big import it can hold
+                    # thousands of documents, and reading them on every catch-up stalled requests.
+                    since = mark if self._settled.get(kind) == mark else mark - OVERLAP
                     docs = await self._store.changed_since(kind, since)
                     fresh = [d for d in docs if self._saw(kind, d)]
                     for doc in fresh:
@@ -163,6 +182,11 @@ class SearchService:
                     changed += len(fresh)
                     if len(docs) < BATCH or not fresh:
                         break
+                mark = self._watermark.get(kind)
+                if mark is not None and now - mark > OVERLAP:
+                    # Read in full after anything stamped before ``mark`` could still land: from now on
+                    # catch-ups start at ``mark`` itself (what is stamped equal to it is in _recent).
+                    self._settled[kind] = mark
             changed += await self._apply_deletions()
             floor = {k: v - OVERLAP for k, v in self._watermark.items()}
             self._recent = {key: at for key, at in self._recent.items() if at >= floor[key[0]]}
@@ -253,10 +277,14 @@ class SearchService:
             )
         await self._fresh()
         hits = self.index.search(query)
-        tracks = self._tracks(principal, hits.ids.get("track", []))
+        index = self.index
+        tracks = [
+            self._catalog.track_out(t, index.artist_names.get(t.artist_id), index.album_title(t.album_id))
+            for t in self._tracks(principal, hits.ids.get("track", []))
+        ]
         artists = self._docs("artist", hits.ids.get("artist", []))
         return SearchOut(
-            tracks=TrackHits(items=[view for _, view in tracks], total=hits.totals.get("track", 0)),
+            tracks=TrackHits(items=tracks, total=hits.totals.get("track", 0)),
             albums=AlbumHits(
                 items=self._albums(hits.ids.get("album", [])), total=hits.totals.get("album", 0)
             ),
@@ -270,8 +298,8 @@ class SearchService:
 
     async def list_tracks(
         self, principal: Principal, offset: int, limit: int
-    ) -> tuple[list[tuple[Track, TrackOut]], int]:
-        """A page of every track ``principal`` may see, by title: records and views, and the total.
+    ) -> tuple[list[NamedTrack], int]:
+        """A page of every track ``principal`` may see, by title, and how many there are.
 
         From memory, like search results: apps syncing a whole library page through this.
         """
@@ -279,7 +307,11 @@ class SearchService:
         ids, total = self.index.listing(
             "track", offset, limit, viewer_id=principal.user_id, everything=principal.is_admin
         )
-        return self._tracks(principal, ids), total
+        index = self.index
+        return [
+            NamedTrack(t, index.artist_names.get(t.artist_id), index.album_title(t.album_id))
+            for t in self._tracks(principal, ids)
+        ], total
 
     async def list_albums(self, offset: int, limit: int) -> tuple[list[AlbumOut], int]:
         """A page of every album, by title, and how many there are."""
@@ -299,7 +331,8 @@ class SearchService:
         if time.monotonic() - self._last_sync >= self._refresh and not self._sync_lock.locked():
             await self.sync()
 
-    def _tracks(self, principal: Principal, ids: list[str]) -> list[tuple[Track, TrackOut]]:
+    def _tracks(self, principal: Principal, ids: list[str]) -> list[Track]:
+        """The records of ``ids`` that ``principal`` may see, with their current play counts."""
         index = self.index
         out = []
         for track in (index.track_records.get(i) for i in ids):
@@ -308,10 +341,7 @@ class SearchService:
             entry = index.tracks.get(track.id)
             if entry is not None and entry.play_count != track.play_count:
                 track = replace(track, play_count=entry.play_count)  # counts move in place (set_play_count)
-            view = self._catalog.track_out(
-                track, index.artist_names.get(track.artist_id), index.album_title(track.album_id)
-            )
-            out.append((track, view))
+            out.append(track)
         return out
 
     def _albums(self, ids: list[str]) -> list[AlbumOut]:

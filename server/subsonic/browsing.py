@@ -19,6 +19,7 @@ from server.api import iso
 from server.catalog.schemas import AlbumOut, TrackOut
 from server.catalog.service import CatalogService, cover_track_id, records
 from server.catalog.store import TrackQuery
+from server.search.service import NamedTrack
 from server.subsonic.auth import Caller
 from server.subsonic.protocol import NotFound, Params
 
@@ -46,38 +47,39 @@ def index_letter(name: str) -> str:
     return first if first.isalpha() else "#"
 
 
-def song_element(view: TrackOut, track: Track, mark: dict[str, Any] | None = None) -> dict[str, Any]:
+def song_element(named: NamedTrack, mark: dict[str, Any] | None = None) -> dict[str, Any]:
     """A ``Child`` of the protocol: a song, filled the way clients read it (``mark``: the caller's star
-    and rating of it)."""
+    and rating of it). Built straight from the record: apps sync libraries in pages of hundreds."""
+    track = named.track
     original = track.original
     mime = (original.mime if original else None) or "audio/mpeg"
     size = original.size if original and original.size else None
-    seconds = round((view.duration_ms or 0) / 1000)
+    seconds = round((track.duration_ms or 0) / 1000)
     bitrate = round(size * 8 / 1000 / seconds) if size and seconds else None
     return {
-        "id": view.id,
-        "parent": view.album_id or view.artist_id,
+        "id": track.id,
+        "parent": track.album_id or track.artist_id,
         "isDir": False,
-        "title": view.title,
-        "album": view.album_title,
-        "artist": view.artist_name,
-        "track": view.track_no,
-        "year": view.release_year,
-        "genre": view.genre,
-        "coverArt": view.id if view.cover_url else None,
+        "title": track.title,
+        "album": named.album_title,
+        "artist": named.artist_name,
+        "track": track.track_no,
+        "year": track.release_year,
+        "genre": track.genre,
+        "coverArt": track.id if track.cover else None,
         "size": size,
         "contentType": mime,
         "suffix": SUFFIXES.get(mime, "mp3"),
         "duration": seconds,
         "bitRate": bitrate,
-        "playCount": view.play_count,
-        "created": iso(view.created_at),
-        "albumId": view.album_id,
-        "artistId": view.artist_id,
+        "playCount": track.play_count,
+        "created": iso(track.created_at) if track.created_at else None,
+        "albumId": track.album_id,
+        "artistId": track.artist_id,
         "type": "music",
         "mediaType": "song",
         "isVideo": False,
-        "genres": [{"name": view.genre}] if view.genre else [],
+        "genres": [{"name": track.genre}] if track.genre else [],
         "starred": iso(mark["starred_at"]) if mark and mark.get("starred_at") else None,
         "userRating": mark.get("rating") if mark else None,
     }
@@ -90,8 +92,14 @@ async def songs(
     views, when the caller has them already)."""
     if views is None:
         views = await request.app[keys.CATALOG].track_views(tracks)
-    marks = await request.app[keys.ANNOTATIONS].for_items(caller.user.id, [t.id for t in tracks])
-    return [song_element(view, track, marks.get(track.id)) for view, track in zip(views, tracks, strict=True)]
+    named = [NamedTrack(t, v.artist_name, v.album_title) for t, v in zip(tracks, views, strict=True)]
+    return await named_songs(request, caller, named)
+
+
+async def named_songs(request: web.Request, caller: Caller, named: list[NamedTrack]) -> list[dict[str, Any]]:
+    """The song elements of tracks whose artist and album names are known, with the caller's marks."""
+    marks = await request.app[keys.ANNOTATIONS].for_items(caller.user.id, [n.track.id for n in named])
+    return [song_element(n, marks.get(n.track.id)) for n in named]
 
 
 def album_cover_id(album: AlbumOut) -> str | None:

@@ -11,7 +11,7 @@ from server import keys
 from server.catalog.service import records
 from server.search.schemas import MAX_LIMIT, SearchQuery
 from server.subsonic.auth import Caller
-from server.subsonic.browsing import album_element, songs
+from server.subsonic.browsing import album_element, named_songs, songs
 from server.subsonic.protocol import Params
 
 EMPTY_QUERIES = ("", '""', "''")
@@ -54,7 +54,7 @@ async def _everything(
     count, offset = counts["song"]
     if count:
         found, _ = await search.list_tracks(caller.principal, offset, count)
-        out["song"] = await songs(request, caller, [t for t, _ in found], [v for _, v in found])
+        out["song"] = await named_songs(request, caller, found)
     return out
 
 

@@ -273,7 +273,7 @@ async def test_the_whole_catalog_pages_by_title_for_each_viewer(client: TestClie
         offset = 0
         while True:
             found, total = await search.list_tracks(principal, offset, page)
-            seen += [view.title for _, view in found]
+            seen += [named.track.title for named in found]
             offset += page
             if len(found) < page:
                 return seen, total
@@ -286,7 +286,8 @@ async def test_the_whole_catalog_pages_by_title_for_each_viewer(client: TestClie
     assert await everything(who("admin", "admin"), 1000) == (mine, 121)
     # Changes are seen at once: a rename moves a track, a removal closes the gap.
     first, _ = await search.list_tracks(listener, 0, 1)
-    track_id = first[0][0].id
+    assert (first[0].track.title, first[0].artist_name, first[0].album_title) == ("Song 000", "Many", None)
+    track_id = first[0].track.id
     await client.app[keys.TRACKS].update(track_id, {"title": "Zz Last"})
     await search.refresh_one("track", track_id)
     seen, total = await everything(listener, 50)
