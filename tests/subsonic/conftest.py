@@ -10,7 +10,8 @@ import libsonic
 import pytest
 from aiohttp.test_utils import TestClient
 
-from tests.helpers import signed_in
+from tests.audio import make_jpeg
+from tests.helpers import make_track, signed_in, wait_for_track
 
 
 @dataclass(frozen=True, slots=True)
@@ -63,4 +64,33 @@ def token_auth(account: AppAccount, salt: str = "c19b2d") -> dict[str, str]:
         "u": account.username,
         "s": salt,
         "t": hashlib.md5((account.password + salt).encode()).hexdigest(),
+    }
+
+
+@pytest.fixture
+async def library(client) -> dict:
+    """An album of two ready tracks by an artist, one with a cover; and a listener's app password."""
+    account = await app_account(client, "artist")
+    tracks = []
+    for no, title in ((1, "Dawn Chorus"), (2, "Evening Hymn")):
+        made = await make_track(
+            client,
+            account.headers,
+            "flac",
+            seconds=2,
+            fields={"artist": "The Larks", "album": "Day", "track_no": no, "title": title},
+        )
+        tracks.append(await wait_for_track(client, account.headers, made["id"]))
+    resp = await client.put(
+        f"/api/v1/tracks/{tracks[0]['id']}/cover",
+        data=make_jpeg(),
+        headers={**account.headers, "Content-Type": "image/jpeg"},
+    )
+    assert resp.status == 200, await resp.text()
+    listener = await app_account(client, "listener")
+    return {
+        "tracks": tracks,
+        "listener": listener,
+        "album_id": tracks[0]["album_id"],
+        "artist_id": tracks[0]["artist_id"],
     }

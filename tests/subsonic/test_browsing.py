@@ -13,38 +13,7 @@ import pytest
 from libopensonic import AsyncConnection
 
 from server import keys
-from tests.audio import make_jpeg
-from tests.helpers import make_track, wait_for_track
 from tests.subsonic.conftest import AppAccount, app_account, py_sonic, token_auth
-
-
-@pytest.fixture
-async def library(client) -> dict:
-    """An album of two ready tracks by an artist, one with a cover; and a listener's app password."""
-    account = await app_account(client, "artist")
-    tracks = []
-    for no, title in ((1, "Dawn Chorus"), (2, "Evening Hymn")):
-        made = await make_track(
-            client,
-            account.headers,
-            "flac",
-            seconds=2,
-            fields={"artist": "The Larks", "album": "Day", "track_no": no, "title": title},
-        )
-        tracks.append(await wait_for_track(client, account.headers, made["id"]))
-    resp = await client.put(
-        f"/api/v1/tracks/{tracks[0]['id']}/cover",
-        data=make_jpeg(),
-        headers={**account.headers, "Content-Type": "image/jpeg"},
-    )
-    assert resp.status == 200, await resp.text()
-    listener = await app_account(client, "listener")
-    return {
-        "tracks": tracks,
-        "listener": listener,
-        "album_id": tracks[0]["album_id"],
-        "artist_id": tracks[0]["artist_id"],
-    }
 
 
 async def test_py_opensonic_browses_searches_streams_with_an_api_key(client, library):
