@@ -16,7 +16,7 @@ from aiohttp.test_utils import TestClient
 from server.app import create_app
 from server.settings import Settings
 from tests.lane_server import LaneTestServer
-from tests.services import BACKENDS, private_redis
+from tests.services import BACKENDS, on_standin, private_mongo, private_redis
 
 
 @pytest.fixture(scope="session")
@@ -30,15 +30,40 @@ def redis_url() -> Iterator[str]:
         yield url
 
 
+@pytest.fixture(scope="session")
+def mongo_url() -> Iterator[str]:
+    """HS_TEST_MONGO_URL when given (a real MongoDB), else a private nx-27017 for the whole run."""
+    given = os.environ.get("HS_TEST_MONGO_URL")
+    if given:
+        yield given
+        return
+    with private_mongo() as url:
+        yield url
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line(
+        "markers",
+        "standin_deviation(reason): the test meets a documented MongoDB behaviour that the nx-27017 "
+        "stand-in does not follow; it is expected to fail there, and only there (docs/MONGODB.md)",
+    )
+
+
 @pytest.fixture(params=BACKENDS)
 def store_backend(request: pytest.FixtureRequest) -> str:
+    marker = request.node.get_closest_marker("standin_deviation")
+    if marker is not None and request.param == "mongo" and on_standin():
+        request.applymarker(pytest.mark.xfail(strict=True, reason=marker.kwargs.get("reason", "")))
     return request.param
 
 
 @pytest.fixture
-async def settings(tmp_path: Path, redis_url: str, store_backend: str) -> AsyncIterator[Settings]:
+async def settings(
+    tmp_path: Path, redis_url: str, store_backend: str, request: pytest.FixtureRequest
+) -> AsyncIterator[Settings]:
     """Settings of one test: its own data dir, its own Redis key prefix, its own database."""
-    mongo_url = os.environ.get("HS_TEST_MONGO_URL", "") if store_backend == "mongo" else ""
+    # Asked for here, not as an argument: embedded-only runs never start the stand-in.
+    mongo_url = request.getfixturevalue("mongo_url") if store_backend == "mongo" else ""
     db_name = f"hs_test_{uuid.uuid4().hex[:12]}"
     yield Settings(
         data_dir=tmp_path / "data",

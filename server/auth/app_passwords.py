@@ -18,6 +18,7 @@ import hashlib
 import hmac
 import os
 import secrets
+import time
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -34,6 +35,8 @@ MAX_PER_USER = 50
 
 USED_PRECISION = timedelta(minutes=1)
 """``last_used_at`` is this exact: apps sign every request, and each note is a write."""
+NOTED_MAX = 10_000
+"""App passwords whose last note a process remembers."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -80,6 +83,8 @@ class AppPasswordStore:
     def __init__(self, db: Database, box: SecretBox) -> None:
         self._docs = db["app_passwords"]
         self._box = box
+        self._noted: dict[str, float] = {}
+        """{app password id: monotonic time this process last wrote its ``last_used_at``}."""
 
     async def create(self, user_id: str, name: str) -> NewAppPassword:
         password = secrets.token_urlsafe(18)
@@ -123,11 +128,17 @@ class AppPasswordStore:
         return None if doc is None else _record(doc)
 
     async def used(self, record: AppPassword) -> None:
-        """Note that ``record`` signed a request in: at most once a minute, as apps sign every request
-        and a write per request would cost more than the request (one commit each in the embedded store)."""
-        now = utcnow()
-        if record.last_used_at is None or now - record.last_used_at >= USED_PRECISION:
-            await self._docs.update_one({"_id": record.id}, {"$set": {"last_used_at": now}})
+        """Note that ``record`` signed a request in: at most once a minute per process, as apps sign
+        every request and a write per request would cost more than the request (one commit each in the
+        embedded store). Decided from this process's memory: no read of the stored time."""
+        now = time.monotonic()
+        last = self._noted.get(record.id)
+        if last is not None and now - last < USED_PRECISION.total_seconds():
+            return
+        if len(self._noted) >= NOTED_MAX:
+            self._noted.clear()  # forgetting only costs one more write per app password
+        self._noted[record.id] = now
+        await self._docs.update_one({"_id": record.id}, {"$set": {"last_used_at": utcnow()}})
 
 
 def _record(doc: dict[str, Any]) -> AppPassword:

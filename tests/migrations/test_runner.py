@@ -5,8 +5,11 @@ from __future__ import annotations
 import asyncio
 from contextlib import AsyncExitStack
 
+import pytest
+
 from migrations import MIGRATIONS, apply_pending
 from server.handles import open_database
+from tests.services import INDEX_NAME
 
 
 async def test_concurrent_starts_apply_each_migration_once(settings):
@@ -21,6 +24,7 @@ async def test_concurrent_starts_apply_each_migration_once(settings):
         assert sorted(r["_id"] for r in records) == [m.id for m in MIGRATIONS]
 
 
+@pytest.mark.standin_deviation(reason=INDEX_NAME)
 async def test_users_indexes_are_unique(settings):
     async with open_database(settings) as db:
         await apply_pending(db)

@@ -5,11 +5,13 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+import pytest
 from aiohttp.test_utils import TestClient
 
 from server import keys
 from tests.helpers import error_code, signed_in
 from tests.search.catalog_docs import Catalog
+from tests.services import NESTED_PROJECTION
 
 
 async def _catalog(client: TestClient) -> Catalog:
@@ -174,6 +176,7 @@ async def test_changes_reach_the_index(client: TestClient) -> None:
     assert admin["_id"]
 
 
+@pytest.mark.standin_deviation(reason=NESTED_PROJECTION)
 async def test_results_show_what_the_catalog_shows(client: TestClient) -> None:
     """Pages come from the index's own copy of the documents: they must match the catalog's views."""
     cat = await _catalog(client)

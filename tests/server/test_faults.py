@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
-import os
 import re
 from urllib.parse import urlsplit
 
@@ -15,7 +14,6 @@ from server import keys
 from server.app import create_app
 from tests.faults import FaultyProxy
 from tests.helpers import error_code, login, make_user
-from tests.services import private_mongo
 
 pytestmark = pytest.mark.timeout(180)
 
@@ -91,19 +89,15 @@ async def test_redis_down_then_back(aiohttp_client, settings, redis_url, hang):
         await proxy.close()
 
 
-async def test_mongodb_protocol_server_down_then_back(aiohttp_client, settings):
-    given = os.environ.get("HS_TEST_MONGO_URL")
-    with private_mongo() as started:
-        target = urlsplit(given or started)
-        proxy = await FaultyProxy(target.hostname or "127.0.0.1", target.port or 27017).start()
-        app = create_app(
-            dataclasses.replace(
-                settings, mongo_url=f"mongodb://127.0.0.1:{proxy.port}", dependency_timeout=1.0
-            )
-        )
-        client = await aiohttp_client(app)
-        try:
-            await _down_then_back(client, proxy, "database")
-        finally:
-            await proxy.close()
+async def test_mongodb_protocol_server_down_then_back(aiohttp_client, settings, mongo_url):
+    target = urlsplit(mongo_url)
+    proxy = await FaultyProxy(target.hostname or "127.0.0.1", target.port or 27017).start()
+    app = create_app(
+        dataclasses.replace(settings, mongo_url=f"mongodb://127.0.0.1:{proxy.port}", dependency_timeout=1.0)
+    )
+    client = await aiohttp_client(app)
+    try:
+        await _down_then_back(client, proxy, "database")
+    finally:
+        await proxy.close()
     assert client.app[keys.SETTINGS].mongo_url

@@ -10,7 +10,6 @@ from aiohttp.test_utils import TestClient
 
 from server import keys
 from tests.subsonic.conftest import AppAccount, token_auth
-from tests.subsonic.test_browsing import library as library  # the fixture: an album of two tracks
 
 NS = "{http://subsonic.org/restapi}"
 

@@ -15,7 +15,6 @@ from typing import Any
 from aiohttp.test_utils import TestClient
 
 from tests.subsonic.conftest import AppAccount, token_auth
-from tests.subsonic.test_browsing import library as library  # the fixture: an album of two tracks
 
 NS = "{http://subsonic.org/restapi}"
 INT, LONG, BOOL, DATETIME, STR = "int", "long", "boolean", "dateTime", "string"
