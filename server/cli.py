@@ -42,6 +42,15 @@ def _parser() -> argparse.ArgumentParser:
     serve.add_argument("--host", default=None)
     serve.add_argument("--port", type=int, default=None)
     serve.add_argument("--data-dir", default=None)
+    serve.add_argument(
+        "--workers",
+        type=int,
+        default=1,
+        help="server processes sharing the port (SO_REUSEPORT); 0 = one per core. More than one needs "
+        "HS_REDIS_URL",
+    )
+    # Set by ``--workers`` on the processes it starts: bind the port it holds, with SO_REUSEPORT.
+    serve.add_argument("--reuse-port", action="store_true", help=argparse.SUPPRESS)
     serve.set_defaults(run=_serve)
 
     worker = sub.add_parser(
@@ -71,13 +80,32 @@ def _parser() -> argparse.ArgumentParser:
 
 def _serve(args: argparse.Namespace, settings: Settings) -> None:
     from server.app import create_app
+    from server.processes import run_group, worker_count
     from server.serving import run
 
     host = args.host or settings.host
-    port = args.port or settings.port
+    port = args.port if args.port is not None else settings.port
+    workers = worker_count(args.workers)
+    if workers > 1:
+        run_group(
+            settings,
+            host,
+            port,
+            workers,
+            started=lambda bound: print(
+                f"HarmonyStream on http://{host}:{bound}/ ({workers} processes)", flush=True
+            ),
+        )
+        return
     app = create_app(settings)
     app.on_startup.append(_freeze_startup_objects)  # after cleanup_ctx: everything opened at start
-    run(app, host, port, started=lambda bound: print(f"HarmonyStream on http://{host}:{bound}/", flush=True))
+    run(
+        app,
+        host,
+        port,
+        reuse_port=args.reuse_port,
+        started=lambda bound: print(f"HarmonyStream on http://{host}:{bound}/", flush=True),
+    )
 
 
 async def _freeze_startup_objects(app: web.Application) -> None:

@@ -36,11 +36,13 @@ class LaneSite(web.BaseSite):
         lane: SegmentLane | None,
         backlog: int = BACKLOG,
         keepalive: float = KEEPALIVE_SECONDS,
+        reuse_port: bool = False,
     ) -> None:
         super().__init__(runner, backlog=backlog)
         self._host = host
         self._port = port
         self._lane = lane
+        self._reuse_port = reuse_port
         self._keepalive = keepalive
         self._connections: set[LaneProtocol] = set()
 
@@ -68,7 +70,12 @@ class LaneSite(web.BaseSite):
             else lambda: LaneProtocol(lane, handler, self._connections, keepalive=self._keepalive)
         )
         self._server = await asyncio.get_running_loop().create_server(
-            factory, self._host, self._port, backlog=self._backlog, reuse_address=True
+            factory,
+            self._host,
+            self._port,
+            backlog=self._backlog,
+            reuse_address=True,
+            reuse_port=self._reuse_port or None,
         )
 
     async def stop(self) -> None:
@@ -87,13 +94,18 @@ def segment_lane(app: web.Application) -> SegmentLane | None:
     return SegmentLane(delivery, app[keys.METRICS], cache_bytes=cache_bytes)
 
 
-async def serve(app: web.Application, host: str, port: int, *, started: Callable[[int], None]) -> None:
-    """Run ``app`` until SIGINT/SIGTERM, then shut it down as ``run_app`` does."""
+async def serve(
+    app: web.Application, host: str, port: int, *, started: Callable[[int], None], reuse_port: bool = False
+) -> None:
+    """Run ``app`` until SIGINT/SIGTERM, then shut it down as ``run_app`` does.
+
+    ``reuse_port``: bind with SO_REUSEPORT, beside the other processes of ``serve --workers``.
+    """
     # Connections handed to aiohttp idle out like the lane's (run_app's default is the same 75 s).
     runner = web.AppRunner(app, handle_signals=True, access_log=None, keepalive_timeout=KEEPALIVE_SECONDS)
     await runner.setup()
     try:
-        site = LaneSite(runner, host, port, lane=segment_lane(app))
+        site = LaneSite(runner, host, port, lane=segment_lane(app), reuse_port=reuse_port)
         await site.start()
         started(site.port)
         await asyncio.Event().wait()  # until a signal raises GracefulExit here
@@ -101,6 +113,8 @@ async def serve(app: web.Application, host: str, port: int, *, started: Callable
         await runner.cleanup()
 
 
-def run(app: web.Application, host: str, port: int, *, started: Callable[[int], None]) -> None:
+def run(
+    app: web.Application, host: str, port: int, *, started: Callable[[int], None], reuse_port: bool = False
+) -> None:
     with contextlib.suppress(GracefulExit, KeyboardInterrupt):
-        asyncio.run(serve(app, host, port, started=started))
+        asyncio.run(serve(app, host, port, started=started, reuse_port=reuse_port))

@@ -51,7 +51,16 @@ export async function connect() {
     emit('status', { connected: false, missing: true });
     return;
   }
-  socket = io({ path: '/socket.io', auth: { device_id: deviceId }, withCredentials: true });
+  // WebSocket first: its handshake and messages ride one connection, so they reach one server process
+  // even where nothing keeps a client on one (several `serve` processes on a port, replicas behind
+  // round-robin nginx). Long polling, which needs that, is only the fallback.
+  socket = io({
+    path: '/socket.io',
+    auth: { device_id: deviceId },
+    withCredentials: true,
+    transports: ['websocket', 'polling'],
+    tryAllTransports: true,
+  });
   socket.on('connect', () => {
     connected = true;
     emit('status', { connected: true });
