@@ -111,11 +111,22 @@ def wait_ready(url: str, timeout: float = 30.0) -> None:
         time.sleep(0.2)
 
 
-def run_wrk(base: str, paths: list[str], seconds: int, connections: int, workdir: Path) -> dict[str, Any]:
+def run_wrk(
+    base: str, paths: list[str], seconds: int, connections: int, workdir: Path, *, threads: int = 1
+) -> dict[str, Any]:
     script = workdir / "paths.lua"
     script.write_text(WRK_SCRIPT % ",".join(f'"{p}"' for p in paths))
     out = subprocess.run(
-        ["wrk", "-t1", f"-c{connections}", f"-d{seconds}s", "--latency", "-s", str(script), base + paths[0]],
+        [
+            "wrk",
+            f"-t{threads}",
+            f"-c{connections}",
+            f"-d{seconds}s",
+            "--latency",
+            "-s",
+            str(script),
+            base + paths[0],
+        ],
         capture_output=True,
         text=True,
         timeout=seconds + 30,

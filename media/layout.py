@@ -59,14 +59,10 @@ def normalise_extension(ext: str) -> str:
     return clean
 
 
-def safe_resolve(root: Path, relative: str) -> Path:
-    """The absolute path of ``relative`` under ``root``, or :class:`UnsafePath`.
+def check_relative(relative: str) -> list[str]:
+    """The components of ``relative`` if every one is a name the layout makes, else :class:`UnsafePath`.
 
-    ``relative`` is an already URL-decoded path such as ``"hls/abc/128k/seg_00001.m4s"``. Rejected:
-    empty, absolute, backslashes, NUL/control characters, ``%`` (a second round of encoding such as
-    ``%2e%2e`` is a trick, never a real name of ours), any component outside ``SAFE_COMPONENT_RE``
-    (which rules out ``.``, ``..`` and hidden files), and anything whose real path (symlinks
-    followed) is not inside the real path of ``root``. The file need not exist.
+    The lexical half of :func:`safe_resolve`, and all of it for keys of an object store (no symlinks).
     """
     if not isinstance(relative, str) or not relative or len(relative) > _MAX_RELATIVE_LEN:
         raise UnsafePath("empty or overlong path")
@@ -76,6 +72,19 @@ def safe_resolve(root: Path, relative: str) -> Path:
     for part in parts:
         if not SAFE_COMPONENT_RE.match(part):
             raise UnsafePath(f"path component not allowed: {part!r}")
+    return parts
+
+
+def safe_resolve(root: Path, relative: str) -> Path:
+    """The absolute path of ``relative`` under ``root``, or :class:`UnsafePath`.
+
+    ``relative`` is an already URL-decoded path such as ``"hls/abc/128k/seg_00001.m4s"``. Rejected:
+    empty, absolute, backslashes, NUL/control characters, ``%`` (a second round of encoding such as
+    ``%2e%2e`` is a trick, never a real name of ours), any component outside ``SAFE_COMPONENT_RE``
+    (which rules out ``.``, ``..`` and hidden files), and anything whose real path (symlinks
+    followed) is not inside the real path of ``root``. The file need not exist.
+    """
+    parts = check_relative(relative)
     real_root = Path(os.path.realpath(root))
     candidate = Path(os.path.realpath(real_root.joinpath(*parts)))
     # realpath follows every symlink, so a link inside the root that points outside is caught here.

@@ -9,6 +9,7 @@ import subprocess
 import sys
 import tempfile
 import time
+import urllib.request
 from collections.abc import Iterator
 from contextlib import contextmanager
 
@@ -143,3 +144,37 @@ def private_mongo() -> Iterator[str]:
             proc.kill()
             proc.wait(timeout=10)
         shutil.rmtree(workdir, ignore_errors=True)
+
+
+@contextmanager
+def private_s3(bucket: str = "hs-media") -> Iterator[str]:
+    """An S3-compatible server of the tests' own (moto's server mode, from PyPI) on a free port, with
+    ``bucket`` made; yields its endpoint URL. Stopped afterwards; it keeps everything in memory."""
+    binary = shutil.which("moto_server") or os.path.join(os.path.dirname(sys.executable), "moto_server")
+    port = free_port()
+    proc = subprocess.Popen(
+        [binary, "-H", "127.0.0.1", "-p", str(port)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+    )
+    endpoint = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                # CreateBucket is a PUT of the bucket's path; moto's server does not check signatures.
+                request = urllib.request.Request(f"{endpoint}/{bucket}", method="PUT")
+                with urllib.request.urlopen(request, timeout=1) as resp:
+                    if resp.status == 200:
+                        break
+            except OSError:
+                pass
+            if time.monotonic() > deadline or proc.poll() is not None:
+                raise RuntimeError("private moto_server did not start")
+            time.sleep(0.1)
+        yield endpoint
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait(timeout=10)
