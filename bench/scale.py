@@ -35,7 +35,7 @@ import aiohttp
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from bench.serve import SECRET, TRACK_ID, make_source, run_wrk, wait_ready
+from bench.serve import SECRET, TRACK_ID, cpu_seconds, make_source, nginx_workers, run_wrk, wait_ready
 from media.layout import MediaLayout
 from server.delivery.signing import MediaSigner
 from tests.delivery.nginx import TYPES, main_block, run_nginx
@@ -123,12 +123,23 @@ def segments_part(work: Path, redis_url: str, seconds: int, connections: int, re
             "nginx2": (f"http://127.0.0.1:{ports['nginx2']}", direct),
         }
         runs: dict[str, list[dict]] = {name: [] for name in targets}
-        with nginx(1, ports["nginx1"]), nginx(2, ports["nginx2"]):
+        with nginx(1, ports["nginx1"]) as prefix1, nginx(2, ports["nginx2"]) as prefix2:
             for name in ("nginx1", "nginx2"):
                 wait_ready(f"http://127.0.0.1:{ports[name]}{direct[0]}")
+            # The processes that serve each target's requests: their CPU time per request is what
+            # the target would need of a core with nothing else on the machine.
+            pids = {
+                "w1": [procs[0].pid],
+                "w2": sorted(children(procs[1].pid)),
+                "nginx1": nginx_workers(prefix1),
+                "nginx2": nginx_workers(prefix2),
+            }
             for _ in range(repeat):
                 for name, (base, paths) in targets.items():
-                    runs[name].append(run_wrk(base, paths, seconds, connections, work, threads=2))
+                    before = cpu_seconds(pids[name])
+                    row = run_wrk(base, paths, seconds, connections, work, threads=2)
+                    row["cpu_us"] = (cpu_seconds(pids[name]) - before) / (row["rps"] * seconds) * 1e6
+                    runs[name].append(row)
     finally:
         for proc in procs:
             stop(proc)
@@ -139,8 +150,8 @@ def segments_part(work: Path, redis_url: str, seconds: int, connections: int, re
     print(
         f"\n### Segments ({len(segments)} files, {repeat} rounds of {seconds} s, wrk -t2 -c{connections})\n"
     )
-    print("| target | req/s, median [range] | non-2xx |")
-    print("|---|---|---|")
+    print("| target | processes | req/s, median [range] | CPU µs per request, median | non-2xx |")
+    print("|---|---|---|---|---|")
     labels = {
         "w1": "`serve --workers 1`",
         "w2": "`serve --workers 2`",
@@ -148,7 +159,8 @@ def segments_part(work: Path, redis_url: str, seconds: int, connections: int, re
         "nginx2": "nginx, 2 workers (files directly)",
     }
     for name, label in labels.items():
-        print(f"| {label} | {spread(rps[name])} | {errors[name]:.0f} |")
+        cpu = statistics.median(r["cpu_us"] for r in runs[name])
+        print(f"| {label} | {len(pids[name])} | {spread(rps[name])} | {cpu:.0f} | {errors[name]:.0f} |")
     print()
     print(
         f"- `--workers 2` / `--workers 1`: median {statistics.median(w2_over_w1):.2f}x "
@@ -158,6 +170,18 @@ def segments_part(work: Path, redis_url: str, seconds: int, connections: int, re
         f"- `--workers 2` / nginx with 2 workers: median {statistics.median(w2_over_nginx2):.2f}x "
         f"(rounds {min(w2_over_nginx2):.2f}-{max(w2_over_nginx2):.2f}), goal ≥ {NGINX_RATIO_GOAL}x"
     )
+
+
+def children(pid: int) -> set[int]:
+    """The child processes of ``pid`` (the server processes of ``serve --workers``)."""
+    out = set()
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            if int(stat.read_text().rsplit(")", 1)[1].split()[1]) == pid:
+                out.add(int(stat.parent.name))
+        except (OSError, ValueError):
+            continue
+    return out
 
 
 def make_uploads(folder: Path, count: int) -> list[Path]:
