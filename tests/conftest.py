@@ -13,10 +13,11 @@ import pytest
 from aiohttp import web
 from aiohttp.test_utils import TestClient
 
+from media.storage import LocalMediaStore, MediaStore
 from server.app import create_app
 from server.settings import Settings
 from tests.lane_server import LaneTestServer
-from tests.services import BACKENDS, on_standin, private_mongo, private_redis
+from tests.services import BACKENDS, on_standin, private_mongo, private_redis, private_s3, s3_media_store
 
 
 @pytest.fixture(scope="session")
@@ -39,6 +40,21 @@ def mongo_url() -> Iterator[str]:
         return
     with private_mongo() as url:
         yield url
+
+
+@pytest.fixture(scope="session")
+def s3_endpoint() -> Iterator[str]:
+    """A private S3-compatible server (moto's server mode) with the bucket ``hs-media``, for the run."""
+    with private_s3() as endpoint:
+        yield endpoint
+
+
+@pytest.fixture(params=["local", "s3"])
+def media_store(request: pytest.FixtureRequest, tmp_path: Path) -> MediaStore:
+    """A media store of the test's own: a local folder, or a prefix of its own in the S3 bucket."""
+    if request.param == "local":
+        return LocalMediaStore(tmp_path / "media")
+    return s3_media_store(request.getfixturevalue("s3_endpoint"), f"t{uuid.uuid4().hex[:8]}")
 
 
 def pytest_configure(config: pytest.Config) -> None:

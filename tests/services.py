@@ -12,6 +12,9 @@ import time
 import urllib.request
 from collections.abc import Iterator
 from contextlib import contextmanager
+from typing import Any
+
+from media.storage import S3Location, S3MediaStore
 
 BACKENDS = ["embedded", "mongo"]
 """Store backends every store-touching test runs against: the embedded store, and MongoDB's protocol —
@@ -41,6 +44,10 @@ SET_TYPES = (
     "nx-27017 stores a date set by $set as a string and True as 1; MongoDB keeps the BSON type "
     "of the value set (docs: $set)"
 )
+
+
+S3_BUCKET = "hs-media"
+"""The bucket the tests' private S3 server is started with."""
 
 
 def on_standin() -> bool:
@@ -147,7 +154,7 @@ def private_mongo() -> Iterator[str]:
 
 
 @contextmanager
-def private_s3(bucket: str = "hs-media") -> Iterator[str]:
+def private_s3(bucket: str = S3_BUCKET) -> Iterator[str]:
     """An S3-compatible server of the tests' own (moto's server mode, from PyPI) on a free port, with
     ``bucket`` made; yields its endpoint URL. Stopped afterwards; it keeps everything in memory."""
     binary = shutil.which("moto_server") or os.path.join(os.path.dirname(sys.executable), "moto_server")
@@ -178,3 +185,12 @@ def private_s3(bucket: str = "hs-media") -> Iterator[str]:
         except subprocess.TimeoutExpired:
             proc.kill()
             proc.wait(timeout=10)
+
+
+def s3_media_store(endpoint: str, prefix: str, **kwargs: Any) -> S3MediaStore:
+    """A media store in the private S3 server's bucket, under a prefix of the caller's."""
+    location = S3Location.parse(
+        f"s3://{S3_BUCKET}/{prefix}", endpoint=endpoint, region="us-east-1", access_key_id="test",
+        secret_access_key="test",
+    )  # fmt: skip
+    return S3MediaStore(location, **kwargs)

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import os
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from datetime import timedelta
 from pathlib import Path
 
@@ -18,36 +18,10 @@ from media.storage import (
     MediaStore,
     ObjectMissing,
     S3Location,
-    S3MediaStore,
     StorageError,
     delete_prefix,
 )
-from tests.services import free_port, private_s3
-
-BUCKET = "hs-media"
-
-
-@pytest.fixture(scope="module")
-def s3_endpoint() -> Iterator[str]:
-    with private_s3(BUCKET) as endpoint:
-        yield endpoint
-
-
-def s3_store(endpoint: str, prefix: str, **kwargs) -> S3MediaStore:
-    location = S3Location.parse(
-        f"s3://{BUCKET}/{prefix}", endpoint=endpoint, region="us-east-1", access_key_id="test",
-        secret_access_key="test",
-    )  # fmt: skip
-    return S3MediaStore(location, **kwargs)
-
-
-@pytest.fixture(params=["local", "s3"])
-async def store(request, tmp_path: Path) -> AsyncIterator[MediaStore]:
-    if request.param == "local":
-        yield LocalMediaStore(tmp_path / "media")
-    else:
-        # A prefix of its own per test: the bucket is shared by the module's tests.
-        yield s3_store(request.getfixturevalue("s3_endpoint"), f"t{os.urandom(4).hex()}")
+from tests.services import free_port, s3_media_store
 
 
 def a_file(tmp_path: Path, name: str, size: int) -> Path:
@@ -60,67 +34,67 @@ async def collect(chunks: AsyncIterator[bytes]) -> bytes:
     return b"".join([chunk async for chunk in chunks])
 
 
-async def test_put_stat_read_ranges_and_fetch(store: MediaStore, tmp_path: Path):
+async def test_put_stat_read_ranges_and_fetch(media_store: MediaStore, tmp_path: Path):
     source = a_file(tmp_path, "song.flac", 700_000)  # several read chunks
     data = source.read_bytes()
-    stored = await store.put_file("originals/t1/original.flac", source)
+    stored = await media_store.put_file("originals/t1/original.flac", source)
     assert stored.size == len(data) and stored.etag.startswith('"') and stored.etag.endswith('"')
-    assert await store.stat("originals/t1/original.flac") == stored
-    assert await store.stat("originals/t1/other.flac") is None
-    assert await collect(store.read("originals/t1/original.flac")) == data
+    assert await media_store.stat("originals/t1/original.flac") == stored
+    assert await media_store.stat("originals/t1/other.flac") is None
+    assert await collect(media_store.read("originals/t1/original.flac")) == data
     for start, length in ((0, 1), (5, 100), (262_143, 3), (699_990, 10), (123_456, 400_000), (10, 0)):
-        got = await collect(store.read("originals/t1/original.flac", start, length))
+        got = await collect(media_store.read("originals/t1/original.flac", start, length))
         assert got == data[start : start + length], (start, length)
-    assert await collect(store.read("originals/t1/original.flac", 699_000)) == data[699_000:]
+    assert await collect(media_store.read("originals/t1/original.flac", 699_000)) == data[699_000:]
     dest = tmp_path / "out" / "copy.flac"
-    assert (await store.fetch("originals/t1/original.flac", dest)).size == len(data)
+    assert (await media_store.fetch("originals/t1/original.flac", dest)).size == len(data)
     assert dest.read_bytes() == data and os.listdir(dest.parent) == ["copy.flac"]  # no temp left
     with pytest.raises(ObjectMissing):
-        await store.fetch("originals/t1/none.flac", tmp_path / "none")
+        await media_store.fetch("originals/t1/none.flac", tmp_path / "none")
     with pytest.raises(ObjectMissing):
-        await collect(store.read("originals/t1/none.flac"))
+        await collect(media_store.read("originals/t1/none.flac"))
 
 
-async def test_a_put_replaces_the_whole_object(store: MediaStore, tmp_path: Path):
-    first = await store.put_file("covers/t1.jpg", a_file(tmp_path, "a.jpg", 5000))
-    second = await store.put_file("covers/t1.jpg", a_file(tmp_path, "b.jpg", 3000))
+async def test_a_put_replaces_the_whole_object(media_store: MediaStore, tmp_path: Path):
+    first = await media_store.put_file("covers/t1.jpg", a_file(tmp_path, "a.jpg", 5000))
+    second = await media_store.put_file("covers/t1.jpg", a_file(tmp_path, "b.jpg", 3000))
     assert second.size == 3000 and second.etag != first.etag
-    assert await collect(store.read("covers/t1.jpg")) == (tmp_path / "b.jpg").read_bytes()
+    assert await collect(media_store.read("covers/t1.jpg")) == (tmp_path / "b.jpg").read_bytes()
 
 
-async def test_keys_and_deletes_by_prefix(store: MediaStore, tmp_path: Path):
+async def test_keys_and_deletes_by_prefix(media_store: MediaStore, tmp_path: Path):
     small = a_file(tmp_path, "s", 10)
     keys = [
         "hls/t1/master.m3u8", "hls/t1/64k/index.m3u8", "hls/t1/64k/init.mp4", "hls/t1/64k/seg_00000.m4s",
         "hls/t10/master.m3u8", "originals/t1/original.flac",
     ]  # fmt: skip
     for key in keys:
-        await store.put_file(key, small)
-    assert await store.keys("hls/t1/") == sorted(keys[:4])
-    assert await store.keys("hls/t1/64k/") == sorted(keys[1:4])
-    assert await store.keys("hls/") == sorted(keys[:5])
-    assert await store.keys("nothing/") == []
-    assert await delete_prefix(store, "hls/t1/") == 4
-    assert await store.keys("hls/") == ["hls/t10/master.m3u8"]
-    await store.delete(["hls/t10/master.m3u8", "hls/t10/gone.m3u8"])  # a missing key is no error
-    assert await store.stat("hls/t10/master.m3u8") is None
-    assert await store.keys("originals/") == ["originals/t1/original.flac"]
+        await media_store.put_file(key, small)
+    assert await media_store.keys("hls/t1/") == sorted(keys[:4])
+    assert await media_store.keys("hls/t1/64k/") == sorted(keys[1:4])
+    assert await media_store.keys("hls/") == sorted(keys[:5])
+    assert await media_store.keys("nothing/") == []
+    assert await delete_prefix(media_store, "hls/t1/") == 4
+    assert await media_store.keys("hls/") == ["hls/t10/master.m3u8"]
+    await media_store.delete(["hls/t10/master.m3u8", "hls/t10/gone.m3u8"])  # a missing key is no error
+    assert await media_store.stat("hls/t10/master.m3u8") is None
+    assert await media_store.keys("originals/") == ["originals/t1/original.flac"]
 
 
-async def test_keys_outside_the_layout_are_refused(store: MediaStore, tmp_path: Path):
+async def test_keys_outside_the_layout_are_refused(media_store: MediaStore, tmp_path: Path):
     small = a_file(tmp_path, "s", 10)
     for key in ("../etc/passwd", "/abs/key", "hls/.hidden", "hls//x", "hls/a%2e"):
         with pytest.raises(UnsafePath):
-            await store.put_file(key, small)
+            await media_store.put_file(key, small)
         with pytest.raises(UnsafePath):
-            await store.stat(key)
+            await media_store.stat(key)
 
 
-async def test_presigned_urls_open_the_object_until_they_expire(store: MediaStore, tmp_path: Path):
+async def test_presigned_urls_open_the_object_until_they_expire(media_store: MediaStore, tmp_path: Path):
     source = a_file(tmp_path, "seg.m4s", 2048)
-    await store.put_file("hls/t1/64k/seg_00000.m4s", source)
-    url = await store.presign("hls/t1/64k/seg_00000.m4s", timedelta(seconds=60))
-    if isinstance(store, LocalMediaStore):
+    await media_store.put_file("hls/t1/64k/seg_00000.m4s", source)
+    url = await media_store.presign("hls/t1/64k/seg_00000.m4s", timedelta(seconds=60))
+    if isinstance(media_store, LocalMediaStore):
         assert url is None  # local files are sent by the server
         return
     assert url is not None and "X-Amz-Expires=60" in url
@@ -137,19 +111,19 @@ async def test_presigned_urls_open_the_object_until_they_expire(store: MediaStor
     "one past X-Amz-Expires (AWS docs: Sharing objects with presigned URLs, expiration time)",
 )
 async def test_an_expired_presigned_url_is_refused(s3_endpoint: str, tmp_path: Path):
-    store = s3_store(s3_endpoint, f"t{os.urandom(4).hex()}")
-    await store.put_file("hls/t1/64k/seg_00000.m4s", a_file(tmp_path, "seg.m4s", 100))
-    short = await store.presign("hls/t1/64k/seg_00000.m4s", timedelta(seconds=1))
+    media_store = s3_media_store(s3_endpoint, f"t{os.urandom(4).hex()}")
+    await media_store.put_file("hls/t1/64k/seg_00000.m4s", a_file(tmp_path, "seg.m4s", 100))
+    short = await media_store.presign("hls/t1/64k/seg_00000.m4s", timedelta(seconds=1))
     await asyncio.sleep(2.1)
     async with aiohttp.ClientSession() as http, http.get(short) as resp:
         assert resp.status == 403
 
 
 async def test_an_unreachable_object_store_is_a_storage_error(tmp_path: Path):
-    store = s3_store(f"http://127.0.0.1:{free_port()}", "p", timeout=2.0)
+    media_store = s3_media_store(f"http://127.0.0.1:{free_port()}", "p", timeout=2.0)
     started = asyncio.get_running_loop().time()
     with pytest.raises(StorageError) as caught:
-        await store.stat("hls/t1/master.m3u8")
+        await media_store.stat("hls/t1/master.m3u8")
     assert not isinstance(caught.value, ObjectMissing)
     assert asyncio.get_running_loop().time() - started < 30
 
@@ -168,15 +142,15 @@ def test_media_store_urls():
             S3Location.parse(bad)
 
 
-async def test_a_big_file_goes_up_in_parts(store: MediaStore, tmp_path: Path):
+async def test_a_big_file_goes_up_in_parts(media_store: MediaStore, tmp_path: Path):
     # Over two parts of a multipart upload on S3 (5 MiB each); one rename locally.
     source = a_file(tmp_path, "big.wav", 11 * 1024 * 1024 + 17)
     data = source.read_bytes()
-    stored = await store.put_file("originals/big/original.wav", source)
+    stored = await media_store.put_file("originals/big/original.wav", source)
     assert stored.size == len(data)
     boundary = 5 * 1024 * 1024
-    got = await collect(store.read("originals/big/original.wav", boundary - 10, 20))
+    got = await collect(media_store.read("originals/big/original.wav", boundary - 10, 20))
     assert got == data[boundary - 10 : boundary + 10]
     dest = tmp_path / "back.wav"
-    await store.fetch("originals/big/original.wav", dest)
+    await media_store.fetch("originals/big/original.wav", dest)
     assert dest.read_bytes() == data
