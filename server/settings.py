@@ -17,6 +17,10 @@ from server.errors import ConfigError
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 
 
+DEFAULT_DATA_DIR = PROJECT_ROOT / "data"
+"""Where data lives without ``HS_DATA_DIR`` or ``--data-dir``: beside the code, as the README shows."""
+
+
 @dataclass(frozen=True, slots=True)
 class RateLimits:
     """Sliding-window limits, each as (requests, window seconds)."""
@@ -31,7 +35,7 @@ class RateLimits:
 class Settings:
     """Everything a process needs to know about its environment."""
 
-    data_dir: Path = PROJECT_ROOT / "data"
+    data_dir: Path = DEFAULT_DATA_DIR
     """Embedded store, media files and temp uploads live here."""
     host: str = "127.0.0.1"
     port: int = 8080
@@ -151,7 +155,8 @@ class Settings:
         if not values.get("secret_key"):
             if values.get("mongo_url") or values.get("redis_url"):
                 raise ConfigError("HS_SECRET_KEY must be set when HS_MONGO_URL or HS_REDIS_URL is set")
-            data_dir = values.get("data_dir", cls.data_dir)
+            # Not ``cls.data_dir``: in a slots dataclass that is the field's descriptor, not its default.
+            data_dir = values.get("data_dir", DEFAULT_DATA_DIR)
             values["secret_key"] = _embedded_secret(Path(str(data_dir)))
         return cls(**values)  # type: ignore[arg-type]
 

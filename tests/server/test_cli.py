@@ -40,3 +40,18 @@ async def test_serve_on_embedded_defaults_keeps_users_across_restart(tmp_path):
 def test_worker_without_urls_explains_itself(tmp_path):
     result = cli("worker", env=cli_env(tmp_path / "data"))
     assert result.returncode != 0 and "HS_REDIS_URL" in result.stderr
+
+
+def test_without_a_data_dir_the_secret_key_lives_in_the_default_one(tmp_path, monkeypatch):
+    """No HS_DATA_DIR and no --data-dir: the embedded secret goes to the default data folder, whatever
+    the working directory (it once went to a folder named after the field's descriptor, under cwd)."""
+    from server import settings as settings_module
+    from server.settings import Settings
+
+    default = tmp_path / "default-data"
+    monkeypatch.setattr(settings_module, "DEFAULT_DATA_DIR", default)
+    monkeypatch.chdir(tmp_path)
+    first = Settings.from_env({})
+    assert (default / "secret_key").read_text().strip() == first.secret_key
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["default-data"]
+    assert Settings.from_env({}).secret_key == first.secret_key
