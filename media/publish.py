@@ -30,7 +30,8 @@ UPLOADS_AT_ONCE = 8
 
 
 def _rung_files(work: Path) -> list[Path]:
-    return sorted(p for p in work.rglob("*") if p.is_file() and p.name != MASTER_PLAYLIST)
+    # The rung folders' files; what lies beside the master (the extracted cover) is not the ladder's.
+    return sorted(p for p in work.rglob("*") if p.is_file() and p.parent != work)
 
 
 def new_version() -> str:

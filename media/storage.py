@@ -382,3 +382,16 @@ def _storage_error(exc: Exception, key: str) -> StorageError:
     if isinstance(exc, NotFoundError | FileNotFoundError):
         return ObjectMissing(key)
     return StorageError(f"object store: {type(exc).__name__}: {exc}"[:500])
+
+
+async def remove_track_objects(store: MediaStore, track_id: str) -> None:
+    """Delete every object of a track: its original, its ladder (every version) and its cover."""
+    for prefix in (f"originals/{track_id}/", f"hls/{track_id}/", f"covers/{track_id}.jpg"):
+        await delete_prefix(store, prefix)
+
+
+def open_media_store(local_root: Path, location: S3Location | None, *, timeout: float = 30.0) -> MediaStore:
+    """The media store a process is configured for: the bucket when there is one, else the local folder."""
+    if location is None:
+        return LocalMediaStore(local_root)
+    return S3MediaStore(location, timeout=timeout)

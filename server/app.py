@@ -182,6 +182,7 @@ async def _services_ctx(app: web.Application) -> AsyncIterator[None]:
         cache=CatalogCache(app[keys.REDIS], settings.redis_prefix),
         events=app[keys.EVENTS],
         layout=MediaLayout(settings.media_dir),
+        bucket=app[keys.DELIVERY].store if app[keys.DELIVERY].remote else None,
     )
     # The job queue is looked up per upload: it is wired separately and may start after this.
     app[keys.INGEST] = IngestService(app[keys.CATALOG], lambda: _enqueue(app))

@@ -88,8 +88,8 @@ class LaneSite(web.BaseSite):
 def segment_lane(app: web.Application) -> SegmentLane | None:
     """The app's lane, once its services are up; None when disabled or when nginx sends the files."""
     delivery = app[keys.DELIVERY]
-    if not delivery.settings.segment_lane or delivery.offloads:
-        return None
+    if not delivery.settings.segment_lane or delivery.offloads or delivery.remote:
+        return None  # the lane reads local files: not with nginx sending them, nor from a bucket
     cache_bytes = delivery.settings.segment_cache_mb * 1024 * 1024
     return SegmentLane(delivery, app[keys.METRICS], cache_bytes=cache_bytes)
 

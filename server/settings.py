@@ -12,6 +12,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field, fields
 from pathlib import Path
 
+from media.storage import S3Location
 from server.errors import ConfigError
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
@@ -105,6 +106,17 @@ class Settings:
     """Search catches up with catalog changes made by other processes at most this often (on a query)."""
     search_reconcile_seconds: float = 300.0
     """How often search re-checks which catalog documents exist and refreshes play counts."""
+    media_store: str = ""
+    """Where media objects live: empty = ``data_dir/media`` on this machine; ``s3://BUCKET[/PREFIX]`` = an
+    S3-compatible bucket (``s3_*`` below), which every server and worker then shares."""
+    s3_endpoint: str = ""
+    """The S3 server's URL (``https://s3.example.org``); empty = AWS for ``s3_region``."""
+    s3_region: str = "us-east-1"
+    s3_access_key_id: str = ""
+    s3_secret_access_key: str = ""
+    s3_delivery: str = "proxy"
+    """``proxy``: segments and originals pass through the server, with ranges; ``redirect``: a 302 to a
+    presigned URL of the bucket that expires no later than the signed URL it answers."""
     rate_limits: RateLimits = field(default_factory=RateLimits)
 
     @property
@@ -119,6 +131,19 @@ class Settings:
     @property
     def scan_roots(self) -> tuple[Path, ...]:
         return tuple(Path(os.path.realpath(p)) for p in self.library_folders.split(":") if p.strip())
+
+    @property
+    def s3_location(self) -> S3Location | None:
+        """The bucket of ``media_store``, or None for local media."""
+        if not self.media_store:
+            return None
+        return S3Location.parse(
+            self.media_store,
+            endpoint=self.s3_endpoint,
+            region=self.s3_region,
+            access_key_id=self.s3_access_key_id,
+            secret_access_key=self.s3_secret_access_key,
+        )
 
     @property
     def media_dir(self) -> Path:
@@ -158,7 +183,14 @@ class Settings:
             # Not ``cls.data_dir``: in a slots dataclass that is the field's descriptor, not its default.
             data_dir = values.get("data_dir", DEFAULT_DATA_DIR)
             values["secret_key"] = _embedded_secret(Path(str(data_dir)))
-        return cls(**values)  # type: ignore[arg-type]
+        settings = cls(**values)  # type: ignore[arg-type]
+        try:
+            settings.s3_location  # noqa: B018 - parsed here so a bad HS_MEDIA_STORE stops the start
+        except ValueError as exc:
+            raise ConfigError(f"HS_MEDIA_STORE={settings.media_store!r} {exc}") from exc
+        if settings.s3_delivery not in ("proxy", "redirect"):
+            raise ConfigError("HS_S3_DELIVERY must be proxy or redirect")
+        return settings
 
 
 def _parse(name: str, raw: str, annotation: object) -> object:

@@ -22,9 +22,11 @@ import contextlib
 import os
 import shutil
 import socket
+import tempfile
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -36,7 +38,9 @@ from redis.exceptions import RedisError
 from media.errors import MediaError, ToolMissing, ToolTimedOut
 from media.events import LIBRARY, TRACK, EventName, EventPublisher
 from media.layout import MediaLayout
+from media.publish import publish_ladder
 from media.records import Job, Track
+from media.storage import MediaStore
 from transcoder.pipeline import TranscodeResult, transcode
 from transcoder.queue import Delivery, JobQueue, is_missing_group
 from transcoder.tracks import TrackRecords
@@ -58,6 +62,11 @@ class WorkerConfig:
     """A progress event goes out when this many seconds or percentage points passed since the last."""
     transcode_timeout: float | None = None
     """Limit of one ffmpeg pass; None = the pipeline's default (the track's duration plus a minute)."""
+    bucket: MediaStore | None = None
+    """The media store when media lives in a bucket: originals are fetched from it into ``scratch``,
+    ladders published into it. None: files under ``media_root``."""
+    scratch: Path | None = None
+    """This worker's own folder for fetched originals and ladders on their way to the bucket."""
 
     @property
     def slots(self) -> int:
@@ -285,17 +294,17 @@ class Worker:
         started = time.monotonic()
         logger.info("job_started", taken_over=d.taken_over)
         try:
-            original = self._original_path(track)
-            run.transcoding = True
-            result = await transcode(
-                original,
-                self.layout.hls_dir(d.track_id),
-                on_progress=self._progress_callback(d.track_id, owner),
-                timeout=self.config.transcode_timeout,
-            )
-            run.transcoding = False
-            run.recording = True
-            results = await self._results(d.track_id, result)
+            async with self._workspace(d, track) as (original, out_dir):
+                run.transcoding = True
+                result = await transcode(
+                    original,
+                    out_dir,
+                    on_progress=self._progress_callback(d.track_id, owner),
+                    timeout=self.config.transcode_timeout,
+                )
+                run.transcoding = False
+                run.recording = True
+                results = await self._results(d.track_id, result, out_dir)
         except asyncio.CancelledError:
             raise
         except Exception as exc:
@@ -354,15 +363,50 @@ class Worker:
         path = track.original.path
         return Path(path) if track.original.in_place else self.layout.resolve(path)
 
-    async def _results(self, track_id: str, result: TranscodeResult) -> dict[str, Any]:
+    @asynccontextmanager
+    async def _workspace(self, d: Delivery, track: Track) -> AsyncIterator[tuple[Path, Path]]:
+        """(the original to read, the folder to transcode into) for this job.
+
+        Local media: the original where it lies and the track's ladder folder (the pipeline swaps the
+        new ladder in by rename). Media in a bucket: the original fetched into a folder of this job's
+        own, and a ladder folder beside it that :meth:`_results` publishes; the folder goes at the end.
+        """
+        bucket = self.config.bucket
+        if bucket is None:
+            yield self._original_path(track), self.layout.hls_dir(d.track_id)
+            return
+        if track.original is None or not track.original.has_file:
+            raise MediaError("the track has no original file")
+        scratch = self.config.scratch or Path(tempfile.gettempdir())
+        await asyncio.to_thread(scratch.mkdir, parents=True, exist_ok=True)
+        work = Path(await asyncio.to_thread(tempfile.mkdtemp, prefix=f"job-{d.track_id}-", dir=scratch))
+        try:
+            if track.original.in_place:
+                original = Path(track.original.path)
+            else:
+                original = work / Path(track.original.path).name
+                await bucket.fetch(track.original.path, original)
+            yield original, work / "hls"
+        finally:
+            await asyncio.to_thread(shutil.rmtree, work, True)
+
+    async def _results(self, track_id: str, result: TranscodeResult, out_dir: Path) -> dict[str, Any]:
         results: dict[str, Any] = {
             "duration_ms": result.duration_ms,
             "renditions": [r.as_dict() for r in result.renditions],
             "loudness": {"integrated_lufs": result.loudness_lufs, "true_peak_dbtp": result.true_peak_dbtp},
         }
+        bucket = self.config.bucket
+        if bucket is not None:
+            await publish_ladder(bucket, out_dir, track_id)
         if result.cover_path is not None and not await self._has_cover(track_id):
-            cover = await asyncio.to_thread(self.layout.install_cover, track_id, result.cover_path)
-            results["cover"] = self.layout.relative(cover)
+            if bucket is not None:
+                key = self.layout.relative(self.layout.cover_path(track_id))
+                await bucket.put_file(key, result.cover_path)
+                results["cover"] = key
+            else:
+                cover = await asyncio.to_thread(self.layout.install_cover, track_id, result.cover_path)
+                results["cover"] = self.layout.relative(cover)
         return results
 
     async def _has_cover(self, track_id: str) -> bool:

@@ -22,7 +22,9 @@ from media.tags import sniff_image
 from server.auth.service import Principal
 from server.catalog.service import CatalogService, Doc
 from server.catalog.upload import FILE_FIELD, ReceivedUpload, open_temp, receive_upload
-from server.errors import Invalid, TooLarge, UnsupportedMedia
+from server.delivery.files import FilePolicy
+from server.delivery.objects import send_object
+from server.errors import Invalid, NotFound, TooLarge, UnsupportedMedia
 
 MAX_COVER_BYTES = 10 * 1024 * 1024
 ACCEPTED = frozenset({"image/jpeg", "image/png"})
@@ -88,11 +90,17 @@ async def set_cover(catalog: CatalogService, track: Track, image: Path) -> Doc:
             await asyncio.to_thread(source.unlink, missing_ok=True)
             raise UnsupportedMedia("The image could not be read.", code="bad_image") from exc
     try:
-        dest = await asyncio.to_thread(catalog.layout.install_cover, track.id, source)
+        if catalog.bucket is not None:
+            key = catalog.layout.relative(catalog.layout.cover_path(track.id))
+            await catalog.bucket.put_file(key, source)
+        else:
+            key = catalog.layout.relative(
+                await asyncio.to_thread(catalog.layout.install_cover, track.id, source)
+            )
     finally:
         if source != image:
             await asyncio.to_thread(source.unlink, missing_ok=True)
-    doc = await catalog.tracks.update(track.id, {"cover": catalog.layout.relative(dest)})
+    doc = await catalog.tracks.update(track.id, {"cover": key})
     await catalog.cache.invalidate("track", track.id)
     await catalog.library("track", track.id, "updated")
     return doc
@@ -107,8 +115,20 @@ def _too_large() -> TooLarge:
     return TooLarge("The cover is larger than 10 MB.", details={"max_bytes": MAX_COVER_BYTES})
 
 
+COVER_POLICY = FilePolicy("image/jpeg", "private, max-age=3600")
+
+
+async def cover_answer(request: web.Request, catalog: CatalogService, track: Track) -> web.StreamResponse:
+    """The track's cover as the API and the Subsonic API send it, from the bucket or the media folder."""
+    if catalog.bucket is not None:
+        if not track.cover or not track.cover.endswith((".jpg", ".jpeg")):
+            raise NotFound("This track has no cover.")
+        return await send_object(request, catalog.bucket, track.cover, COVER_POLICY)
+    return cover_response(catalog.cover_file(track))
+
+
 def cover_response(path: Path) -> web.FileResponse:
     """A cover file as the API and the Subsonic API send it."""
     return web.FileResponse(
-        path, headers={"Content-Type": "image/jpeg", "Cache-Control": "private, max-age=3600"}
+        path, headers={"Content-Type": COVER_POLICY.content_type, "Cache-Control": COVER_POLICY.cache_control}
     )

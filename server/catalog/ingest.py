@@ -74,7 +74,12 @@ class IngestService:
             tags = await read_tags_async(upload.path)
             track_id = new_id()
             dest = self._catalog.layout.original_path(track_id, probed.suggested_extension())
-            await asyncio.to_thread(_move, upload.path, dest)
+            bucket = self._catalog.bucket
+            if bucket is not None:
+                # Streamed into the bucket in parts, under the key the layout gives the file.
+                await bucket.put_file(self._catalog.layout.relative(dest), upload.path)
+            else:
+                await asyncio.to_thread(_move, upload.path, dest)
         finally:
             upload.discard()
         created: list[tuple[str, str]] = []
@@ -98,7 +103,7 @@ class IngestService:
                 }
             )
         except BaseException:
-            await asyncio.to_thread(shutil.rmtree, dest.parent, True)
+            await self._catalog.remove_media(track_id)
             await self._forget(created)
             raise
         try:
@@ -171,7 +176,7 @@ class IngestService:
             await enqueue(doc["_id"])
         except BaseException:
             await self._catalog.tracks.delete(doc["_id"])
-            await asyncio.to_thread(self._catalog.layout.remove_track, doc["_id"])
+            await self._catalog.remove_media(doc["_id"])
             raise
 
 

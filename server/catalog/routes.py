@@ -10,7 +10,7 @@ from aiohttp import web
 from media.records import Track
 from server import keys
 from server.api import ARTIST, SIGNED_IN, Api
-from server.catalog.cover import cover_response
+from server.catalog.cover import cover_answer
 from server.catalog.schemas import (
     AlbumDetail,
     AlbumIn,
@@ -224,4 +224,4 @@ async def get_cover(request: web.Request) -> web.StreamResponse:
     """The cover art extracted from the track's file."""
     catalog = request.app[keys.CATALOG]
     track = await catalog.visible_track(request[keys.PRINCIPAL], request.match_info["id"])
-    return cover_response(catalog.cover_file(track))
+    return await cover_answer(request, catalog, track)

@@ -26,6 +26,7 @@ from media.errors import UnsafePath
 from media.events import LIBRARY, TRACK, EventPublisher
 from media.layout import MediaLayout
 from media.records import Album, Artist, Track
+from media.storage import MediaStore, remove_track_objects
 from server.auth.service import Principal
 from server.catalog.album_store import AlbumStore
 from server.catalog.artist_store import ArtistStore
@@ -65,6 +66,7 @@ class CatalogService:
         cache: CatalogCache,
         events: EventPublisher,
         layout: MediaLayout,
+        bucket: MediaStore | None = None,
     ) -> None:
         self.tracks = tracks
         self.artists = artists
@@ -72,6 +74,8 @@ class CatalogService:
         self.cache = cache
         self.events = events
         self.layout = layout
+        self.bucket = bucket
+        """The media store when media lives in a bucket; None: files under ``layout.root``."""
 
     # -- cached reads ----------------------------------------------------------------------------
 
@@ -393,8 +397,15 @@ class CatalogService:
         self.check_track_owner(principal, track)
         doc = await self.tracks.delete(track_id)
         await self.cache.invalidate("track", track_id)
-        await asyncio.to_thread(self.layout.remove_track, doc["_id"])
+        await self.remove_media(doc["_id"])
         await self.library("track", track_id, "deleted")
+
+    async def remove_media(self, track_id: str) -> None:
+        """Delete what is stored for a track (original, ladder, cover), wherever media lives."""
+        if self.bucket is not None:
+            await remove_track_objects(self.bucket, track_id)
+        else:
+            await asyncio.to_thread(self.layout.remove_track, track_id)
 
     async def track_status(self, doc: Doc) -> None:
         """Tell the uploader's devices where their track stands."""

@@ -27,8 +27,9 @@ from aiohttp import web
 from aiohttp.abc import AbstractStreamWriter
 
 from media.errors import PlaylistError
-from media.layout import HLS_DIR, INIT_SEGMENT, MEDIA_PLAYLIST, SAFE_COMPONENT_RE
-from media.playlists import read_media_playlist
+from media.layout import HLS_DIR, INIT_SEGMENT, MASTER_PLAYLIST, MEDIA_PLAYLIST, SAFE_COMPONENT_RE
+from media.playlists import MediaPlaylist, parse_master_playlist, parse_media_playlist, read_media_playlist
+from media.storage import MediaStore, ObjectMissing, StorageError
 from server.delivery.files import (
     FilePolicy,
     Validators,
@@ -76,13 +77,7 @@ def join_rendition(root: str, track_id: str, rung: str, start_seconds: float = 0
         playlist = read_media_playlist(Path(folder + MEDIA_PLAYLIST))
     except (OSError, PlaylistError) as exc:
         raise NotFound("No such rendition.") from exc
-    elapsed = 0.0
-    first = len(playlist.segments)
-    for index, segment in enumerate(playlist.segments):
-        if elapsed + segment.duration > start_seconds:
-            first = index
-            break
-        elapsed += segment.duration
+    first, elapsed = _first_segment(playlist, start_seconds)
     chosen = playlist.segments[first:]
     names = [playlist.map_uri or INIT_SEGMENT, *(s.uri for s in chosen)]
     if not all(SAFE_COMPONENT_RE.fullmatch(name) for name in names):
@@ -104,8 +99,62 @@ def join_rendition(root: str, track_id: str, rung: str, start_seconds: float = 0
     )
 
 
+async def join_stored_rendition(
+    store: MediaStore, track_id: str, rung: str, start_seconds: float = 0.0
+) -> JoinedFile:
+    """:func:`join_rendition` for a ladder in a bucket: the pieces are keys of ``store``, found through
+    the master playlist (which names the ladder's current version)."""
+    if not (SAFE_COMPONENT_RE.fullmatch(track_id) and SAFE_COMPONENT_RE.fullmatch(rung)):
+        raise NotFound("No such rendition.")
+    base = f"{HLS_DIR}/{track_id}/"
+    try:
+        master = parse_master_playlist(await _read_text(store, base + MASTER_PLAYLIST))
+        folders = [v.uri.rsplit("/", 1)[0] for v in master.variants]
+        folder = next(f for f in folders if f.rsplit("/", 1)[-1] == rung)
+        listed = await store.stat(f"{base}{folder}/{MEDIA_PLAYLIST}")
+        playlist = parse_media_playlist(await _read_text(store, f"{base}{folder}/{MEDIA_PLAYLIST}"))
+    except (StopIteration, PlaylistError, ObjectMissing) as exc:
+        raise NotFound("No such rendition.") from exc
+    if listed is None:
+        raise NotFound("No such rendition.")
+    first, elapsed = _first_segment(playlist, start_seconds)
+    chosen = playlist.segments[first:]
+    names = [playlist.map_uri or INIT_SEGMENT, *(s.uri for s in chosen)]
+    if not all(SAFE_COMPONENT_RE.fullmatch(name) for name in names):
+        raise NotFound("No such rendition.")
+    found = await asyncio.gather(*(store.stat(f"{base}{folder}/{name}") for name in names))
+    if any(f is None for f in found):
+        raise NotFound("No such rendition.")
+    tag = hashlib.blake2b(f"{listed.etag}:{rung}:{first}".encode(), digest_size=9).hexdigest()
+    return JoinedFile(
+        pieces=tuple(Piece(f.key, f.size) for f in found if f is not None),
+        validators=Validators(f'"{tag}"', int(listed.modified.timestamp())),
+        start_seconds=elapsed,
+        duration=sum(seg.duration for seg in chosen),
+    )
+
+
+def _first_segment(playlist: MediaPlaylist, start_seconds: float) -> tuple[int, float]:
+    """The index of the segment holding ``start_seconds`` (past the end: one past the last), and its start."""
+    elapsed = 0.0
+    for index, segment in enumerate(playlist.segments):
+        if elapsed + segment.duration > start_seconds:
+            return index, elapsed
+        elapsed += segment.duration
+    return len(playlist.segments), elapsed
+
+
+async def _read_text(store: MediaStore, key: str) -> str:
+    return b"".join([chunk async for chunk in store.read(key)]).decode()
+
+
 async def send_joined(
-    request: web.Request, joined: JoinedFile, policy: FilePolicy, *, confine_to: str
+    request: web.Request,
+    joined: JoinedFile,
+    policy: FilePolicy,
+    *,
+    confine_to: str,
+    store: MediaStore | None = None,
 ) -> web.StreamResponse:
     """The answer to a GET or HEAD for ``joined``: preconditions, one byte range, or the whole file."""
     validators = joined.validators
@@ -133,10 +182,12 @@ async def send_joined(
             headers={**policy.headers, "Content-Range": unsatisfied_content_range(size)},
         )
     if decision.whole or len(decision.ranges) > 1:
-        return JoinedBody(joined.pieces, 0, size, confine_to, status=200, headers=headers)
+        return JoinedBody(joined.pieces, 0, size, confine_to, status=200, headers=headers, store=store)
     part = decision.ranges[0]
     headers["Content-Range"] = part.content_range(size)
-    return JoinedBody(joined.pieces, part.first, part.length, confine_to, status=206, headers=headers)
+    return JoinedBody(
+        joined.pieces, part.first, part.length, confine_to, status=206, headers=headers, store=store
+    )
 
 
 class JoinedBody(web.StreamResponse):
@@ -151,8 +202,11 @@ class JoinedBody(web.StreamResponse):
         *,
         status: int,
         headers: dict[str, str],
+        store: MediaStore | None = None,
     ) -> None:
         super().__init__(status=status, headers=headers)
+        self._store = store
+        """Pieces are keys of this store; None: they are local files."""
         self._pieces = pieces
         self._offset = offset
         self._count = count
@@ -174,6 +228,15 @@ class JoinedBody(web.StreamResponse):
                 start -= piece.size
                 continue
             length = min(piece.size - start, remaining)
+            if self._store is not None:
+                try:
+                    async for chunk in self._store.read(piece.path, start, length):
+                        await writer.write(chunk)
+                except StorageError as exc:
+                    raise ConnectionResetError(f"object store failed mid-answer: {exc}") from exc
+                remaining -= length
+                start = 0
+                continue
             fobj, st = open_regular(piece.path, self._confine)
             with fobj:
                 if st.st_size != piece.size:

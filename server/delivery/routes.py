@@ -13,7 +13,6 @@ deleted track's files are gone, so its URLs answer 404; a track still transcodin
 
 from __future__ import annotations
 
-import asyncio
 from datetime import UTC, datetime
 
 from aiohttp import web
@@ -93,7 +92,7 @@ async def hls_file(request: web.Request) -> web.StreamResponse:
     try:
         grant = service.authorise(info["token"], info["track_id"])
         path, policy = service.hls_path(info["track_id"], info["path"])
-        return await service.answer(request, path, service.for_grant(policy, grant))
+        return await service.answer(request, path, service.for_grant(policy, grant), grant=grant)
     except AppError as exc:
         raise _with_cors(exc) from None
 
@@ -128,7 +127,7 @@ async def signed_original(request: web.Request) -> web.StreamResponse:
     track_id = request.match_info["track_id"]
     try:
         grant = service.authorise(request.match_info["token"], track_id)
-        path = await asyncio.get_running_loop().run_in_executor(None, service.find_original, track_id)
+        path = await service.locate_original(track_id)
         mime = None
         if path is None:
             # Not an upload: a scanned file referenced in place, which only the catalog can name.
@@ -136,7 +135,7 @@ async def signed_original(request: web.Request) -> web.StreamResponse:
             path = service.original_of(track)
             mime = track.original.mime if track.original else None
         policy = service.for_grant(service.original_policy(path, signed=True, mime=mime), grant)
-        return await service.answer(request, path, policy)
+        return await service.answer(request, path, policy, grant=grant)
     except AppError as exc:
         raise _with_cors(exc) from None
 

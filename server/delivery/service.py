@@ -6,6 +6,7 @@ HMAC and serve a file; only the catalog-backed routes (``/api/v1/tracks/{id}/…
 
 from __future__ import annotations
 
+import asyncio
 import ipaddress
 import os
 import re
@@ -18,11 +19,13 @@ from urllib.parse import quote
 from aiohttp import web
 
 from media.errors import UnsafePath
-from media.layout import HLS_DIR, SAFE_COMPONENT_RE, MediaLayout
+from media.layout import HLS_DIR, ORIGINALS_DIR, SAFE_COMPONENT_RE, MediaLayout, validate_track_id
 from media.records import Track
+from media.storage import ObjectMissing, StorageError, open_media_store
 from server.delivery.files import FilePolicy, content_type_for, open_regular, send_file
+from server.delivery.objects import send_object
 from server.delivery.signing import MediaGrant, MediaSigner
-from server.errors import Forbidden, Invalid, NotFound
+from server.errors import Forbidden, Invalid, NotFound, ServiceUnavailable
 from server.settings import Settings
 
 CORS_HEADERS: dict[str, str] = {
@@ -113,6 +116,10 @@ class DeliveryService:
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
         self.layout = MediaLayout(settings.media_dir)
+        self.store = open_media_store(settings.media_dir, settings.s3_location)
+        self.remote = settings.s3_location is not None
+        """Media objects live in a bucket: files are answered from it (or by redirect to it)."""
+        self._redirect = self.remote and settings.s3_delivery == "redirect"
         self.signer = MediaSigner(settings.secret_key, settings.media_url_ttl)
         self._accel = settings.accel_redirect.rstrip("/")
         self._hosts = HostPolicy(settings.allowed_hosts)
@@ -227,6 +234,30 @@ class DeliveryService:
         # Under the real root, like every other path here, so confinement and offload apply.
         return None if found is None else self._root_prefix + self.layout.relative(found)
 
+    async def read_text(self, relative: str) -> str:
+        """A small text file of the media (a playlist) from the bucket or the media folder; NotFound."""
+        try:
+            if self.remote:
+                return b"".join([chunk async for chunk in self.store.read(relative)]).decode()
+            return await asyncio.to_thread(Path(self._resolve(relative)).read_text)
+        except (OSError, UnicodeDecodeError, ObjectMissing) as exc:
+            raise NotFound("No such file.") from exc
+        except StorageError as exc:
+            raise ServiceUnavailable("object_store") from exc
+
+    async def locate_original(self, track_id: str) -> str | None:
+        """The uploaded original of ``track_id`` by the layout alone (no database): a local path, or
+        with media in a bucket the path its key maps to under the root; None when there is none."""
+        if not self.remote:
+            return await asyncio.to_thread(self.find_original, track_id)
+        try:
+            found = await self.store.keys(f"{ORIGINALS_DIR}/{validate_track_id(track_id)}/")
+        except (UnsafePath, StorageError) as exc:
+            if isinstance(exc, StorageError):
+                raise ServiceUnavailable("object_store") from exc
+            return None
+        return self._root_prefix + found[0] if found else None
+
     def original_of(self, track: Track) -> str | Path:
         """The original file a track names (absolute for scanned files); NotFound if it names none."""
         if track.original is None or not track.original.has_file:
@@ -245,13 +276,21 @@ class DeliveryService:
             return FilePolicy(content_type, SIGNED_ORIGINAL_CACHE, headers=CORS_HEADERS)
         return FilePolicy(content_type, PRIVATE_ORIGINAL_CACHE)
 
-    async def answer(self, request: web.Request, path: str | Path, policy: FilePolicy) -> web.StreamResponse:
+    async def answer(
+        self, request: web.Request, path: str | Path, policy: FilePolicy, *, grant: MediaGrant | None = None
+    ) -> web.StreamResponse:
         """Send ``path``, or hand it to nginx with X-Accel-Redirect when configured and possible.
 
         Files under the media root must really be there (no symlink out of it); a scanned original
-        outside the root, named by the catalog, is sent as it is.
+        outside the root, named by the catalog, is sent as it is. With media in a bucket, a path under
+        the root names the object of the same key: passed through with ranges, or, with
+        ``HS_S3_DELIVERY=redirect`` and a ``grant``, a 302 to a presigned URL ending no later than the
+        grant (playlists always come from here: they are small and their cache rules are ours).
         """
         relative = self._under_root(path)
+        if self.remote and relative is not None:
+            until = grant.expires_at if grant and self._redirect and not relative.endswith(".m3u8") else None
+            return await send_object(request, self.store, relative, policy, redirect_until=until)
         confine = self._root_prefix if relative is not None else None
         if self._accel and relative is not None:
             # nginx opens the file again, but only after we checked this very path: no symlink out.

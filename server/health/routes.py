@@ -37,7 +37,8 @@ async def healthz(request: web.Request) -> Health:
 
 @api.route("GET", "/readyz", roles=ANYONE, response=Readiness, tags=["ops"])
 async def readyz(request: web.Request) -> web.Response:
-    """Database, Redis, the data directory and background tasks are well; else 503 with Retry-After."""
+    """Database, Redis, the data directory, the media bucket if any and background tasks are well;
+    else 503 with Retry-After."""
     settings = request.app[keys.SETTINGS]
     db = request.app[keys.DB]
     redis = request.app[keys.REDIS]
@@ -46,6 +47,10 @@ async def readyz(request: web.Request) -> web.Response:
         "redis": redis.ping(),
         "storage": asyncio.to_thread(_check_writable, settings.data_dir),
     }
+    delivery = request.app[keys.DELIVERY]
+    if delivery.remote:
+        # The bucket answers (a listing of one key's worth; no object needs to exist).
+        checks["object_store"] = delivery.store.stat("hls/readyz-probe/master.m3u8")
     results: dict[str, str] = {}
     for name, check in checks.items():
         try:

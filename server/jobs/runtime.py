@@ -21,6 +21,7 @@ import structlog
 from aiohttp import web
 
 from media.events import EventPublisher
+from media.storage import open_media_store
 from server import keys
 from server.handles import Database
 from server.settings import Settings
@@ -48,12 +49,17 @@ def make_queue(settings: Settings, db: Database, redis: aioredis.Redis) -> JobQu
 
 
 def make_worker(settings: Settings, queue: JobQueue, db: Database, events: EventPublisher) -> Worker:
+    location = settings.s3_location
     return Worker(
         queue,
         TrackRecords(db),
         events,
         WorkerConfig(
             media_root=settings.media_dir,
+            bucket=open_media_store(settings.media_dir, location)
+            if (location := settings.s3_location)
+            else None,
+            scratch=settings.tmp_dir / "jobs",
             concurrency=settings.worker_concurrency,
             # A blocking read must end well before the Redis client's own socket timeout.
             poll_interval=min(settings.job_poll_interval, settings.dependency_timeout / 2),

@@ -22,10 +22,10 @@ from media.ffmpeg import extract_cover
 from media.playlists import Variant, parse_master_playlist, render_master_playlist
 from media.records import Track
 from server import keys
-from server.catalog.cover import cover_response
+from server.catalog.cover import cover_answer
 from server.catalog.upload import open_temp
 from server.delivery.files import FilePolicy
-from server.delivery.joined import join_rendition, send_joined
+from server.delivery.joined import join_rendition, join_stored_rendition, send_joined
 from server.delivery.service import PRIVATE_ORIGINAL_CACHE
 from server.subsonic.auth import Caller
 from server.subsonic.protocol import NotFound, Params
@@ -41,6 +41,9 @@ async def stream(request: web.Request, params: Params, caller: Caller | None) ->
     rung = stream_rung(track, params.get("format"), params.integer("maxBitRate", 0) or 0, offset)
     if rung is not None:
         root = service.confine_root
+        if service.remote:
+            joined = await join_stored_rendition(service.store, track.id, rung, float(offset))
+            return await send_joined(request, joined, RENDITION_POLICY, confine_to=root, store=service.store)
         joined = await asyncio.to_thread(join_rendition, root, track.id, rung, float(offset))
         return await send_joined(request, joined, RENDITION_POLICY, confine_to=root)
     return await download(request, params, caller, track)
@@ -86,19 +89,25 @@ async def get_cover_art(request: web.Request, params: Params, caller: Caller | N
     assert caller is not None
     catalog = request.app[keys.CATALOG]
     track = await catalog.visible_track(caller.principal, params.required("id"))
-    path = catalog.cover_file(track)
     size = params.integer("size", None, low=1)
     if size is None or size >= COVER_MAX_PX:
-        return cover_response(path)
+        return await cover_answer(request, catalog, track)
     # A smaller copy for list views, made for this answer (covers are at most 1200 px, so it is quick).
     tmp_dir = request.app[keys.SETTINGS].tmp_dir
     dest, handle = await asyncio.to_thread(open_temp, tmp_dir, "cover-")
+    fetched = dest.with_name(dest.name + ".source.jpg")
     try:
-        await extract_cover(path, dest, max_px=max(16, size))
+        if catalog.bucket is not None and track.cover:
+            await catalog.bucket.fetch(track.cover, fetched)
+            source = fetched
+        else:
+            source = catalog.cover_file(track)
+        await extract_cover(source, dest, max_px=max(16, size))
         data = await asyncio.to_thread(dest.read_bytes)
     finally:
         handle.close()
         await asyncio.to_thread(dest.unlink, missing_ok=True)
+        await asyncio.to_thread(fetched.unlink, missing_ok=True)
     return web.Response(
         body=data, headers={"Content-Type": "image/jpeg", "Cache-Control": "private, max-age=3600"}
     )
@@ -115,11 +124,11 @@ async def hls_playlist(request: web.Request, params: Params, caller: Caller | No
     track = await catalog.visible_track(caller.principal, params.required("id"))
     if not track.playable:
         raise NotFound("This track has no HLS ladder yet.")
-    path = catalog.layout.master_playlist(track.id)
     try:
-        text = await asyncio.to_thread(path.read_text)
-        master = parse_master_playlist(text)
-    except (OSError, PlaylistError) as exc:
+        master = parse_master_playlist(
+            await request.app[keys.DELIVERY].read_text(f"hls/{track.id}/master.m3u8")
+        )
+    except PlaylistError as exc:
         raise NotFound("This track has no HLS ladder.") from exc
     wanted = [int(b) * 1000 for b in params.all("bitRate") if b.isdigit() and int(b) > 0]
     variants = sorted(master.variants, key=lambda v: v.bandwidth or 0)

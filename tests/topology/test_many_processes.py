@@ -1,13 +1,11 @@
-"""Many processes, one library: 2 ``serve`` and 2 ``worker`` processes on one Redis and one MongoDB-protocol
-server (a private nx-27017, or ``HS_TEST_MONGO_URL``), as separate machines would run them.
+"""Many processes, one library: 2 ``serve`` and 2 ``worker`` processes, each with a data folder of its
+own, sharing one Redis, one MongoDB-protocol server (a private nx-27017, or ``HS_TEST_MONGO_URL``) and
+one S3-compatible bucket for the media (moto's server mode), as separate machines would run them.
 
 What one process causes, the others see: an upload through server A is transcoded by a worker and plays
 through server B; a playback command on A reaches a Socket.IO client of B; search on B finds the new
 track within ``HS_SEARCH_REFRESH_SECONDS``; login limits and sign-outs hold across both servers. And
 SIGKILL of the worker holding a job, or of a server, loses no job and no data: the survivors go on.
-
-The media folder is still one shared directory here; object storage for separate machines comes with
-the media store (media/storage.py) being wired in.
 """
 
 from __future__ import annotations
@@ -28,7 +26,7 @@ from server.settings import PROJECT_ROOT
 from tests.audio import make_audio
 from tests.processes import cli_env, create_user, wait_answering
 from tests.realtime.sockets import Device
-from tests.services import free_port
+from tests.services import S3_BUCKET, free_port
 
 REFRESH_S = 1.0
 PASSWORD = "correct-horse-9"
@@ -59,8 +57,10 @@ class Cluster:
 
     async def _spawn(self, name: str, *args: str) -> asyncio.subprocess.Process:
         log = (self.logs / f"{name}.log").open("ab")
+        # A data folder of its own, as on another machine: only the bucket holds media.
+        env = {**self.env, "HS_DATA_DIR": str(self.logs.parent / f"data-{name}")}
         return await asyncio.create_subprocess_exec(
-            sys.executable, "-m", "server", *args, env=self.env, cwd=PROJECT_ROOT, stdout=log, stderr=log
+            sys.executable, "-m", "server", *args, env=env, cwd=PROJECT_ROOT, stdout=log, stderr=log
         )
 
     async def stop(self) -> None:
@@ -77,9 +77,13 @@ class Cluster:
 
 
 @pytest.fixture
-async def cluster(tmp_path: Path, redis_url: str, mongo_url: str) -> AsyncIterator[Cluster]:
+async def cluster(tmp_path: Path, redis_url: str, mongo_url: str, s3_endpoint: str) -> AsyncIterator[Cluster]:
     env = cli_env(
         tmp_path / "data",
+        HS_MEDIA_STORE=f"s3://{S3_BUCKET}/topology-{uuid.uuid4().hex[:8]}",
+        HS_S3_ENDPOINT=s3_endpoint,
+        HS_S3_ACCESS_KEY_ID="test",
+        HS_S3_SECRET_ACCESS_KEY="test",
         HS_REDIS_URL=redis_url,
         HS_REDIS_PREFIX=f"hstest:{uuid.uuid4().hex[:12]}:",
         HS_MONGO_URL=mongo_url,
@@ -137,6 +141,10 @@ async def until_ready(http: aiohttp.ClientSession, base: str, headers: dict[str,
     raise AssertionError(f"track {track_id} not ready in 120 s")
 
 
+def media_files(tmp_path: Path) -> list[Path]:
+    return [p for p in tmp_path.glob("data-*/media/**/*") if p.is_file()]
+
+
 async def decoded_seconds(url: str) -> float:
     proc = await asyncio.create_subprocess_exec(
         "ffmpeg", "-nostdin", "-v", "error", "-i", url, "-map", "0:a:0", "-f", "s16le", "-ac", "1",
@@ -163,6 +171,8 @@ async def test_what_one_process_causes_the_others_see(cluster: Cluster, tmp_path
             urls = await resp.json()
         assert urls["hls_url"].startswith(b)
         assert abs(await decoded_seconds(urls["hls_url"]) - 3.0) < 0.3
+        # No process keeps the media: it is all in the bucket.
+        assert not await asyncio.to_thread(media_files, tmp_path)
 
         # Search on B finds it within the refresh period (its index learns of it from the store).
         found: list[str] = []
