@@ -181,6 +181,49 @@ def _body(
     return web.Response(status=status, body=data, headers=headers)
 
 
+@dataclass(frozen=True, slots=True)
+class Span:
+    """What to send of a representation: ``count`` bytes from ``offset``, with this status and headers."""
+
+    status: int
+    offset: int
+    count: int
+    headers: dict[str, str]
+
+
+def plan_streamed(
+    request: web.Request, validators: Validators, size: int, policy: FilePolicy
+) -> Span | web.Response:
+    """Preconditions and one byte range for a representation sent as a stream (joined renditions,
+    stored objects): a 304 answer, or the span to send; 412 and 416 raised. Several ranges get the
+    whole representation (§14.2 allows it); no gzip."""
+    headers = {
+        "Content-Type": policy.content_type,
+        "Cache-Control": policy.cache_control,
+        "ETag": validators.etag,
+        "Last-Modified": validators.http_date,
+        "Accept-Ranges": "bytes",
+        **policy.headers,
+    }
+    status = evaluate_preconditions(request, validators)
+    if status == 412:
+        raise PreconditionFailed()
+    if status == 304:
+        return web.Response(status=304, headers=headers)
+    range_header = request.headers.get("Range")
+    if request.method != "GET" or not if_range_allows(request.headers.get("If-Range"), validators):
+        range_header = None  # §14.2: GET only; a failed If-Range asks for the whole representation
+    decision = decide_range(range_header, size)
+    if not decision.satisfiable:
+        unsatisfied = {**policy.headers, "Content-Range": unsatisfied_content_range(size)}
+        raise RangeNotSatisfiable(details={"size": size}, headers=unsatisfied)
+    if decision.whole or len(decision.ranges) > 1:
+        return Span(200, 0, size, headers)
+    part = decision.ranges[0]
+    headers["Content-Range"] = part.content_range(size)
+    return Span(206, part.first, part.length, headers)
+
+
 def evaluate_preconditions(request: web.Request, validators: Validators) -> int | None:
     """412, 304 or None (go on), per RFC 9110 §13.2.2 steps 1 to 4."""
     if_match = request.headers.get("If-Match")
@@ -301,6 +344,20 @@ def _read_at(fobj: IO[bytes], offset: int, count: int) -> bytes:
     return os.pread(fobj.fileno(), count, offset)
 
 
+async def send_file_range(
+    request: Any, writer: AbstractStreamWriter, fobj: IO[bytes], offset: int, count: int
+) -> None:
+    """``count`` bytes of ``fobj`` from ``offset`` onto the request's connection, after the headers:
+    sendfile(2), or plain writes where the transport has none (TLS)."""
+    transport = request.transport
+    if transport is None:
+        raise ConnectionResetError("Connection lost")
+    try:
+        await asyncio.get_running_loop().sendfile(transport, fobj, offset, count)
+    except NotImplementedError:
+        await _copy(writer, fobj, offset, count)
+
+
 class FileBody(web.StreamResponse):
     """``count`` bytes of an open file from ``offset``, sent with sendfile(2); closes the file."""
 
@@ -320,13 +377,7 @@ class FileBody(web.StreamResponse):
             writer = await super().prepare(request)
             if request.method == "HEAD" or self._count == 0:
                 return writer
-            transport = request.transport
-            if transport is None:
-                raise ConnectionResetError("Connection lost")
-            try:
-                await asyncio.get_running_loop().sendfile(transport, self._file, self._offset, self._count)
-            except NotImplementedError:  # a transport without sendfile (TLS): plain writes
-                await _copy(writer, self._file, self._offset, self._count)
+            await send_file_range(request, writer, self._file, self._offset, self._count)
             return writer
         finally:
             # Closing a regular file does not block; doing it here frees the descriptor at once.

@@ -30,15 +30,8 @@ from media.errors import PlaylistError
 from media.layout import HLS_DIR, INIT_SEGMENT, MASTER_PLAYLIST, MEDIA_PLAYLIST, SAFE_COMPONENT_RE
 from media.playlists import MediaPlaylist, parse_master_playlist, parse_media_playlist, read_media_playlist
 from media.storage import MediaStore, ObjectMissing, StorageError
-from server.delivery.files import (
-    FilePolicy,
-    Validators,
-    evaluate_preconditions,
-    if_range_allows,
-    open_regular,
-)
-from server.delivery.ranges import decide_range, unsatisfied_content_range
-from server.errors import NotFound, PreconditionFailed, RangeNotSatisfiable
+from server.delivery.files import FilePolicy, Validators, open_regular, plan_streamed, send_file_range
+from server.errors import NotFound
 
 
 @dataclass(frozen=True, slots=True)
@@ -157,36 +150,17 @@ async def send_joined(
     store: MediaStore | None = None,
 ) -> web.StreamResponse:
     """The answer to a GET or HEAD for ``joined``: preconditions, one byte range, or the whole file."""
-    validators = joined.validators
-    headers = {
-        "Content-Type": policy.content_type,
-        "Cache-Control": policy.cache_control,
-        "ETag": validators.etag,
-        "Last-Modified": validators.http_date,
-        "Accept-Ranges": "bytes",
-        **policy.headers,
-    }
-    status = evaluate_preconditions(request, validators)
-    if status == 412:
-        raise PreconditionFailed()
-    if status == 304:
-        return web.Response(status=304, headers=headers)
-    size = joined.size
-    range_header = request.headers.get("Range")
-    if request.method != "GET" or not if_range_allows(request.headers.get("If-Range"), validators):
-        range_header = None
-    decision = decide_range(range_header, size)
-    if not decision.satisfiable:
-        raise RangeNotSatisfiable(
-            details={"size": size},
-            headers={**policy.headers, "Content-Range": unsatisfied_content_range(size)},
-        )
-    if decision.whole or len(decision.ranges) > 1:
-        return JoinedBody(joined.pieces, 0, size, confine_to, status=200, headers=headers, store=store)
-    part = decision.ranges[0]
-    headers["Content-Range"] = part.content_range(size)
+    span = plan_streamed(request, joined.validators, joined.size, policy)
+    if isinstance(span, web.Response):
+        return span
     return JoinedBody(
-        joined.pieces, part.first, part.length, confine_to, status=206, headers=headers, store=store
+        joined.pieces,
+        span.offset,
+        span.count,
+        confine_to,
+        status=span.status,
+        headers=span.headers,
+        store=store,
     )
 
 
@@ -219,7 +193,6 @@ class JoinedBody(web.StreamResponse):
         writer = await super().prepare(request)
         if request.method == "HEAD" or writer is None:
             return writer
-        loop = asyncio.get_running_loop()
         start, remaining = self._offset, self._count
         for piece in self._pieces:
             if remaining <= 0:
@@ -242,14 +215,7 @@ class JoinedBody(web.StreamResponse):
                 if st.st_size != piece.size:
                     # Replaced by a new transcode since the headers went out: the bytes would not fit.
                     raise ConnectionResetError("a rendition changed while being sent")
-                await writer.drain()
-                transport = request.transport
-                if transport is None:
-                    raise ConnectionResetError("Connection lost")
-                try:
-                    await loop.sendfile(transport, fobj, start, length)
-                except NotImplementedError:  # TLS transports: plain writes
-                    await writer.write(os.pread(fobj.fileno(), length, start))
+                await send_file_range(request, writer, fobj, start, length)
             remaining -= length
             start = 0
         return writer

@@ -20,9 +20,8 @@ from aiohttp import web
 from aiohttp.abc import AbstractStreamWriter
 
 from media.storage import MediaStore, ObjectMissing, StorageError, StoredObject
-from server.delivery.files import FilePolicy, Validators, evaluate_preconditions, if_range_allows
-from server.delivery.ranges import decide_range, unsatisfied_content_range
-from server.errors import NotFound, PreconditionFailed, RangeNotSatisfiable, ServiceUnavailable
+from server.delivery.files import FilePolicy, Validators, plan_streamed
+from server.errors import NotFound, ServiceUnavailable
 
 REDIRECT_MIN_SECONDS = 1
 """A presigned URL lives at least this long (S3 refuses zero); shorter-lived grants get no redirect."""
@@ -61,33 +60,10 @@ async def send_object(
             if url is not None:
                 headers = {"Location": url, "Cache-Control": f"private, max-age={max(0, seconds - 1)}"}
                 return web.Response(status=302, headers={**policy.headers, **headers})
-    validators = validators_of(found)
-    headers = {
-        "Content-Type": policy.content_type,
-        "Cache-Control": policy.cache_control,
-        "ETag": validators.etag,
-        "Last-Modified": validators.http_date,
-        "Accept-Ranges": "bytes",
-        **policy.headers,
-    }
-    status = evaluate_preconditions(request, validators)
-    if status == 412:
-        raise PreconditionFailed()
-    if status == 304:
-        return web.Response(status=304, headers=headers)
-    size = found.size
-    range_header = request.headers.get("Range")
-    if request.method != "GET" or not if_range_allows(request.headers.get("If-Range"), validators):
-        range_header = None  # §14.2: GET only; a failed If-Range asks for the whole representation
-    decision = decide_range(range_header, size)
-    if not decision.satisfiable:
-        unsatisfied = {**policy.headers, "Content-Range": unsatisfied_content_range(size)}
-        raise RangeNotSatisfiable(details={"size": size}, headers=unsatisfied)
-    if decision.whole or len(decision.ranges) > 1:
-        return ObjectBody(store, key, 0, size, status=200, headers=headers)
-    part = decision.ranges[0]
-    headers["Content-Range"] = part.content_range(size)
-    return ObjectBody(store, key, part.first, part.length, status=206, headers=headers)
+    span = plan_streamed(request, validators_of(found), found.size, policy)
+    if isinstance(span, web.Response):
+        return span
+    return ObjectBody(store, key, span.offset, span.count, status=span.status, headers=span.headers)
 
 
 class ObjectBody(web.StreamResponse):
