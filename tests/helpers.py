@@ -141,3 +141,22 @@ async def save_processing_track(settings: Any, db: Any, source: Path, *, owner_i
         }
     )
     return track_id
+
+
+async def decoded_seconds(source: str | bytes) -> float:
+    """Seconds of audio ffmpeg decodes from a URL, or from bytes piped in as a player reads them.
+
+    Of a master playlist, the first audio stream is decoded, as a player picks one rung.
+    """
+    url = source if isinstance(source, str) else "pipe:0"
+    proc = await asyncio.create_subprocess_exec(
+        "ffmpeg", "-nostdin", "-v", "error", "-i", url, "-map", "0:a:0", "-f", "s16le", "-ac", "1",
+        "-ar", "8000", "-",
+        stdin=None if isinstance(source, str) else asyncio.subprocess.PIPE,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+    )  # fmt: skip
+    data = None if isinstance(source, str) else source
+    out, err = await asyncio.wait_for(proc.communicate(data), timeout=60)
+    assert proc.returncode == 0, err.decode()
+    return len(out) / 16000

@@ -3,7 +3,6 @@ publishes the ladder there, players get it through the server's signed URLs, and
 
 from __future__ import annotations
 
-import asyncio
 import dataclasses
 import time
 import uuid
@@ -15,7 +14,7 @@ from aiohttp import web
 from server import keys
 from server.app import create_app
 from server.settings import Settings
-from tests.helpers import make_track, signed_in, wait_for_track
+from tests.helpers import decoded_seconds, make_track, signed_in, wait_for_track
 from tests.lane_server import LaneTestServer
 from tests.services import S3_BUCKET
 
@@ -37,16 +36,6 @@ def app(settings: Settings, s3_endpoint: str) -> web.Application:
 @pytest.fixture
 async def client(aiohttp_client, app: web.Application):
     return await aiohttp_client(LaneTestServer(app))
-
-
-async def decoded_seconds(url: str) -> float:
-    proc = await asyncio.create_subprocess_exec(
-        "ffmpeg", "-nostdin", "-v", "error", "-i", url, "-map", "0:a:0", "-f", "s16le", "-ac", "1",
-        "-ar", "8000", "-", stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
-    )  # fmt: skip
-    out, err = await asyncio.wait_for(proc.communicate(), timeout=60)
-    assert proc.returncode == 0, err.decode()
-    return len(out) / 16000
 
 
 async def test_an_upload_plays_from_the_bucket_and_a_delete_empties_it(client, app, s3_endpoint):

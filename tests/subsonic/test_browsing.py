@@ -13,6 +13,7 @@ import pytest
 from libopensonic import AsyncConnection
 
 from server import keys
+from tests.helpers import decoded_seconds
 from tests.subsonic.conftest import AppAccount, app_account, py_sonic, token_auth
 
 
@@ -187,32 +188,6 @@ def _stream_url(client, account: AppAccount, track_id: str) -> str:
     )
 
 
-async def _decoded_seconds(url: str) -> float:
-    """What ffmpeg decodes from ``url`` (its first audio stream, as a player picks one rung), in seconds."""
-    proc = await asyncio.create_subprocess_exec(
-        "ffmpeg",
-        "-nostdin",
-        "-v",
-        "error",
-        "-i",
-        url,
-        "-map",
-        "0:a:0",
-        "-f",
-        "s16le",
-        "-ac",
-        "1",
-        "-ar",
-        "8000",
-        "-",
-        stdout=asyncio.subprocess.PIPE,
-        stderr=asyncio.subprocess.PIPE,
-    )
-    out, err = await asyncio.wait_for(proc.communicate(), timeout=60)
-    assert proc.returncode == 0, err.decode()
-    return len(out) / 16000
-
-
 async def test_ffmpeg_plays_hls_and_stream_urls_built_as_an_app_builds_them(client, library):
     from urllib.parse import urlencode
 
@@ -225,7 +200,7 @@ async def test_ffmpeg_plays_hls_and_stream_urls_built_as_an_app_builds_them(clie
         f"{base}/hls.m3u8?{urlencode({**query, 'bitRate': 64})}",
         f"{base}/stream.view?{urlencode(query)}",
     ):
-        assert abs(await _decoded_seconds(url) - 2.0) < 0.3, url
+        assert abs(await decoded_seconds(url) - 2.0) < 0.3, url
     resp = await client.get("/rest/hls.m3u8", params={**query, "bitRate": ["64", "256"]})
     lines = [line for line in (await resp.text()).splitlines() if line and not line.startswith("#")]
     assert resp.content_type == "application/vnd.apple.mpegurl" and len(lines) == 2

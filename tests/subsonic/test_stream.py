@@ -11,7 +11,7 @@ import pytest
 from libopensonic import AsyncConnection
 
 from server import keys
-from tests.helpers import make_track, wait_for_track
+from tests.helpers import decoded_seconds, make_track, wait_for_track
 from tests.subsonic.conftest import AppAccount, app_account, token_auth
 
 SECONDS = 14.0
@@ -62,21 +62,6 @@ async def probe(data: bytes) -> dict:
     out, err = await asyncio.wait_for(proc.communicate(data), timeout=60)
     assert proc.returncode == 0, err.decode()
     return json.loads(out)
-
-
-async def decoded_seconds(source: str | bytes) -> float:
-    """Seconds of audio ffmpeg decodes from a URL, or from bytes piped in as a player reads them."""
-    url = source if isinstance(source, str) else "pipe:0"
-    proc = await asyncio.create_subprocess_exec(
-        "ffmpeg", "-nostdin", "-v", "error", "-i", url, "-f", "s16le", "-ac", "1", "-ar", "8000", "-",
-        stdin=None if isinstance(source, str) else asyncio.subprocess.PIPE,
-        stdout=asyncio.subprocess.PIPE,
-        stderr=asyncio.subprocess.PIPE,
-    )  # fmt: skip
-    data = None if isinstance(source, str) else source
-    out, err = await asyncio.wait_for(proc.communicate(data), timeout=60)
-    assert proc.returncode == 0, err.decode()
-    return len(out) / 16000
 
 
 async def test_a_bitrate_or_a_format_gets_the_nearest_rung_and_raw_gets_the_original(client, song):

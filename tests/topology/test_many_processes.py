@@ -24,6 +24,7 @@ import pytest
 
 from server.settings import PROJECT_ROOT
 from tests.audio import make_audio
+from tests.helpers import decoded_seconds
 from tests.processes import cli_env, create_user, wait_answering
 from tests.realtime.sockets import Device
 from tests.services import S3_BUCKET, free_port
@@ -143,16 +144,6 @@ async def until_ready(http: aiohttp.ClientSession, base: str, headers: dict[str,
 
 def media_files(tmp_path: Path) -> list[Path]:
     return [p for p in tmp_path.glob("data-*/media/**/*") if p.is_file()]
-
-
-async def decoded_seconds(url: str) -> float:
-    proc = await asyncio.create_subprocess_exec(
-        "ffmpeg", "-nostdin", "-v", "error", "-i", url, "-map", "0:a:0", "-f", "s16le", "-ac", "1",
-        "-ar", "8000", "-", stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
-    )  # fmt: skip
-    out, err = await asyncio.wait_for(proc.communicate(), timeout=60)
-    assert proc.returncode == 0, err.decode()
-    return len(out) / 16000
 
 
 async def test_what_one_process_causes_the_others_see(cluster: Cluster, tmp_path: Path):
