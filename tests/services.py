@@ -55,6 +55,16 @@ def on_standin() -> bool:
     return not os.environ.get("HS_TEST_MONGO_URL")
 
 
+def stop_process(proc: subprocess.Popen[bytes]) -> None:
+    """SIGTERM, then SIGKILL if it is still there after 10 s."""
+    proc.terminate()
+    try:
+        proc.wait(timeout=10)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait(timeout=10)
+
+
 def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
@@ -144,12 +154,7 @@ def private_mongo() -> Iterator[str]:
             time.sleep(0.05)
         yield f"mongodb://127.0.0.1:{port}"
     finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait(timeout=10)
+        stop_process(proc)
         shutil.rmtree(workdir, ignore_errors=True)
 
 
@@ -179,12 +184,7 @@ def private_s3(bucket: str = S3_BUCKET) -> Iterator[str]:
             time.sleep(0.1)
         yield endpoint
     finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait(timeout=10)
+        stop_process(proc)
 
 
 def s3_media_store(endpoint: str, prefix: str, **kwargs: Any) -> S3MediaStore:
