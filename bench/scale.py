@@ -35,12 +35,9 @@ import aiohttp
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from bench.serve import SECRET, TRACK_ID, cpu_seconds, make_source, nginx_workers, run_wrk, wait_ready
-from media.layout import MediaLayout
-from server.delivery.signing import MediaSigner
-from tests.delivery.nginx import TYPES, main_block, run_nginx
+from bench.serve import SECRET, cpu_seconds, direct_nginx, make_ladder, nginx_workers, run_wrk, wait_ready
+from tests.delivery.nginx import run_nginx
 from tests.services import free_port, private_redis
-from transcoder.pipeline import transcode
 
 ROOT = Path(__file__).resolve().parents[1]
 SERVER_RATIO_GOAL, NGINX_RATIO_GOAL = 1.5, 0.6
@@ -79,18 +76,8 @@ def spread(values: list[float]) -> str:
 
 def segments_part(work: Path, redis_url: str, seconds: int, connections: int, repeat: int) -> None:
     data_dir = work / "data"
-    layout = MediaLayout(data_dir / "media")
-    layout.ensure_dirs()
-    source = work / "source.flac"
-    make_source(source, 60)
-    asyncio.run(transcode(source, layout.hls_dir(TRACK_ID)))
-    segments = sorted(
-        p.relative_to(layout.hls_dir(TRACK_ID)).as_posix()
-        for p in layout.hls_dir(TRACK_ID).glob("*/seg_*.m4s")
-    )
-    token = MediaSigner(SECRET, 3 * 3600).sign(TRACK_ID, "benchuser").token
-    signed = [f"/hls/{token}/{TRACK_ID}/{s}" for s in segments]
-    direct = [f"/direct/hls/{TRACK_ID}/{s}" for s in segments]
+    ladder = make_ladder(work, data_dir)
+    segments, signed, direct = ladder.segments, ladder.signed_paths, ladder.direct_paths
     env = env_for(data_dir, redis_url)
     ports = {name: free_port() for name in ("w1", "w2", "nginx1", "nginx2")}
     procs = [
@@ -99,18 +86,7 @@ def segments_part(work: Path, redis_url: str, seconds: int, connections: int, re
     ]
 
     def nginx(workers: int, port: int):
-        conf = (
-            f"{TYPES}\n    sendfile on;\n    tcp_nopush on;\n    keepalive_requests 100000;\n"
-            "    open_file_cache max=20000 inactive=60s;\n    open_file_cache_valid 10s;\n"
-            f"    server {{\n        listen 127.0.0.1:{port};\n"
-            f"        location /direct/ {{ alias {layout.root}/; }}\n    }}\n"
-        )
-
-        def config(prefix: Path) -> str:
-            (prefix / "http.conf").write_text(conf)
-            return main_block(prefix, workers=workers)
-
-        return run_nginx(config)
+        return run_nginx(direct_nginx(ladder.layout.root, port, workers=workers))
 
     try:
         for name in ("w1", "w2"):

@@ -38,6 +38,8 @@ import sys
 import tempfile
 import time
 import urllib.request
+from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -62,6 +64,58 @@ request = function()
   return wrk.format("GET", paths[i])
 end
 """
+
+
+@dataclass(frozen=True, slots=True)
+class BenchLadder:
+    """A 60 s track transcoded into the real ladder, and the URL paths of its segments."""
+
+    layout: MediaLayout
+    segments: list[str]
+    """Relative to the track's HLS folder (``128k/seg_00003.m4s``)."""
+    signed_paths: list[str]
+    """Through the server, signed for a bench user."""
+    direct_paths: list[str]
+    """Through :func:`direct_nginx`."""
+
+
+def make_ladder(work: Path, data_dir: Path) -> BenchLadder:
+    """Transcode a generated 60 s FLAC into the ladder under ``data_dir``'s media folder."""
+    layout = MediaLayout(data_dir / "media")
+    layout.ensure_dirs()
+    source = work / "source.flac"
+    make_source(source, 60)
+    asyncio.run(transcode(source, layout.hls_dir(TRACK_ID)))
+    segments = sorted(
+        p.relative_to(layout.hls_dir(TRACK_ID)).as_posix()
+        for p in layout.hls_dir(TRACK_ID).glob("*/seg_*.m4s")
+    )
+    token = MediaSigner(SECRET, 3 * 3600).sign(TRACK_ID, "benchuser").token
+    return BenchLadder(
+        layout,
+        segments,
+        [f"/hls/{token}/{TRACK_ID}/{s}" for s in segments],
+        [f"/direct/hls/{TRACK_ID}/{s}" for s in segments],
+    )
+
+
+def direct_nginx(media_root: Path, port: int, *, workers: int) -> Callable[[Path], str]:
+    """The config of an nginx serving ``media_root`` directly at ``/direct/`` (for ``run_nginx``).
+
+    The same file-descriptor cache as deploy/nginx.conf, so comparisons isolate what the server adds.
+    """
+    conf = (
+        f"{TYPES}\n    sendfile on;\n    tcp_nopush on;\n    keepalive_requests 100000;\n"
+        "    open_file_cache max=20000 inactive=60s;\n    open_file_cache_valid 10s;\n"
+        f"    server {{\n        listen 127.0.0.1:{port};\n"
+        f"        location /direct/ {{ alias {media_root}/; }}\n    }}\n"
+    )
+
+    def config(prefix: Path) -> str:
+        (prefix / "http.conf").write_text(conf)
+        return main_block(prefix, workers=workers)
+
+    return config
 
 
 def make_source(path: Path, seconds: int) -> None:
@@ -264,18 +318,9 @@ def main() -> None:
     procs: list[subprocess.Popen[bytes]] = []
     try:
         data_dir = work / "data"
-        layout = MediaLayout(data_dir / "media")
-        layout.ensure_dirs()
-        source = work / "source.flac"
-        make_source(source, 60)
-        asyncio.run(transcode(source, layout.hls_dir(TRACK_ID)))
-        segments = sorted(
-            p.relative_to(layout.hls_dir(TRACK_ID)).as_posix()
-            for p in layout.hls_dir(TRACK_ID).glob("*/seg_*.m4s")
-        )
-        token = MediaSigner(SECRET, 3 * 3600).sign(TRACK_ID, "benchuser").token
-        signed_paths = [f"/hls/{token}/{TRACK_ID}/{s}" for s in segments]
-        direct_paths = [f"/direct/hls/{TRACK_ID}/{s}" for s in segments]
+        ladder = make_ladder(work, data_dir)
+        layout, segments = ladder.layout, ladder.segments
+        signed_paths, direct_paths = ladder.signed_paths, ladder.direct_paths
         sizes = [(layout.hls_dir(TRACK_ID) / s).stat().st_size for s in segments]
 
         port_plain, port_accel, port_direct, port_offload, port_xaccel = (free_port() for _ in range(5))
@@ -284,17 +329,7 @@ def main() -> None:
         wait_ready(f"http://127.0.0.1:{port_plain}/healthz")
         wait_ready(f"http://127.0.0.1:{port_accel}/healthz")
 
-        # The same file-descriptor cache as deploy/nginx.conf, so the comparison isolates the token check.
-        direct_conf = (
-            f"{TYPES}\n    sendfile on;\n    tcp_nopush on;\n    keepalive_requests 100000;\n"
-            "    open_file_cache max=20000 inactive=60s;\n    open_file_cache_valid 10s;\n"
-            f"    server {{\n        listen 127.0.0.1:{port_direct};\n"
-            f"        location /direct/ {{ alias {layout.root}/; }}\n    }}\n"
-        )
-
-        def direct(prefix: Path) -> str:
-            (prefix / "http.conf").write_text(direct_conf)
-            return main_block(prefix, workers=1)
+        direct = direct_nginx(layout.root, port_direct, workers=1)
 
         def offload(prefix: Path) -> str:
             return deploy_config(prefix, app_port=port_accel, listen_port=port_offload, media_dir=layout.root)
