@@ -251,11 +251,13 @@ class DeliveryService:
         if not self.remote:
             return await asyncio.to_thread(self.find_original, track_id)
         try:
-            found = await self.store.keys(f"{ORIGINALS_DIR}/{validate_track_id(track_id)}/")
-        except (UnsafePath, StorageError) as exc:
-            if isinstance(exc, StorageError):
-                raise ServiceUnavailable("object_store") from exc
+            validate_track_id(track_id)
+        except UnsafePath:
             return None
+        try:
+            found = await self.store.keys(f"{ORIGINALS_DIR}/{track_id}/")
+        except StorageError as exc:
+            raise ServiceUnavailable("object_store") from exc
         return self._root_prefix + found[0] if found else None
 
     def original_of(self, track: Track) -> str | Path:
