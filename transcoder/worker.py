@@ -40,9 +40,10 @@ from media.events import LIBRARY, TRACK, EventName, EventPublisher
 from media.layout import MediaLayout
 from media.publish import publish_ladder
 from media.records import Job, Track
-from media.storage import MediaStore
+from media.storage import MediaStore, ObjectMissing, StorageError
 from transcoder.pipeline import TranscodeResult, transcode
 from transcoder.queue import Delivery, JobQueue, is_missing_group
+from transcoder.scratch import ScratchSpace
 from transcoder.tracks import TrackRecords
 
 log = structlog.get_logger("harmonystream.transcoder")
@@ -66,7 +67,8 @@ class WorkerConfig:
     """The media store when media lives in a bucket: originals are fetched from it into ``scratch``,
     ladders published into it. None: files under ``media_root``."""
     scratch: Path | None = None
-    """This worker's own folder for fetched originals and ladders on their way to the bucket."""
+    """Where workers keep fetched originals and ladders on their way to the bucket; each worker uses a
+    folder of its own below it and removes those of dead workers at start (``transcoder.scratch``)."""
 
     @property
     def slots(self) -> int:
@@ -107,6 +109,8 @@ def human_reason(exc: BaseException) -> str:
     # Before OSError: both are OSError subclasses.
     if isinstance(exc, RedisError | PyMongoError | TimeoutError | ConnectionError):
         return "a service the transcoder needs did not answer"
+    if isinstance(exc, StorageError):
+        return "the media store did not answer"
     if isinstance(exc, OSError):
         return f"the media store could not be written ({exc.strerror or type(exc).__name__})"
     return f"an internal error stopped the transcode ({type(exc).__name__})"
@@ -148,6 +152,7 @@ class Worker:
         self._heartbeat: asyncio.Task[None] | None = None
         self._stopping = False
         self._heartbeat_stopped = False
+        self._scratch: ScratchSpace | None = None
         self.log = log.bind(worker_id=self.worker_id)
 
     @property
@@ -157,6 +162,12 @@ class Worker:
 
     async def start(self) -> None:
         """Start claiming in the background. Redis need not be up yet: the dispatcher keeps trying."""
+        if self.config.bucket is not None:
+            root = self.config.scratch or Path(tempfile.gettempdir()) / "harmonystream-jobs"
+            self._scratch = ScratchSpace(root)
+            swept = await asyncio.to_thread(self._scratch.claim)
+            if swept:
+                self.log.info("scratch_swept", folders=len(swept))
         self._dispatcher = asyncio.create_task(self._dispatch(), name=f"transcoder-dispatch-{self.worker_id}")
         self._heartbeat = asyncio.create_task(self._beat(), name=f"transcoder-heartbeat-{self.worker_id}")
         self.log.info("worker_started", slots=self.config.slots)
@@ -177,6 +188,8 @@ class Worker:
             await asyncio.gather(*runs, return_exceptions=True)
         self._heartbeat_stopped = True
         await cancel_and_wait(self._heartbeat)
+        if self._scratch is not None:
+            await asyncio.to_thread(self._scratch.release)
         self.log.info("worker_stopped")
 
     async def run(self, stop: asyncio.Event) -> None:
@@ -377,15 +390,20 @@ class Worker:
             return
         if track.original is None or not track.original.has_file:
             raise MediaError("the track has no original file")
-        scratch = self.config.scratch or Path(tempfile.gettempdir())
-        await asyncio.to_thread(scratch.mkdir, parents=True, exist_ok=True)
-        work = Path(await asyncio.to_thread(tempfile.mkdtemp, prefix=f"job-{d.track_id}-", dir=scratch))
+        assert self._scratch is not None, "start() claims the scratch folder"
+        work = Path(
+            await asyncio.to_thread(tempfile.mkdtemp, prefix=f"job-{d.track_id}-", dir=self._scratch.folder)
+        )
         try:
             if track.original.in_place:
                 original = Path(track.original.path)
             else:
                 original = work / Path(track.original.path).name
-                await bucket.fetch(track.original.path, original)
+                try:
+                    await bucket.fetch(track.original.path, original)
+                except ObjectMissing:
+                    # Gone for good (deleted, or never stored): another attempt would find it gone too.
+                    raise MediaError("the original is missing from the media store") from None
             yield original, work / "hls"
         finally:
             await asyncio.to_thread(shutil.rmtree, work, True)

@@ -56,9 +56,7 @@ def make_worker(settings: Settings, queue: JobQueue, db: Database, events: Event
         events,
         WorkerConfig(
             media_root=settings.media_dir,
-            bucket=open_media_store(settings.media_dir, location)
-            if (location := settings.s3_location)
-            else None,
+            bucket=open_media_store(settings.media_dir, location) if location else None,
             scratch=settings.tmp_dir / "jobs",
             concurrency=settings.worker_concurrency,
             # A blocking read must end well before the Redis client's own socket timeout.

@@ -14,6 +14,7 @@ import signal
 import subprocess
 import sys
 import time
+import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -33,8 +34,10 @@ from server.jobs.runtime import make_queue, make_worker
 from server.settings import Settings
 from tests.audio import ffmpeg_processes_mentioning, make_audio, make_garbage, make_jpeg
 from tests.helpers import save_processing_track
+from tests.services import S3_BUCKET, free_port
 from transcoder.publish import SocketIOPublisher
 from transcoder.queue import JobQueue
+from transcoder.scratch import ScratchSpace
 from transcoder.worker import ProgressThrottle, Worker
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -410,3 +413,89 @@ async def test_a_new_transcode_keeps_an_uploaded_cover(
     assert track["status"] == "ready"
     assert track["cover"] == relative
     assert (settings.media_dir / relative).read_bytes() == uploaded
+
+
+def _bucket_settings(settings: Settings, endpoint: str) -> Settings:
+    return dataclasses.replace(
+        settings,
+        media_store=f"s3://{S3_BUCKET}/w{uuid.uuid4().hex[:8]}",
+        s3_endpoint=endpoint,
+        s3_access_key_id="test",
+        s3_secret_access_key="test",
+        job_retry_delay=30.0,
+    )
+
+
+async def test_an_unreachable_bucket_is_retried_and_a_missing_original_fails_at_once(
+    settings: Settings, db: Database, redis: aioredis.Redis, tmp_path: Path, s3_endpoint: str
+) -> None:
+    source = make_audio(tmp_path / "a.mp3", "mp3", 2)
+    # Nothing listens on this port: the store cannot be reached, which another attempt may cure.
+    down = _bucket_settings(settings, f"http://127.0.0.1:{free_port()}")
+    queue = make_queue(down, db, redis)
+    async with running(down, db, redis):
+        job = await queue.enqueue(await save_processing_track(down, db, source))
+
+        async def retried() -> Job | None:
+            record = await queue.jobs.get(job.id)
+            return record if record.state == "queued" and record.error else None
+
+        record = await wait_until(retried, what="the attempt against a store that is down to end")
+    assert record.attempts == 1 and record.error == "the media store did not answer"
+    assert record.next_attempt_at is not None
+
+    # The bucket answers but holds no such original (it was saved on local disk only): no retry.
+    up = _bucket_settings(settings, s3_endpoint)
+    track_id = await save_processing_track(up, db, source)
+    async with running(up, db, redis):
+        job = await make_queue(up, db, redis).enqueue(track_id)
+        track = await settled(db, track_id)
+    assert track["status"] == "failed" and track["error"] == "the original is missing from the media store"
+    record = await make_queue(up, db, redis).jobs.get(job.id)
+    assert record.state == "failed" and record.attempts == 1
+
+
+HOLDER = """
+import sys, time
+from pathlib import Path
+from transcoder.scratch import ScratchSpace
+space = ScratchSpace(Path(sys.argv[1]))
+space.claim()
+(space.folder / "job-x").mkdir()
+print(space.folder, flush=True)
+time.sleep(60)
+"""
+
+
+def test_scratch_folders_of_dead_workers_are_swept_and_live_ones_kept(tmp_path: Path) -> None:
+    root = tmp_path / "jobs"
+
+    def holder() -> tuple[subprocess.Popen[str], Path]:
+        command = [sys.executable, "-c", HOLDER, str(root)]
+        proc = subprocess.Popen(command, cwd=ROOT, stdout=subprocess.PIPE, text=True)
+        assert proc.stdout is not None
+        return proc, Path(proc.stdout.readline().strip())
+
+    live, live_folder = holder()
+    dead, dead_folder = holder()
+    try:
+        dead.send_signal(signal.SIGKILL)  # no cleanup of its own: only the kernel drops its lock
+        dead.wait(10)
+        old_layout = root / "job-abc-123"  # a job folder of the layout before worker folders
+        old_layout.mkdir()
+        os.utime(old_layout, (time.time() - 3600, time.time() - 3600))
+        fresh = root / "worker-being-made"  # no lock file yet, but only just created: kept
+        fresh.mkdir()
+
+        space = ScratchSpace(root)
+        swept = space.claim()
+        assert sorted(swept) == sorted([dead_folder, old_layout])
+        assert live_folder.is_dir() and (live_folder / "job-x").is_dir() and fresh.is_dir()
+        assert not dead_folder.exists() and not old_layout.exists()
+        space.release()
+        assert not space.folder.exists()
+    finally:
+        live.kill()
+        live.wait(10)
+    # Its holder gone, the folder left behind goes at the next start.
+    assert live_folder in ScratchSpace(root).claim()
