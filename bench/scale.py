@@ -244,12 +244,14 @@ def main() -> None:
     parser.add_argument("--connections", type=int, default=64)
     parser.add_argument("--repeat", type=int, default=3)
     parser.add_argument("--uploads", type=int, default=8)
+    parser.add_argument("--segments-only", action="store_true", help="skip the uploads part")
     args = parser.parse_args()
     work = Path(tempfile.mkdtemp(prefix="hs-bench-scale-"))
     try:
         with private_redis() as redis_url:
             segments_part(work, redis_url, args.seconds, args.connections, args.repeat)
-            transcoding_part(work, redis_url, args.uploads)
+            if not args.segments_only:
+                transcoding_part(work, redis_url, args.uploads)
     finally:
         shutil.rmtree(work, ignore_errors=True)
 

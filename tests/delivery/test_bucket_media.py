@@ -144,3 +144,55 @@ async def test_readiness_names_the_bucket_and_redirects_end_with_the_grant(
         async with http.get(location) as got:
             assert got.status == 200 and len(await got.read()) > 1000
     assert abs(await decoded_seconds(urls["hls_url"]) - 3.0) < 0.3  # ffmpeg follows the redirects
+
+
+async def test_the_compose_default_plays_through_the_deploy_nginx(client, app, tmp_path):
+    """docker-compose.yml: media in the bucket and deploy/nginx.conf in front with no media of its own.
+    nginx checks the token, finds no file and hands the request to the server, which streams the
+    bucket's object: a player sees the same bytes, ranges and headers either way."""
+    from urllib.parse import urlsplit
+
+    from tests.delivery.nginx import deploy_config, run_nginx, wait_for_port
+    from tests.services import free_port
+
+    _, headers = await signed_in(client, "artist")
+    made = await make_track(client, headers, "flac", seconds=3.0)
+    track = await wait_for_track(client, headers, made["id"])
+    urls = await (await client.get(f"/api/v1/tracks/{track['id']}/media", headers=headers)).json()
+    port = free_port()
+    no_media = tmp_path / "nginx-has-no-media"
+    no_media.mkdir()
+
+    def config(prefix):
+        return deploy_config(prefix, app_port=client.server.port, listen_port=port, media_dir=no_media)
+
+    def through_nginx(url: str) -> str:
+        parts = urlsplit(url)
+        return (
+            f"http://127.0.0.1:{port}{parts.path}?{parts.query}"
+            if parts.query
+            else f"http://127.0.0.1:{port}{parts.path}"
+        )
+
+    with run_nginx(config):
+        wait_for_port(port)
+        master = through_nginx(urls["hls_url"])
+        async with aiohttp.ClientSession() as http:
+            async with http.get(master) as resp:
+                assert resp.status == 200 and resp.content_type == "application/vnd.apple.mpegurl"
+                rung = next(u for u in (await resp.text()).splitlines() if u and not u.startswith("#"))
+            rung_url = master.rsplit("/", 1)[0] + "/" + rung
+            async with http.get(rung_url) as resp:
+                segment = next(u for u in (await resp.text()).splitlines() if u and not u.startswith("#"))
+            segment_url = rung_url.rsplit("/", 1)[0] + "/" + segment
+            direct = segment_url.replace(f"127.0.0.1:{port}", f"127.0.0.1:{client.server.port}")
+            async with http.get(direct) as resp:
+                body = await resp.read()
+            async with http.get(segment_url) as resp:
+                assert resp.status == 200 and await resp.read() == body
+                assert resp.headers["Content-Type"] == "audio/mp4"
+                assert resp.headers["Access-Control-Allow-Origin"] == "*"
+            async with http.get(segment_url, headers={"Range": "bytes=10-19"}) as resp:
+                assert resp.status == 206 and await resp.read() == body[10:20]
+                assert resp.headers["Content-Range"] == f"bytes 10-19/{len(body)}"
+        assert abs(await decoded_seconds(master) - 3.0) < 0.3
