@@ -20,6 +20,9 @@ FFPROBE = "ffprobe"
 LOUDNESS_FILTER = "ebur128=peak=true:framelog=verbose"
 """EBU R128 meter with true peak. ``framelog=verbose`` keeps its 10-per-second lines out of the info
 log; the summary we parse is still printed at info level when the filter closes."""
+LOUDNESS_BLOCKS_FILTER = "ebur128=peak=true:framelog=info"
+"""The same meter printing its momentary loudness every 100 ms at info level: the gating blocks an
+album's loudness is computed from (:mod:`media.loudness`)."""
 
 COVER_MAX_PX = 1200
 
@@ -45,26 +48,56 @@ def probe_argv(path: Path, *, binary: str = FFPROBE) -> list[str]:
 
 
 def hls_ladder_argv(
-    source: Path, ladder: Ladder, sample_rate: int, *, measure_loudness: bool = True, binary: str = FFMPEG
+    source: Path,
+    ladder: Ladder,
+    sample_rate: int,
+    *,
+    measure_loudness: bool = True,
+    edges: int = 0,
+    tail_from: int | None = None,
+    binary: str = FFMPEG,
 ) -> list[str]:
     """ONE ffmpeg pass writing every rung of ``ladder`` as fMP4 HLS, to be run with cwd = output dir.
 
     The source is resampled once, to one rate, *before* ``asplit``: every rung then encodes the very
     same samples into 1024-sample AAC frames, so the HLS muxer cuts all rungs at the same instants.
-    With ``measure_loudness`` a further ``asplit`` branch goes through the EBU R128 meter into a null
-    output, so loudness costs no second decode; its summary appears on stderr (log level info).
+    With ``measure_loudness`` a further ``asplit`` branch goes through the EBU R128 meter and a sample
+    counter into a null output, so neither costs a second decode; their summaries appear on stderr
+    (log level info).
+
+    ``edges`` (gapless, see :mod:`media.gapless`): the music is framed by ``edges`` samples of its own
+    first samples, mirrored and faded in, and - when ``tail_from`` (where the last ``edges`` samples
+    begin, about) is given - of its last samples, mirrored and faded out. The encoder then never sees
+    a jump from silence into the music or out of it, which it would smear over the music's first and
+    last milliseconds; the edit list trims both frames away. The loudness branch measures the music
+    alone.
+
     Writes ``<rung>/index.m3u8``, ``<rung>/init_<n>.mp4``, ``<rung>/seg_00000.m4s``… and ffmpeg's own
     ``master.m3u8`` (which :mod:`media.hls` replaces with a measured one).
     """
     n = len(ladder.rungs)
-    branches = "".join(f"[a{i}]" for i in range(n)) + ("[lm]" if measure_loudness else "")
-    graph = (
-        f"[0:a:0]aresample={sample_rate},"
-        f"aformat=sample_rates={sample_rate}:channel_layouts=stereo,"
-        f"asplit={n + (1 if measure_loudness else 0)}{branches}"
-    )
+    rungs = "".join(f"[a{i}]" for i in range(n))
+    fmt = f"[0:a:0]aresample={sample_rate},aformat=sample_rates={sample_rate}:channel_layouts=stereo"
+    music = ["[body]"] + (["[lm]"] if measure_loudness else [])
+    parts: list[str] = []
+    if edges > 0:
+        music.append("[head]")
+        parts.append(f"[head]atrim=end_sample={edges},areverse,afade=t=in:ns={edges}:curve=hsin[pre]")
+        if tail_from is not None:
+            music.append("[tail]")
+            parts.append(
+                f"[tail]atrim=start_sample={max(0, tail_from)},asetpts=PTS-STARTPTS,areverse,"
+                f"afade=t=out:ns={edges}:curve=hsin[post]"
+            )
+        framed = "[pre][body][post]" if tail_from is not None else "[pre][body]"
+        parts.append(f"{framed}concat=n={framed.count('[')}:v=0:a=1,asplit={n}{rungs}")
+    else:
+        parts.append(f"[body]asplit={n}{rungs}")
+    graph = ";".join([f"{fmt},asplit={len(music)}{''.join(music)}", *parts])
     if measure_loudness:
-        graph += f";[lm]{LOUDNESS_FILTER}[loud]"
+        # volumedetect counts the samples of the music (the gapless bookkeeping needs the exact number;
+        # a probe's duration is rounded, or estimated for some MP3s); it costs ~2 % of a pass.
+        graph += f";[lm]{LOUDNESS_BLOCKS_FILTER},volumedetect[loud]"
     argv = [
         binary,
         "-nostdin",

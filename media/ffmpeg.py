@@ -37,6 +37,8 @@ ProgressCallback = Callable[[float], Awaitable[None] | None]
 
 PROBE_TIMEOUT_S = 30.0
 STDERR_TAIL_LINES = 500
+STDERR_HEAD_LINES = 200
+"""Lines kept from the start of stderr too: the stream descriptions (encoder delays) come first."""
 _MAX_LINE = 2000
 _LOG_PREFIX_RE = re.compile(r"^\[[^\]]+ @ 0x[0-9a-f]+\]\s*")
 _ERRORISH_RE = re.compile(
@@ -75,18 +77,21 @@ class ProbeResult:
 
 @dataclass(frozen=True, slots=True)
 class FfmpegRun:
-    """A finished, successful ffmpeg run: its stderr tail (for parsing summaries) and wall time."""
+    """A finished, successful ffmpeg run: its stderr head and tail (for parsing summaries), wall time."""
 
     stderr_tail: str
     elapsed_s: float
+    stderr_head: str = ""
 
 
 @dataclass(frozen=True, slots=True)
 class Loudness:
-    """EBU R128 integrated loudness (LUFS) and true peak (dBTP); None where the meter printed -inf."""
+    """EBU R128 integrated loudness (LUFS), loudness range (LU) and true peak (dBTP); None where the
+    meter printed -inf."""
 
     integrated_lufs: float | None
     true_peak_dbtp: float | None
+    range_lu: float | None = None
 
 
 # --- probing -------------------------------------------------------------------------------------
@@ -178,6 +183,7 @@ async def run_ffmpeg(
     timeout: float | None = None,  # noqa: ASYNC109 - see module doc
     cwd: Path | None = None,
     progress_interval: float = 0.5,
+    stderr_sink: Callable[[str], object] | None = None,
 ) -> FfmpegRun:
     """Run ffmpeg (``argv[0]`` is the binary) reporting progress, or raise :class:`TranscodeFailed`.
 
@@ -185,6 +191,7 @@ async def run_ffmpeg(
     ``duration_ms`` and handed to ``on_progress`` (never decreasing; 100 once ffmpeg exited with 0).
     On timeout, on cancellation and if ``on_progress`` raises, ffmpeg is killed and reaped before the
     exception propagates. A non-zero exit raises with the meaningful lines of ffmpeg's stderr.
+    ``stderr_sink`` sees every stderr line as it comes (for per-frame logs no tail could hold).
     """
     if not argv:
         raise ValueError("empty argv")
@@ -192,9 +199,18 @@ async def run_ffmpeg(
     started = time.monotonic()
     proc = await _spawn(full, cwd=cwd, stdout=True)
     tail: deque[str] = deque(maxlen=STDERR_TAIL_LINES)
+    head: list[str] = []
+
+    def keep(line: str) -> None:
+        if len(head) < STDERR_HEAD_LINES:
+            head.append(line)
+        tail.append(line)
+        if stderr_sink is not None:
+            stderr_sink(line)
+
     progress = _Progress(duration_ms, on_progress)
     assert proc.stdout is not None and proc.stderr is not None
-    stderr_task = asyncio.create_task(_pump_lines(proc.stderr, tail.append))
+    stderr_task = asyncio.create_task(_pump_lines(proc.stderr, keep))
     try:
         async with asyncio.timeout(timeout):
             await _pump_lines_async(proc.stdout, progress.feed)
@@ -211,7 +227,9 @@ async def run_ffmpeg(
         reason = _summarise(list(tail)) or "no error message"
         raise TranscodeFailed(f"ffmpeg failed (exit code {returncode}): {reason}")
     await progress.finish()
-    return FfmpegRun(stderr_tail="\n".join(tail), elapsed_s=time.monotonic() - started)
+    return FfmpegRun(
+        stderr_tail="\n".join(tail), elapsed_s=time.monotonic() - started, stderr_head="\n".join(head)
+    )
 
 
 class _Progress:
@@ -272,6 +290,9 @@ async def measure_loudness(
 
 _SUMMARY_I_RE = re.compile(r"Integrated loudness:\s*I:\s*(-?inf|[-+]?\d+(?:\.\d+)?)\s*LUFS", re.IGNORECASE)
 _SUMMARY_TP_RE = re.compile(r"True peak:\s*Peak:\s*(-?inf|[-+]?\d+(?:\.\d+)?)\s*dBFS", re.IGNORECASE)
+_SUMMARY_LRA_RE = re.compile(r"Loudness range:\s*LRA:\s*(-?inf|[-+]?\d+(?:\.\d+)?)\s*LU\b", re.IGNORECASE)
+_VOLUMEDETECT_N_RE = re.compile(r"\]\s*n_samples:\s*(\d+)")
+_AAC_DELAY_RE = re.compile(r"Stream #\d+:\d+.*: Audio: aac\b.*?, delay (\d+)")
 
 
 def parse_ebur128_summary(stderr: str) -> Loudness | None:
@@ -288,7 +309,26 @@ def parse_ebur128_summary(stderr: str) -> Loudness | None:
     if integrated is None:
         return None
     peak = _SUMMARY_TP_RE.search(summary)
-    return Loudness(_db_value(integrated.group(1)), _db_value(peak.group(1)) if peak else None)
+    lra = _SUMMARY_LRA_RE.search(summary)
+    return Loudness(
+        _db_value(integrated.group(1)),
+        _db_value(peak.group(1)) if peak else None,
+        _db_value(lra.group(1)) if lra else None,
+    )
+
+
+def parse_sample_count(stderr: str, channels: int) -> int | None:
+    """Sample frames that went through the ``volumedetect`` filter (it counts samples of all channels)."""
+    found = _VOLUMEDETECT_N_RE.findall(stderr)
+    return int(found[-1]) // channels if found else None
+
+
+def parse_aac_priming(stderr: str) -> int | None:
+    """The AAC encoder's delay (priming samples) from the output stream descriptions, when every AAC
+    output declares the same one; None otherwise."""
+    at = stderr.find("Output #")
+    delays = {int(d) for d in _AAC_DELAY_RE.findall(stderr[at:])} if at >= 0 else set()
+    return delays.pop() if len(delays) == 1 else None
 
 
 def _db_value(text: str) -> float | None:

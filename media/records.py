@@ -16,6 +16,8 @@ from dataclasses import dataclass, field, fields
 from datetime import datetime
 from typing import Any, Literal, get_args
 
+from media.gapless import Gapless
+
 TrackStatus = Literal["processing", "ready", "failed"]
 TRACK_STATUSES: frozenset[str] = frozenset(get_args(TrackStatus))
 TRANSITIONS: dict[str, frozenset[str]] = {
@@ -226,14 +228,24 @@ class Original:
 
 @dataclass(frozen=True, slots=True)
 class Loudness:
+    """EBU R128 figures and ReplayGain 2.0 gains (``media.loudness``); the album fields once every
+    track of the track's album is ready."""
+
     integrated_lufs: float | None = None
     true_peak_dbtp: float | None = None
+    range_lu: float | None = None
+    track_gain_db: float | None = None
+    album_gain_db: float | None = None
+    album_true_peak_dbtp: float | None = None
 
     @classmethod
     def from_doc(cls, doc: dict[str, Any] | None) -> Loudness | None:
         if not doc:
             return None
-        return cls(doc.get("integrated_lufs"), doc.get("true_peak_dbtp"))
+        return cls(**{name: doc.get(name) for name in _LOUDNESS_FIELDS})
+
+
+_LOUDNESS_FIELDS = tuple(f.name for f in fields(Loudness))
 
 
 @dataclass(frozen=True, slots=True)
@@ -246,7 +258,7 @@ class Rendition:
 
 
 _RENDITION_FIELDS = ("name", "codec", "bitrate", "average_bandwidth", "peak_bandwidth")
-_STRUCTURED = frozenset({"_id", "original", "renditions", "loudness"})
+_STRUCTURED = frozenset({"_id", "original", "renditions", "loudness", "gapless"})
 
 
 @dataclass(frozen=True, slots=True)
@@ -269,6 +281,7 @@ class Track:
     original: Original | None = None
     renditions: tuple[Rendition, ...] = ()
     loudness: Loudness | None = None
+    gapless: Gapless | None = None
     cover: str | None = None
     missing: bool = False
     """A scanned file that is no longer at its path."""
@@ -293,6 +306,7 @@ class Track:
             original=Original.from_doc(doc.get("original")),
             renditions=renditions,
             loudness=Loudness.from_doc(doc.get("loudness")),
+            gapless=Gapless.from_doc(doc.get("gapless")),
             extra={k: v for k, v in doc.items() if k not in simple and k not in _STRUCTURED},
             **{k: doc[k] for k in simple if doc.get(k) is not None},
         )
@@ -315,6 +329,7 @@ _TRACK_SIMPLE = frozenset(f.name for f in fields(Track)) - {
     "original",
     "renditions",
     "loudness",
+    "gapless",
     "extra",
 }
 """Fields a track document holds as they are (computed once: ``fields()`` is slow per document)."""

@@ -28,16 +28,31 @@ from typing import Any
 from media import commands
 from media.errors import MediaError, NotAudio, TranscodeFailed
 from media.ffmpeg import (
+    FfmpegRun,
     ProbeResult,
     ProgressCallback,
     call_progress,
     extract_cover,
+    parse_aac_priming,
     parse_ebur128_summary,
+    parse_sample_count,
     run_ffmpeg,
 )
 from media.ffmpeg import probe as probe_file
+from media.gapless import (
+    EDGE_SAMPLES,
+    EDGED_MIN_MS,
+    FFMPEG_AAC_PRIMING,
+    Gapless,
+    Mp4Error,
+    encoded_frames,
+    write_edit_list,
+)
 from media.hls import RenditionStats, normalise_init_segment, validate_ladder, write_master
 from media.ladder import DEFAULT_LADDER, Ladder
+from media.layout import INIT_SEGMENT, MEDIA_PLAYLIST
+from media.loudness import BlockHistogram
+from media.playlists import read_media_playlist
 
 log = logging.getLogger(__name__)
 
@@ -83,6 +98,12 @@ class TranscodeResult:
     segment_count: int
     probe: ProbeResult
     elapsed_s: float
+    loudness_range_lu: float | None = None
+    loudness_blocks: BlockHistogram | None = None
+    """The 400 ms gating blocks' loudness, for the album's figure."""
+    gapless: Gapless | None = None
+    """Priming and padding around the music in every rung (signalled in each init segment's edit list);
+    None when the pass did not report what it needs (no sample count, several encoder delays)."""
 
 
 async def transcode(
@@ -111,9 +132,14 @@ async def transcode(
     await asyncio.to_thread(_remove_stale_siblings, out_dir)
     work = out_dir.parent / f".{out_dir.name}.tmp-{int(time.time())}-{uuid.uuid4().hex[:8]}"
     await asyncio.to_thread(work.mkdir, parents=True)
+    blocks = BlockHistogram()
+    edges, tail_from = _edges(info, sample_rate)
     try:
         run = await run_ffmpeg(
-            commands.hls_ladder_argv(original, ladder, sample_rate, measure_loudness=True),
+            commands.hls_ladder_argv(
+                original, ladder, sample_rate, measure_loudness=True, edges=edges, tail_from=tail_from
+            ),
+            stderr_sink=blocks.feed,
             duration_ms=info.duration_ms,
             on_progress=lambda p: progress(_FFMPEG_START + p * (_FFMPEG_END - _FFMPEG_START) / 100),
             timeout=timeout if timeout is not None else 60.0 + info.duration_ms / 1000,
@@ -122,6 +148,7 @@ async def transcode(
         stats = await asyncio.to_thread(_finalise, work, ladder)
         decoded_s = stats[0].duration_s
         _check_complete(info, decoded_s)
+        gapless = await asyncio.to_thread(_signal_gapless, work, ladder, sample_rate, run, edges, tail_from)
         await progress(_FINALISED)
         has_cover = info.has_cover and await _try_cover(original, work / COVER_NAME)
         await progress(_COVERED)
@@ -140,7 +167,7 @@ async def transcode(
         log.warning("no loudness summary from ffmpeg", extra={"original": original.name})
     return TranscodeResult(
         # The probe's duration is the file's own; when it was only estimated, what decoded is better.
-        duration_ms=round(decoded_s * 1000) if info.duration_estimated else info.duration_ms,
+        duration_ms=_decoded_ms(gapless, decoded_s) if info.duration_estimated else info.duration_ms,
         renditions=tuple(
             Rendition(
                 s.name,
@@ -153,6 +180,9 @@ async def transcode(
         ),
         loudness_lufs=loudness.integrated_lufs if loudness else None,
         true_peak_dbtp=loudness.true_peak_dbtp if loudness else None,
+        loudness_range_lu=loudness.range_lu if loudness else None,
+        loudness_blocks=blocks if blocks.counts else None,
+        gapless=gapless,
         cover_path=out_dir / COVER_NAME if has_cover else None,
         sample_rate=sample_rate,
         segment_count=stats[0].segment_count,
@@ -186,6 +216,54 @@ def _finalise(work: Path, ladder: Ladder) -> list[RenditionStats]:
     for name in names:
         normalise_init_segment(work / name)
     return write_master(work, names)
+
+
+def _edges(info: ProbeResult, sample_rate: int) -> tuple[int, int | None]:
+    """(edge samples, where the tail mirror starts) for this source; see ``hls_ladder_argv``. The tail
+    needs to know roughly where the music ends: an estimated duration may be several percent off, so
+    such a file gets only the head mirror (its end then meets encoder silence, as before)."""
+    if info.duration_ms < EDGED_MIN_MS:
+        return 0, None
+    if info.duration_estimated:
+        return EDGE_SAMPLES, None
+    return EDGE_SAMPLES, info.duration_ms * sample_rate // 1000 - EDGE_SAMPLES
+
+
+def _signal_gapless(
+    work: Path, ladder: Ladder, sample_rate: int, run: FfmpegRun, edges: int, tail_from: int | None
+) -> Gapless | None:
+    """Blocking: measure priming and padding of every rung and write them into its init segment's edit
+    list (:mod:`media.gapless`). The rungs encode the same samples into the same frames, so they agree;
+    a rung that does not is a bug worth a failed transcode rather than a ladder that plays unevenly."""
+    # What comes before the music: the encoder's own priming, then the mirrored head.
+    priming = (parse_aac_priming(run.stderr_head) or FFMPEG_AAC_PRIMING) + edges
+    source = parse_sample_count(run.stderr_tail, channels=2)  # the graph makes every rung stereo
+    if not source:
+        log.warning("no gapless bookkeeping: the pass did not report its sample count")
+        return None
+    # What comes after it: the mirrored tail (from tail_from to the end), then the encoder's padding.
+    trailing = max(0, source - max(0, tail_from)) if tail_from is not None and edges else 0
+    found: Gapless | None = None
+    for rung in ladder.rungs:
+        rung_dir = work / rung.name
+        init = rung_dir / INIT_SEGMENT
+        segments = [rung_dir / s.uri for s in read_media_playlist(rung_dir / MEDIA_PLAYLIST).segments]
+        try:
+            frames = encoded_frames(segments)
+            gapless = Gapless.measured(sample_rate, priming, source, frames, trailing)
+            write_edit_list(init, gapless)
+        except Mp4Error as exc:
+            raise TranscodeFailed(f"the {rung.name} rung cannot be made gapless: {exc}") from exc
+        if found is not None and gapless != found:
+            raise TranscodeFailed(f"the {rung.name} rung holds {frames} frames, unlike the others")
+        found = gapless
+    return found
+
+
+def _decoded_ms(gapless: Gapless | None, decoded_s: float) -> int:
+    if gapless is not None:
+        return gapless.source_samples * 1000 // gapless.sample_rate
+    return round(decoded_s * 1000)
 
 
 def _check_complete(info: ProbeResult, decoded_s: float) -> None:

@@ -38,6 +38,7 @@ from redis.exceptions import RedisError
 from media.errors import MediaError, ToolMissing, ToolTimedOut
 from media.events import LIBRARY, TRACK, EventName, EventPublisher
 from media.layout import MediaLayout
+from media.loudness import track_loudness
 from media.publish import publish_ladder
 from media.records import Job, Track
 from media.storage import MediaStore, ObjectMissing, StorageError
@@ -412,7 +413,8 @@ class Worker:
         results: dict[str, Any] = {
             "duration_ms": result.duration_ms,
             "renditions": [r.as_dict() for r in result.renditions],
-            "loudness": {"integrated_lufs": result.loudness_lufs, "true_peak_dbtp": result.true_peak_dbtp},
+            "loudness": track_loudness(result.loudness_lufs, result.true_peak_dbtp, result.loudness_range_lu),
+            "gapless": result.gapless.as_dict() if result.gapless else None,
         }
         bucket = self.config.bucket
         if bucket is not None:

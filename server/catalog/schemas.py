@@ -107,8 +107,26 @@ class Rendition(BaseModel):
 
 
 class LoudnessOut(BaseModel):
+    """EBU R128 figures of the track, and ReplayGain 2.0 gains (reference -18 LUFS). The album fields
+    appear once every track of the album is ready; the album's loudness is measured as one programme."""
+
     integrated_lufs: float | None = None
     true_peak_dbtp: float | None = None
+    range_lu: float | None = None
+    track_gain_db: float | None = None
+    album_gain_db: float | None = None
+    album_true_peak_dbtp: float | None = None
+
+
+class GaplessOut(BaseModel):
+    """Samples the AAC renditions hold around the music, per channel: ``priming_samples`` before it,
+    ``padding_samples`` after it, ``source_samples`` of music. Each rung's init segment signals the same
+    in its edit list; a player that trims them plays an album without gaps."""
+
+    sample_rate: int
+    priming_samples: int
+    padding_samples: int
+    source_samples: int
 
 
 class TrackOut(BaseModel):
@@ -131,6 +149,7 @@ class TrackOut(BaseModel):
     source: Literal["upload", "scan"] | None
     missing: bool = Field(False, description="A scanned file that is no longer at its path.")
     loudness: LoudnessOut | None
+    gapless: GaplessOut | None = None
     renditions: list[Rendition]
     created_at: Timestamp
     updated_at: Timestamp

@@ -31,7 +31,15 @@ from server.auth.service import Principal
 from server.catalog.album_store import AlbumStore
 from server.catalog.artist_store import ArtistStore
 from server.catalog.cache import CatalogCache
-from server.catalog.schemas import AlbumDetail, AlbumOut, ArtistOut, LoudnessOut, Rendition, TrackOut
+from server.catalog.schemas import (
+    AlbumDetail,
+    AlbumOut,
+    ArtistOut,
+    GaplessOut,
+    LoudnessOut,
+    Rendition,
+    TrackOut,
+)
 from server.catalog.store import TrackQuery, TrackStore
 from server.errors import Conflict, Forbidden, Invalid, NotFound, UnsupportedMedia
 
@@ -186,6 +194,7 @@ class CatalogService:
             source=t.source,
             missing=t.missing,
             loudness=LoudnessOut(**asdict(t.loudness)) if t.loudness else None,
+            gapless=GaplessOut(**t.gapless.as_dict()) if t.gapless else None,
             renditions=[Rendition(**asdict(r)) for r in t.renditions],
             created_at=t.created_at,
             updated_at=t.updated_at,

@@ -133,6 +133,7 @@ class TrackStore:
             "progress": 0,
             "renditions": [],
             "loudness": None,
+            "gapless": None,
             "cover": None,
             **fields,
             **_derived({"title": fields.get("title"), "genre": fields.get("genre")}),

@@ -50,6 +50,7 @@ FIELDS: dict[Kind, dict[str, int]] = {
         "original.size": 1,
         "missing": 1,
         "loudness": 1,
+        "gapless": 1,
         "renditions": 1,
         "created_at": 1,
         "updated_at": 1,
