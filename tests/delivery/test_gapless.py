@@ -42,7 +42,8 @@ def sweep(path: Path, rate: int, seconds: int) -> None:
 def cut(source: Path, dest: Path, start: int, end: int) -> None:
     subprocess.run(
         ["ffmpeg", "-v", "error", "-y", "-i", str(source),
-         "-af", f"atrim=start_sample={start}:end_sample={end}", "-c:a", "flac", "-sample_fmt", "s32", str(dest)],
+         "-af", f"atrim=start_sample={start}:end_sample={end}",
+         "-c:a", "flac", "-sample_fmt", "s32", str(dest)],
         check=True,
     )  # fmt: skip
 
