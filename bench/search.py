@@ -29,12 +29,12 @@ from typing import Any
 
 import fakeredis
 
+from media.catalog_cache import CatalogCache
 from media.layout import MediaLayout
 from migrations import apply_pending
 from server.auth.service import Principal
 from server.catalog.album_store import AlbumStore
 from server.catalog.artist_store import ArtistStore
-from server.catalog.cache import CatalogCache
 from server.catalog.service import CatalogService
 from server.catalog.store import TrackStore
 from server.cli import tune_gc

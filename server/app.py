@@ -10,6 +10,7 @@ from aiohttp import web
 from aiohttp_session import session_middleware
 from aiohttp_session.redis_storage import RedisStorage
 
+from media.catalog_cache import CatalogCache
 from media.layout import MediaLayout
 from migrations import apply_pending
 from server import keys
@@ -25,7 +26,6 @@ from server.catalog import admin_routes as catalog_admin_routes
 from server.catalog import routes as catalog_routes
 from server.catalog.album_store import AlbumStore
 from server.catalog.artist_store import ArtistStore
-from server.catalog.cache import CatalogCache
 from server.catalog.ingest import IngestService
 from server.catalog.scan_jobs import scans_ctx_factory
 from server.catalog.service import CatalogService
@@ -64,6 +64,7 @@ from server.subsonic.routes import setup_subsonic
 from server.supervisor import Supervisor
 from server.users import routes as user_routes
 from server.users.store import UserStore
+from transcoder.albums import AlbumLoudness
 
 
 def create_app(settings: Settings) -> web.Application:
@@ -175,11 +176,13 @@ async def _services_ctx(app: web.Application) -> AsyncIterator[None]:
     app[keys.APP_PASSWORDS] = AppPasswordStore(db, SecretBox(settings.secret_key))
     app[keys.ANNOTATIONS] = Annotations(db)
     app[keys.TRACKS] = TrackStore(db)
+    cache = CatalogCache(app[keys.REDIS], settings.redis_prefix)
     app[keys.CATALOG] = CatalogService(
         tracks=app[keys.TRACKS],
         artists=ArtistStore(db),
         albums=AlbumStore(db),
-        cache=CatalogCache(app[keys.REDIS], settings.redis_prefix),
+        cache=cache,
+        loudness=AlbumLoudness(db, cache),
         events=app[keys.EVENTS],
         layout=MediaLayout(settings.media_dir),
         bucket=app[keys.DELIVERY].store if app[keys.DELIVERY].remote else None,

@@ -42,6 +42,7 @@ from media.loudness import track_loudness
 from media.publish import publish_ladder
 from media.records import Job, Track
 from media.storage import MediaStore, ObjectMissing, StorageError
+from transcoder.albums import AlbumLoudness
 from transcoder.pipeline import TranscodeResult, transcode
 from transcoder.queue import Delivery, JobQueue, is_missing_group
 from transcoder.scratch import ScratchSpace
@@ -140,8 +141,11 @@ class Worker:
         config: WorkerConfig,
         *,
         worker_id: str | None = None,
+        albums: AlbumLoudness | None = None,
     ) -> None:
         self.queue = queue
+        self.albums = albums
+        """Album loudness, figured again as each track of an album gets ready (None: not kept)."""
         self.tracks = tracks
         self.events = events
         self.config = config
@@ -319,16 +323,24 @@ class Worker:
                 run.transcoding = False
                 run.recording = True
                 results = await self._results(d.track_id, result, out_dir)
+                blocks = result.loudness_blocks
         except asyncio.CancelledError:
             raise
         except Exception as exc:
             run.transcoding, run.recording = False, True
             await self._after_failure(d, job, exc, owner=owner, logger=logger)
             return
+        if blocks is not None and self.albums is not None:
+            # Before the track is ready: whoever figures its album next must find them.
+            await self.albums.save_blocks(d.track_id, blocks)
         doc = await self.tracks.mark_ready(d.track_id, results)
         if doc is None and await self.tracks.get(d.track_id) is None:
             # Deleted while we worked: what we just wrote must not stay behind.
             await asyncio.to_thread(self.layout.remove_track, d.track_id)
+            if self.albums is not None:
+                await self.albums.forget(d.track_id)
+        if doc is not None and self.albums is not None:
+            await self.albums.refresh(doc.album_id)
         await jobs.finish(d.job_id, self.worker_id, elapsed_s=time.monotonic() - started)
         if doc is not None:
             await self._emit_track(d.track_id, owner, "ready", 100, None)

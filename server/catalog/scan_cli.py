@@ -11,11 +11,11 @@ import time
 from pathlib import Path
 from typing import TextIO
 
+from media.catalog_cache import CatalogCache
 from media.layout import MediaLayout
 from migrations import apply_pending
 from server.catalog.album_store import AlbumStore
 from server.catalog.artist_store import ArtistStore
-from server.catalog.cache import CatalogCache
 from server.catalog.scan import Enqueue, LibraryScanner, ScanSummary
 from server.catalog.service import CatalogService
 from server.catalog.store import TrackStore

@@ -22,6 +22,7 @@ from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
+from media.catalog_cache import CatalogCache
 from media.errors import UnsafePath
 from media.events import LIBRARY, TRACK, EventPublisher
 from media.layout import MediaLayout
@@ -30,7 +31,6 @@ from media.storage import MediaStore, remove_track_objects
 from server.auth.service import Principal
 from server.catalog.album_store import AlbumStore
 from server.catalog.artist_store import ArtistStore
-from server.catalog.cache import CatalogCache
 from server.catalog.schemas import (
     AlbumDetail,
     AlbumOut,
@@ -42,6 +42,7 @@ from server.catalog.schemas import (
 )
 from server.catalog.store import TrackQuery, TrackStore
 from server.errors import Conflict, Forbidden, Invalid, NotFound, UnsupportedMedia
+from transcoder.albums import AlbumLoudness
 
 Doc = dict[str, Any]
 
@@ -75,9 +76,12 @@ class CatalogService:
         events: EventPublisher,
         layout: MediaLayout,
         bucket: MediaStore | None = None,
+        loudness: AlbumLoudness | None = None,
     ) -> None:
         self.tracks = tracks
         self.artists = artists
+        self.loudness = loudness
+        """Album loudness, figured again when an album's tracks change (None: not kept, e.g. a scan)."""
         self.albums = albums
         self.cache = cache
         self.events = events
@@ -347,6 +351,8 @@ class CatalogService:
         await self.albums.delete(album_id)
         track_ids = await self.tracks.ids_where({"album_id": album_id})
         await self.tracks.set_many(track_ids, {"album_id": None})
+        if self.loudness is not None:
+            await self.loudness.detach(track_ids)
         await self.cache.invalidate("album", album_id)
         await self.cache.invalidate("track", *track_ids)
         await self.library("album", album_id, "deleted")
@@ -394,8 +400,12 @@ class CatalogService:
             )
         doc = await self.tracks.update(track_id, changes)
         await self.cache.invalidate("track", track_id)
+        if self.loudness is not None and doc.get("album_id") != track.album_id:
+            await self.loudness.detach([track_id])
+            for changed in (track.album_id, doc.get("album_id")):
+                await self.loudness.refresh(changed)
         await self.library("track", track_id, "updated")
-        return Track.from_doc(doc)
+        return Track.from_doc(await self.track_doc(track_id))
 
     async def delete_track(self, principal: Principal, track_id: str) -> None:
         """Delete a track with its renditions and cover, and its original when it was uploaded.
@@ -407,6 +417,9 @@ class CatalogService:
         doc = await self.tracks.delete(track_id)
         await self.cache.invalidate("track", track_id)
         await self.remove_media(doc["_id"])
+        if self.loudness is not None:
+            await self.loudness.forget(track_id)
+            await self.loudness.refresh(track.album_id)
         await self.library("track", track_id, "deleted")
 
     async def remove_media(self, track_id: str) -> None:

@@ -20,12 +20,14 @@ import redis.asyncio as aioredis
 import structlog
 from aiohttp import web
 
+from media.catalog_cache import CatalogCache
 from media.events import EventPublisher
 from media.storage import open_media_store
 from server import keys
 from server.handles import Database
 from server.settings import Settings
 from server.shutdown import bounded
+from transcoder.albums import AlbumLoudness
 from transcoder.jobs import JobStore
 from transcoder.queue import JobQueue, QueueConfig
 from transcoder.tracks import TrackRecords
@@ -63,6 +65,7 @@ def make_worker(settings: Settings, queue: JobQueue, db: Database, events: Event
             poll_interval=min(settings.job_poll_interval, settings.dependency_timeout / 2),
             shutdown_grace=settings.worker_shutdown_grace,
         ),
+        albums=AlbumLoudness(db, CatalogCache(queue.redis, settings.redis_prefix)),
     )
 
 
