@@ -103,7 +103,11 @@ def measure_rendition(rung_dir: Path, playlist: MediaPlaylist | None = None) -> 
 
 
 def write_master(
-    hls_dir: Path, rung_names: Sequence[str], *, codecs: str = AAC_LC_CODEC
+    hls_dir: Path,
+    rung_names: Sequence[str],
+    *,
+    codecs: str = AAC_LC_CODEC,
+    session_data: tuple[tuple[str, str], ...] = (),
 ) -> list[RenditionStats]:
     """Measure each rung under ``hls_dir`` and (re)write ``master.m3u8`` from the measurements. Blocking.
 
@@ -124,6 +128,7 @@ def write_master(
         version=max(versions),
         # Every AAC frame decodes on its own, so every segment of every rung starts independently.
         independent_segments=True,
+        session_data=session_data,
     )
     write_text_atomic(hls_dir / MASTER_PLAYLIST, render_master_playlist(master))
     return stats

@@ -34,6 +34,27 @@ def gain_db(loudness_lufs: float | None) -> float | None:
     return None if loudness_lufs is None else round(REFERENCE_LUFS - loudness_lufs, 2)
 
 
+SESSION_DATA_IDS = {
+    "track_gain_db": "org.harmonystream.track-gain-db",
+    "true_peak_dbtp": "org.harmonystream.track-peak-dbtp",
+    "album_gain_db": "org.harmonystream.album-gain-db",
+    "album_true_peak_dbtp": "org.harmonystream.album-peak-dbtp",
+}
+"""The master playlist's ``EXT-X-SESSION-DATA`` (RFC 8216 §4.3.4.4: reverse-DNS DATA-IDs) carrying the
+gains, so that an HLS player can level tracks without asking our API. Values in dB, two decimals."""
+
+
+def session_data(loudness: dict[str, Any] | None) -> tuple[tuple[str, str], ...]:
+    """The (DATA-ID, VALUE) pairs for a track's ``loudness`` object; fields that are None are left out."""
+    if not loudness:
+        return ()
+    return tuple(
+        (data_id, f"{loudness[field]:.2f}")
+        for field, data_id in SESSION_DATA_IDS.items()
+        if loudness.get(field) is not None
+    )
+
+
 def track_loudness(
     integrated_lufs: float | None, true_peak_dbtp: float | None, range_lu: float | None
 ) -> dict[str, Any] | None:

@@ -59,6 +59,8 @@ class MasterPlaylist:
     variants: tuple[Variant, ...]
     version: int | None = None
     independent_segments: bool = False
+    session_data: tuple[tuple[str, str], ...] = ()
+    """``EXT-X-SESSION-DATA`` (RFC 8216 §4.3.4.4) as (DATA-ID, VALUE) pairs, in order."""
 
 
 def _lines(text: str) -> list[str]:
@@ -147,10 +149,15 @@ def parse_master_playlist(text: str) -> MasterPlaylist:
     variants: list[Variant] = []
     version: int | None = None
     independent = False
+    session: list[tuple[str, str]] = []
     pending: dict[str, str] | None = None
     for line in lines[1:]:
         tag, _, value = line.partition(":")
-        if tag == "#EXT-X-STREAM-INF":
+        if tag == "#EXT-X-SESSION-DATA":
+            attrs = _attributes(value)
+            if "DATA-ID" in attrs and "VALUE" in attrs:
+                session.append((attrs["DATA-ID"], attrs["VALUE"]))
+        elif tag == "#EXT-X-STREAM-INF":
             pending = _attributes(value)
         elif tag == "#EXT-X-VERSION":
             version = _int(value, "EXT-X-VERSION")
@@ -169,13 +176,15 @@ def parse_master_playlist(text: str) -> MasterPlaylist:
                 )
             )
             pending = None
-    return MasterPlaylist(tuple(variants), version, independent)
+    return MasterPlaylist(tuple(variants), version, independent, tuple(session))
 
 
 def render_master_playlist(master: MasterPlaylist) -> str:
     out = [_EXTM3U, f"#EXT-X-VERSION:{master.version or 7}"]
     if master.independent_segments:
         out.append("#EXT-X-INDEPENDENT-SEGMENTS")
+    for data_id, value in master.session_data:
+        out.append(f'#EXT-X-SESSION-DATA:DATA-ID="{data_id}",VALUE="{value}"')
     for v in master.variants:
         attrs = [f"BANDWIDTH={v.bandwidth}"]
         if v.average_bandwidth is not None:

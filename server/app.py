@@ -182,7 +182,7 @@ async def _services_ctx(app: web.Application) -> AsyncIterator[None]:
         artists=ArtistStore(db),
         albums=AlbumStore(db),
         cache=cache,
-        loudness=AlbumLoudness(db, cache),
+        loudness=AlbumLoudness(db, cache, app[keys.DELIVERY].store),
         events=app[keys.EVENTS],
         layout=MediaLayout(settings.media_dir),
         bucket=app[keys.DELIVERY].store if app[keys.DELIVERY].remote else None,

@@ -15,11 +15,18 @@ the tracks written are invalidated here).
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import asyncio
+import tempfile
+from dataclasses import dataclass, replace
+from pathlib import Path
 from typing import Any
 
 from media.catalog_cache import CatalogCache
-from media.loudness import BlockHistogram, gain_db
+from media.errors import PlaylistError
+from media.layout import HLS_DIR, MASTER_PLAYLIST
+from media.loudness import BlockHistogram, gain_db, session_data
+from media.playlists import parse_master_playlist, render_master_playlist
+from media.storage import MediaStore, StorageError
 
 Database = Any
 
@@ -32,10 +39,12 @@ class AlbumFigures:
 
 
 class AlbumLoudness:
-    def __init__(self, db: Database, cache: CatalogCache) -> None:
+    def __init__(self, db: Database, cache: CatalogCache, media: MediaStore | None = None) -> None:
         self._tracks = db["tracks"]
         self._blocks = db["loudness_blocks"]
         self._cache = cache
+        self._media = media
+        """Where the ladders live: each track's master playlist carries the gains as session data."""
 
     async def save_blocks(self, track_id: str, blocks: BlockHistogram) -> None:
         """Keep a track's gating blocks (replacing what an earlier transcode kept)."""
@@ -73,12 +82,34 @@ class AlbumLoudness:
             "loudness.album_gain_db": figures.gain_db if figures else None,
             "loudness.album_true_peak_dbtp": figures.true_peak_dbtp if figures else None,
         }
-        if ids:
-            # Only tracks that have a loudness object: MongoDB cannot set a field inside a null.
-            await self._tracks.update_many(
-                {"_id": {"$in": ids}, "loudness": {"$ne": None}}, {"$set": changes}
+        if not ids:
+            return
+        # Only tracks that have a loudness object: MongoDB cannot set a field inside a null.
+        await self._tracks.update_many({"_id": {"$in": ids}, "loudness": {"$ne": None}}, {"$set": changes})
+        await self._cache.invalidate("track", *ids)
+        if self._media is not None:
+            written = self._tracks.find(
+                {"_id": {"$in": ids}, "status": "ready"}, projection={"_id": 1, "loudness": 1}
             )
-            await self._cache.invalidate("track", *ids)
+            for doc in await written.to_list(None):
+                await self._restamp_master(doc["_id"], session_data(doc.get("loudness")))
+
+    async def _restamp_master(self, track_id: str, session: tuple[tuple[str, str], ...]) -> None:
+        """Put the gains into the track's master playlist (same variants; written whole, atomically)."""
+        assert self._media is not None
+        key = f"{HLS_DIR}/{track_id}/{MASTER_PLAYLIST}"
+        try:
+            text = b"".join([chunk async for chunk in self._media.read(key)]).decode("utf-8")
+            master = parse_master_playlist(text)
+        except (StorageError, PlaylistError, UnicodeDecodeError):
+            return  # no ladder (yet, or any more): nothing to stamp
+        if master.session_data == session:
+            return
+        with tempfile.TemporaryDirectory(prefix="hs-master-") as folder:
+            staged = Path(folder) / MASTER_PLAYLIST
+            rendered = render_master_playlist(replace(master, session_data=session))
+            await asyncio.to_thread(staged.write_text, rendered, "utf-8")
+            await self._media.put_file(key, staged)
 
     async def _figures(self, ready: list[dict[str, Any]]) -> AlbumFigures | None:
         if not ready:

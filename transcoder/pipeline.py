@@ -51,7 +51,7 @@ from media.gapless import (
 from media.hls import RenditionStats, normalise_init_segment, validate_ladder, write_master
 from media.ladder import DEFAULT_LADDER, Ladder
 from media.layout import INIT_SEGMENT, MEDIA_PLAYLIST
-from media.loudness import BlockHistogram
+from media.loudness import BlockHistogram, session_data, track_loudness
 from media.playlists import read_media_playlist
 
 log = logging.getLogger(__name__)
@@ -145,7 +145,13 @@ async def transcode(
             timeout=timeout if timeout is not None else 60.0 + info.duration_ms / 1000,
             cwd=work,
         )
-        stats = await asyncio.to_thread(_finalise, work, ladder)
+        loudness = parse_ebur128_summary(run.stderr_tail)
+        session = session_data(
+            track_loudness(loudness.integrated_lufs, loudness.true_peak_dbtp, loudness.range_lu)
+            if loudness
+            else None
+        )
+        stats = await asyncio.to_thread(_finalise, work, ladder, session)
         decoded_s = stats[0].duration_s
         _check_complete(info, decoded_s)
         gapless = await asyncio.to_thread(_signal_gapless, work, ladder, sample_rate, run, edges, tail_from)
@@ -162,7 +168,6 @@ async def transcode(
         shutil.rmtree(work, ignore_errors=True)
         raise
     await progress(100.0)
-    loudness = parse_ebur128_summary(run.stderr_tail)
     if loudness is None:
         log.warning("no loudness summary from ffmpeg", extra={"original": original.name})
     return TranscodeResult(
@@ -210,12 +215,13 @@ class _MonotonicProgress:
             await call_progress(self._callback, percent)
 
 
-def _finalise(work: Path, ladder: Ladder) -> list[RenditionStats]:
-    """Blocking: give init segments their layout name, then replace ffmpeg's master with a measured one."""
+def _finalise(work: Path, ladder: Ladder, session: tuple[tuple[str, str], ...]) -> list[RenditionStats]:
+    """Blocking: give init segments their layout name, then replace ffmpeg's master with a measured one
+    (carrying the track's gain as session data)."""
     names = [rung.name for rung in ladder.rungs]
     for name in names:
         normalise_init_segment(work / name)
-    return write_master(work, names)
+    return write_master(work, names, session_data=session)
 
 
 def _edges(info: ProbeResult, sample_rate: int) -> tuple[int, int | None]:

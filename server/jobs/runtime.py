@@ -22,7 +22,7 @@ from aiohttp import web
 
 from media.catalog_cache import CatalogCache
 from media.events import EventPublisher
-from media.storage import open_media_store
+from media.storage import LocalMediaStore, open_media_store
 from server import keys
 from server.handles import Database
 from server.settings import Settings
@@ -52,20 +52,22 @@ def make_queue(settings: Settings, db: Database, redis: aioredis.Redis) -> JobQu
 
 def make_worker(settings: Settings, queue: JobQueue, db: Database, events: EventPublisher) -> Worker:
     location = settings.s3_location
+    bucket = open_media_store(settings.media_dir, location) if location else None
+    media = bucket or LocalMediaStore(settings.media_dir)
     return Worker(
         queue,
         TrackRecords(db),
         events,
         WorkerConfig(
             media_root=settings.media_dir,
-            bucket=open_media_store(settings.media_dir, location) if location else None,
+            bucket=bucket,
             scratch=settings.tmp_dir / "jobs",
             concurrency=settings.worker_concurrency,
             # A blocking read must end well before the Redis client's own socket timeout.
             poll_interval=min(settings.job_poll_interval, settings.dependency_timeout / 2),
             shutdown_grace=settings.worker_shutdown_grace,
         ),
-        albums=AlbumLoudness(db, CatalogCache(queue.redis, settings.redis_prefix)),
+        albums=AlbumLoudness(db, CatalogCache(queue.redis, settings.redis_prefix), media),
     )
 
 

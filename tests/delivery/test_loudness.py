@@ -13,8 +13,10 @@ import re
 import subprocess
 from pathlib import Path
 
+import aiohttp
 import pytest
 
+from media.playlists import parse_master_playlist
 from tests.helpers import signed_in, upload_file, wait_for_track
 
 SECONDS = 8
@@ -98,6 +100,19 @@ async def test_track_and_album_loudness_agree_with_ebur128(client, tmp_path: Pat
         # One programme, not an average: the loud half dominates what a listener hears (-1.5 dB here,
         # where the mean of the track gains is +0.5 dB).
         assert abs(loudness["album_gain_db"] - sum(gains) / len(gains)) > 1.0
+
+    # HLS players get the same gains from the master playlist (RFC 8216 EXT-X-SESSION-DATA).
+    for path, track_id in tracks.items():
+        urls = await (await client.get(f"/api/v1/tracks/{track_id}/media", headers=headers)).json()
+        async with aiohttp.ClientSession() as http, http.get(urls["hls_url"]) as resp:
+            master = parse_master_playlist(await resp.text())
+        loudness = docs[path]["loudness"]
+        assert dict(master.session_data) == {
+            "org.harmonystream.track-gain-db": f"{loudness['track_gain_db']:.2f}",
+            "org.harmonystream.track-peak-dbtp": f"{loudness['true_peak_dbtp']:.2f}",
+            "org.harmonystream.album-gain-db": f"{loudness['album_gain_db']:.2f}",
+            "org.harmonystream.album-peak-dbtp": f"{loudness['album_true_peak_dbtp']:.2f}",
+        }
 
     # The album changes: the loud track leaves it. The quiet one is now the whole album.
     resp = await client.patch(f"/api/v1/tracks/{tracks[loud]}", json={"album_id": None}, headers=headers)
