@@ -31,6 +31,7 @@ from mutagen.flac import Picture
 from mutagen.id3 import ID3
 from mutagen.mp4 import MP4Cover, MP4Tags
 
+from media.lyrics import Lyrics, lyrics_from_tags, read_sidecar
 from media.riff_info import read_riff_info
 
 log = logging.getLogger(__name__)
@@ -70,11 +71,13 @@ class Tags:
     disc_no: int | None = None
     duration_ms: int | None = None
     cover: Cover | None = None
+    lyrics: Lyrics | None = None
 
 
-def read_tags(path: Path) -> Tags:
+def read_tags(path: Path, *, sidecar_lyrics: bool = False) -> Tags:
     """Tags of ``path``. Blocking (file I/O): from async code use :func:`read_tags_async`.
 
+    ``sidecar_lyrics``: a ``.lrc`` file beside ``path`` gives the lyrics (scans; see media.lyrics).
     FileNotFoundError if the file does not exist; anything else wrong with the file gives empty or
     partial tags.
     """
@@ -104,6 +107,7 @@ def read_tags(path: Path) -> Tags:
         disc_no=parse_number(text.get("discnumber")),
         duration_ms=_duration_ms(easy),
         cover=_safe_cover(path, easy),
+        lyrics=(read_sidecar(path) if sidecar_lyrics else None) or _safe_lyrics(path, easy),
     )
 
 
@@ -241,6 +245,14 @@ def _safe_cover(path: Path, easy: Any) -> Cover | None:
         if data and len(data) <= MAX_COVER_BYTES and (mime := sniff_image(data)):
             return Cover(bytes(data), mime)
     return None
+
+
+def _safe_lyrics(path: Path, easy: Any) -> Lyrics | None:
+    try:
+        return lyrics_from_tags(_raw_tags(path, easy), easy)
+    except Exception as exc:  # broken lyrics frames must not cost us the text tags
+        log.info("lyrics unreadable", extra={"path": str(path), "error": repr(exc)})
+        return None
 
 
 def _cover_candidates(path: Path, easy: Any) -> Iterable[bytes]:

@@ -38,6 +38,8 @@ from server.handles import make_redis, open_database
 from server.health import routes as health_routes
 from server.jobs import routes as jobs_routes
 from server.jobs.runtime import jobs_ctx
+from server.lyrics import routes as lyrics_routes
+from server.lyrics.store import LyricsStore
 from server.metrics import Metrics
 from server.middleware.access_log import access_log_middleware
 from server.middleware.auth import SESSION_COOKIE, auth_middleware
@@ -137,6 +139,7 @@ def create_app(settings: Settings) -> web.Application:
         user_routes.api,
         catalog_routes.api,
         catalog_admin_routes.api,
+        lyrics_routes.api,
         openapi_routes,
         delivery_routes.api,
         delivery_routes.signed,
@@ -176,6 +179,7 @@ async def _services_ctx(app: web.Application) -> AsyncIterator[None]:
     app[keys.APP_PASSWORDS] = AppPasswordStore(db, SecretBox(settings.secret_key))
     app[keys.ANNOTATIONS] = Annotations(db)
     app[keys.TRACKS] = TrackStore(db)
+    app[keys.LYRICS] = LyricsStore(db)
     cache = CatalogCache(app[keys.REDIS], settings.redis_prefix)
     app[keys.CATALOG] = CatalogService(
         tracks=app[keys.TRACKS],
@@ -183,6 +187,7 @@ async def _services_ctx(app: web.Application) -> AsyncIterator[None]:
         albums=AlbumStore(db),
         cache=cache,
         loudness=AlbumLoudness(db, cache, app[keys.DELIVERY].store),
+        lyrics=app[keys.LYRICS],
         events=app[keys.EVENTS],
         layout=MediaLayout(settings.media_dir),
         bucket=app[keys.DELIVERY].store if app[keys.DELIVERY].remote else None,

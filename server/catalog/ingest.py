@@ -111,6 +111,8 @@ class IngestService:
         except BaseException:
             await self._forget(created)
             raise
+        if tags.lyrics is not None and self._catalog.lyrics is not None:
+            await self._catalog.lyrics.put(track_id, tags.lyrics)
         for kind, created_id in created:
             await self._catalog.announce_created(kind, created_id)
         await self._catalog.library("track", track_id, "created")

@@ -162,6 +162,9 @@ class LibraryScanner:
             ]
             inserted = await self._catalog.tracks.insert_many(docs)
             summary.added += len(inserted)
+            kept = set(inserted)
+            pairs = zip(docs, usable, strict=True)
+            await self._keep_lyrics([(doc["_id"], tags) for doc, (_, tags) in pairs if doc["_id"] in kept])
             for track_id in inserted:
                 await self._catalog.library("track", track_id, "created")
             await self._queue(inserted, summary)
@@ -187,6 +190,7 @@ class LibraryScanner:
                     },
                 )
                 await self._catalog.cache.invalidate("track", track_id)
+                await self._keep_lyrics([(track_id, tags)], changed=True)
                 await self._catalog.library("track", track_id, "updated")
                 summary.updated += 1
                 await self._queue([track_id], summary)
@@ -202,6 +206,15 @@ class LibraryScanner:
         summary.missing, summary.restored = len(vanished), len(restored)
         summary.elapsed_s = time.perf_counter() - started
         return summary
+
+    async def _keep_lyrics(self, tracks: list[tuple[str, Tags]], *, changed: bool = False) -> None:
+        """Lyrics from the files' tags or ``.lrc`` sidecars; a changed file replaces what it gave."""
+        store = self._catalog.lyrics
+        if store is None:
+            return
+        for track_id, tags in tracks:
+            if tags.lyrics is not None or changed:
+                await store.put_from_file(track_id, tags.lyrics)
 
     async def _resolve(self, all_tags: list[Tags]) -> None:
         """Find or create, in bulk, the artists and albums these tags name that this scan has not met."""
@@ -271,7 +284,7 @@ def _read_all(files: list[FoundFile]) -> list[tuple[FoundFile, Tags | str]]:
             out.append((f, "the file is empty"))
             continue
         try:
-            tags = read_tags(Path(f.path))
+            tags = read_tags(Path(f.path), sidecar_lyrics=True)
         except OSError as exc:
             out.append((f, f"cannot be read ({exc.strerror or exc})"))
             continue

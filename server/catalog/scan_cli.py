@@ -22,6 +22,7 @@ from server.catalog.store import TrackStore
 from server.events import EventBus
 from server.handles import make_redis, open_database
 from server.jobs.runtime import wake_sweeper
+from server.lyrics.store import LyricsStore
 from server.settings import Settings
 
 
@@ -80,6 +81,7 @@ async def run_scan(
                 cache=CatalogCache(redis, settings.redis_prefix),
                 events=EventBus(),
                 layout=MediaLayout(settings.media_dir),
+                lyrics=LyricsStore(db),
             )
             summary = await LibraryScanner(catalog, enqueue).scan(path, on_progress=bar)
     finally:

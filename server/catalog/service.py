@@ -42,6 +42,7 @@ from server.catalog.schemas import (
 )
 from server.catalog.store import TrackQuery, TrackStore
 from server.errors import Conflict, Forbidden, Invalid, NotFound, UnsupportedMedia
+from server.lyrics.store import LyricsStore
 from transcoder.albums import AlbumLoudness
 
 Doc = dict[str, Any]
@@ -77,9 +78,12 @@ class CatalogService:
         layout: MediaLayout,
         bucket: MediaStore | None = None,
         loudness: AlbumLoudness | None = None,
+        lyrics: LyricsStore | None = None,
     ) -> None:
         self.tracks = tracks
         self.artists = artists
+        self.lyrics = lyrics
+        """Lyrics, stored beside tracks: file lyrics on ingest and scans, removed with the track."""
         self.loudness = loudness
         """Album loudness, figured again when an album's tracks change (None: not kept, e.g. a scan)."""
         self.albums = albums
@@ -417,6 +421,8 @@ class CatalogService:
         doc = await self.tracks.delete(track_id)
         await self.cache.invalidate("track", track_id)
         await self.remove_media(doc["_id"])
+        if self.lyrics is not None:
+            await self.lyrics.delete(track_id)
         if self.loudness is not None:
             await self.loudness.forget(track_id)
             await self.loudness.refresh(track.album_id)

@@ -292,7 +292,26 @@ async def get_now_playing(request: web.Request, params: Params, caller: Caller |
 async def get_lyrics_by_song_id(
     request: web.Request, params: Params, caller: Caller | None
 ) -> dict[str, Any]:
-    """No lyrics are stored yet: an empty list (the track must exist and be visible)."""
+    """The track's lyrics as OpenSubsonic ``structuredLyrics`` (the same as ``/api/v1/tracks/{id}/lyrics``);
+    an empty list when it has none."""
     assert caller is not None
-    await request.app[keys.CATALOG].visible_track(caller.principal, params.required("id"))
-    return {"lyricsList": {"structuredLyrics": []}}
+    catalog = request.app[keys.CATALOG]
+    track = await catalog.visible_track(caller.principal, params.required("id"))
+    lyrics = await request.app[keys.LYRICS].get(track.id)
+    if lyrics is None:
+        return {"lyricsList": {"structuredLyrics": []}}
+    view = await catalog.track_view(track)
+    lines = [
+        {"start": line.start_ms, "value": line.text} if lyrics.synced else {"value": line.text}
+        for line in lyrics.lines
+    ]
+    structured = {
+        "displayArtist": view.artist_name or "",
+        "displayTitle": view.title,
+        # The extension asks for "und" when the language is not known.
+        "lang": lyrics.lang or "und",
+        "offset": 0,
+        "synced": lyrics.synced,
+        "line": lines,
+    }
+    return {"lyricsList": {"structuredLyrics": [structured]}}

@@ -21,6 +21,7 @@ EXTENSIONS = [
     # Only what the server really does.
     {"name": "formPost", "versions": [1]},
     {"name": "apiKeyAuthentication", "versions": [1]},
+    {"name": "songLyrics", "versions": [1]},
 ]
 
 

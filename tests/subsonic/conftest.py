@@ -90,6 +90,7 @@ async def library(client) -> dict:
     listener = await app_account(client, "listener")
     return {
         "tracks": tracks,
+        "artist": account,
         "listener": listener,
         "album_id": tracks[0]["album_id"],
         "artist_id": tracks[0]["artist_id"],

@@ -82,8 +82,27 @@ async def test_folder_browsing_and_info(client, library):
     info = (await call(client, listener, "getArtistInfo2", id=larks[0]["id"]))["artistInfo2"]
     assert info["similarArtist"] == []
     assert "albumInfo" in await call(client, listener, "getAlbumInfo2", id=library["album_id"])
-    lyrics = await call(client, listener, "getLyricsBySongId", id=library["tracks"][0]["id"])
+    song = library["tracks"][0]
+    lyrics = await call(client, listener, "getLyricsBySongId", id=song["id"])
     assert lyrics["lyricsList"]["structuredLyrics"] == []
+    # The same lyrics the API serves (set here by the track's artist).
+    resp = await client.put(
+        f"/api/v1/tracks/{song['id']}/lyrics",
+        json={"text": "[00:01.00]Morning\n[00:02.50]comes", "lang": "eng"},
+        headers=library["artist"].headers,
+    )
+    assert resp.status == 200
+    (structured,) = (await call(client, listener, "getLyricsBySongId", id=song["id"]))["lyricsList"][
+        "structuredLyrics"
+    ]
+    assert structured == {
+        "displayArtist": "The Larks",
+        "displayTitle": song["title"],
+        "lang": "eng",
+        "offset": 0,
+        "synced": True,
+        "line": [{"start": 1000, "value": "Morning"}, {"start": 2500, "value": "comes"}],
+    }
 
 
 async def test_now_playing_shows_the_callers_own_playback(client, library):

@@ -108,7 +108,7 @@ async def test_extensions_are_listed_without_signing_in(client):
         e.get("name"): [v.text for v in e.findall(NS + "versions")]
         for e in root.findall(NS + "openSubsonicExtensions")
     }
-    assert names == {"formPost": ["1"], "apiKeyAuthentication": ["1"]}
+    assert names == {"formPost": ["1"], "apiKeyAuthentication": ["1"], "songLyrics": ["1"]}
 
 
 async def test_every_error_code_we_emit(client, listener: AppAccount):

@@ -1,0 +1,1 @@
+"""Lyrics of tracks: stored once per track, read by the web player, the API and ``/rest``."""
