@@ -33,6 +33,8 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from media import commands
+from media.ffmpeg import probe
+from media.gapless import EDGE_SAMPLES
 from media.ladder import AAC_CODERS, DEFAULT_LADDER, Ladder
 from transcoder.pipeline import transcode
 
@@ -90,7 +92,13 @@ def run_ours(source: Path, out_dir: Path, ladder: Ladder) -> tuple[float, float]
 def run_bare(source: Path, out_dir: Path, ladder: Ladder) -> tuple[float, float]:
     """(wall, CPU) seconds of the bare ffmpeg command line."""
     out_dir.mkdir()
-    argv = commands.hls_ladder_argv(source, ladder, ladder.sample_rate_for(44_100), measure_loudness=True)
+    rate = ladder.sample_rate_for(44_100)
+    # The same command transcode() runs: gapless edges included (the source's length is known here).
+    probed = asyncio.run(probe(source))
+    edges, tail_from = EDGE_SAMPLES, probed.duration_ms * rate // 1000 - EDGE_SAMPLES
+    argv = commands.hls_ladder_argv(
+        source, ladder, rate, measure_loudness=True, edges=edges, tail_from=tail_from
+    )
     cpu, started = _cpu_seconds(), time.perf_counter()
     subprocess.run(
         argv, cwd=out_dir, check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, timeout=900

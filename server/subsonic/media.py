@@ -41,10 +41,12 @@ async def stream(request: web.Request, params: Params, caller: Caller | None) ->
     rung = stream_rung(track, params.get("format"), params.integer("maxBitRate", 0) or 0, offset)
     if rung is not None:
         root = service.confine_root
+        # Segments are cut on the rung's own timeline, which starts with what the edit list trims.
+        at = offset + (track.gapless.priming_samples / track.gapless.sample_rate if track.gapless else 0.0)
         if service.remote:
-            joined = await join_stored_rendition(service.store, track.id, rung, float(offset))
+            joined = await join_stored_rendition(service.store, track.id, rung, at)
             return await send_joined(request, joined, RENDITION_POLICY, confine_to=root, store=service.store)
-        joined = await asyncio.to_thread(join_rendition, root, track.id, rung, float(offset))
+        joined = await asyncio.to_thread(join_rendition, root, track.id, rung, at)
         return await send_joined(request, joined, RENDITION_POLICY, confine_to=root)
     return await download(request, params, caller, track)
 

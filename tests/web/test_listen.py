@@ -57,16 +57,27 @@ async def test_search_and_play_through_hls(
         ).json()
     assert playback["track_id"] == track["id"] and playback["is_playing"] is True
 
-    # Even loudness: the gain brings the measured level to -16 LUFS (true peak kept under -1 dBTP).
-    loudness = track["loudness"]
-    assert loudness and loudness["integrated_lufs"] is not None, track
-    gain_db = -16 - loudness["integrated_lufs"]
-    if loudness["true_peak_dbtp"] is not None:
-        gain_db = min(gain_db, -1 - loudness["true_peak_dbtp"])
+    # Normalise "track" (the default): the gain brings the track to -16 LUFS, i.e. ReplayGain's track gain
+    # (to -18 LUFS) + 2 dB, and its true peak stays under -1 dBTP.
+    loudness = (await _track_json(server, listener, track["id"]))["loudness"]
+    assert loudness and loudness["track_gain_db"] is not None, loudness
+
+    def factor(gain: float, peak: float | None) -> str:
+        db = gain + 2 if peak is None else min(gain + 2, -1 - peak)
+        return f"{10 ** (db / 20):.3f}"
+
     audio = page.locator("#audio")
-    await expect(audio).to_have_attribute("data-gain", f"{10 ** (gain_db / 20):.3f}")
-    await page.get_by_label("Even loudness").uncheck()
+    track_factor = factor(loudness["track_gain_db"], loudness["true_peak_dbtp"])
+    await expect(audio).to_have_attribute("data-gain", track_factor)
+    # "album": the album's gain and peak (this album has one track, whose figures they then are).
+    assert loudness["album_gain_db"] is not None, loudness
+    await page.get_by_label("Normalise").select_option("album")
+    await expect(audio).to_have_attribute(
+        "data-gain", factor(loudness["album_gain_db"], loudness["album_true_peak_dbtp"])
+    )
+    await page.get_by_label("Normalise").select_option("off")
     await expect(audio).to_have_attribute("data-gain", "1.000")
+    assert await page.evaluate("() => localStorage.getItem('hs-normalise')") == "off"  # remembered
 
     # Keyboard: space pauses.
     await page.locator("#main").focus()
@@ -74,6 +85,15 @@ async def test_search_and_play_through_hls(
     await expect(page.locator("#btn-play")).to_have_attribute("aria-label", "Play")
     assert (await page.evaluate(AUDIO))["paused"] is True
     w.assert_clean()
+
+
+async def _track_json(server: TestServer, user: dict, track_id: str) -> dict:
+    base = str(server.make_url("/")).rstrip("/")
+    async with ClientSession() as http:
+        login = {"username": user["username"], "password": PASSWORD}
+        tokens = await (await http.post(base + "/api/v1/auth/login", json=login)).json()
+        headers = {"Authorization": f"Bearer {tokens['access_token']}"}
+        return await (await http.get(f"{base}/api/v1/tracks/{track_id}", headers=headers)).json()
 
 
 async def test_playlist_create_and_reorder(

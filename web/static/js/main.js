@@ -2,6 +2,7 @@
 
 import { ApiError, del, get, loadSpec, setCsrf } from './api.js';
 import { $, clear, errorText, h, toast } from './dom.js';
+import { lyricsPanel } from './lyrics.js';
 import { player } from './player.js';
 import { connect, disconnect, events } from './realtime.js';
 import { match, navigate, onNavigate, route, startRouter } from './router.js';
@@ -174,6 +175,7 @@ async function boot() {
   bindSearchBox();
   bindKeys();
   player.bind();
+  lyricsPanel.bind();
   onNavigate(render);
   startRouter();
   await loadSpec();

@@ -5,8 +5,9 @@ import { get, post } from './api.js';
 import { $, clear, formatTime, h, toast, errorText } from './dom.js';
 import { deviceId, deviceLabel, events } from './realtime.js';
 
-const TARGET_LUFS = -16; // the level every track is brought to when "Even loudness" is on
+const TARGET_LUFS = -16; // the level tracks (or albums) are brought to when normalising
 const PEAK_CEILING_DB = -1; // never raise a track so far that its true peak passes this
+const NORMALISE_MODES = ['track', 'album', 'off'];
 
 class Player {
   constructor() {
@@ -16,7 +17,10 @@ class Player {
     this.pos = -1; // position in order
     this.shuffle = false;
     this.repeat = 'off'; // off | all | one
-    this.normalise = localStorage.getItem('hs-normalise') !== 'off';
+    // track: every track at the target level; album: every album at it, its tracks keeping their
+    // differences (a quiet interlude stays quiet); off. "on" is what earlier versions stored.
+    const stored = localStorage.getItem('hs-normalise');
+    this.normalise = NORMALISE_MODES.includes(stored) ? stored : stored === 'off' ? 'off' : 'track';
     this.volume = Number(localStorage.getItem('hs-volume') ?? 1);
     this.hls = null;
     this.Hls = undefined;
@@ -75,10 +79,10 @@ class Player {
     volume.value = String(Math.round(this.volume * 100));
     volume.addEventListener('input', () => this.setVolume(Number(volume.value) / 100));
     const norm = $('#normalise');
-    norm.checked = this.normalise;
+    norm.value = this.normalise;
     norm.addEventListener('change', () => {
-      this.normalise = norm.checked;
-      localStorage.setItem('hs-normalise', this.normalise ? 'on' : 'off');
+      this.normalise = NORMALISE_MODES.includes(norm.value) ? norm.value : 'track';
+      localStorage.setItem('hs-normalise', this.normalise);
       this.applyGain();
     });
     a.addEventListener('timeupdate', () => this.renderTime());
@@ -198,7 +202,12 @@ class Player {
     this.changed();
     let media;
     try {
-      media = await get(`/tracks/${encodeURIComponent(track.id)}/media`);
+      // The track afresh too: lists and search results may predate its loudness figures (an album's
+      // are written once its last track is ready).
+      const id = encodeURIComponent(track.id);
+      const [urls, fresh] = await Promise.all([get(`/tracks/${id}/media`), get(`/tracks/${id}`).catch(() => null)]);
+      media = urls;
+      if (fresh) Object.assign(track, fresh);
     } catch (err) {
       if (seq === this.loadSeq) toast(`Cannot play “${track.title}”: ${errorText(err)}`, 'error');
       return;
@@ -308,12 +317,23 @@ class Player {
 
   // -- even loudness ----------------------------------------------------------------------------
 
+  /**
+   * The gain for ``track`` in dB. Track mode brings its loudness to TARGET_LUFS; album mode brings its
+   * album's loudness there (the same gain for every track of the album) and falls back to track mode
+   * while the album has no figures. Either way the gain stops where the (album's) true peak would pass
+   * PEAK_CEILING_DB: normalising never clips.
+   */
   trackGainDb(track) {
     const l = track && track.loudness;
-    if (!this.normalise || !l || typeof l.integrated_lufs !== 'number') return 0;
-    let gain = TARGET_LUFS - l.integrated_lufs;
-    if (typeof l.true_peak_dbtp === 'number') gain = Math.min(gain, PEAK_CEILING_DB - l.true_peak_dbtp);
-    return gain;
+    if (this.normalise === 'off' || !l) return 0;
+    const album = this.normalise === 'album' && typeof l.album_gain_db === 'number';
+    // The API's gains are ReplayGain 2.0's (to -18 LUFS); the player's target is TARGET_LUFS.
+    const gain = album ? l.album_gain_db : l.track_gain_db ?? (typeof l.integrated_lufs === 'number' ? -18 - l.integrated_lufs : null);
+    if (typeof gain !== 'number') return 0;
+    const peak = album ? l.album_true_peak_dbtp : l.true_peak_dbtp;
+    let db = gain + (TARGET_LUFS + 18);
+    if (typeof peak === 'number') db = Math.min(db, PEAK_CEILING_DB - peak);
+    return db;
   }
 
   ensureGraph() {
