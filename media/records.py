@@ -360,6 +360,9 @@ class Job:
     updated_at: datetime | None = None
     started_at: datetime | None = None
     finished_at: datetime | None = None
+    refresh: bool = False
+    """Transcode a ``ready`` track again in place (a re-analysis): it stays playable throughout, the
+    new ladder replaces the old one whole, and a failure leaves the track as it was."""
 
     @classmethod
     def from_doc(cls, doc: dict[str, Any]) -> Job:

@@ -59,12 +59,13 @@ class JobStore:
         self._jobs = db["jobs"]
         self.max_attempts = max_attempts
 
-    async def create(self, track_id: str) -> Job:
-        """A new ``queued`` job for ``track_id``."""
+    async def create(self, track_id: str, *, refresh: bool = False) -> Job:
+        """A new ``queued`` job for ``track_id`` (``refresh``: of a ready track, see ``Job.refresh``)."""
         now = utcnow()
         doc: dict[str, Any] = {
             "_id": new_id(),
             "track_id": track_id,
+            "refresh": refresh,
             "state": "queued",
             "attempts": 0,
             "max_attempts": self.max_attempts,

@@ -113,13 +113,14 @@ class JobQueue:
             if redis_error_code(exc) != "BUSYGROUP":
                 raise
 
-    async def enqueue(self, track_id: str) -> Job:
+    async def enqueue(self, track_id: str, *, refresh: bool = False) -> Job:
         """Queue a transcode of ``track_id``; a job already queued for it is reused (it reads the
-        original only when it starts). Returns the job record."""
+        original only when it starts). ``refresh``: the track is ready and stays so (``Job.refresh``).
+        Returns the job record."""
         job = await self.jobs.live_for_track(track_id)
         if job is not None and job.state == "queued":
             return job
-        job = await self.jobs.create(track_id)
+        job = await self.jobs.create(track_id, refresh=refresh)
         return replace(job, message_id=await self._publish(job.id, track_id))
 
     async def retry(self, job_id: str) -> Job:

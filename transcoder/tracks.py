@@ -46,6 +46,17 @@ class TrackRecords:
         """processing → ready with the transcode's results; None if the track is gone or not processing."""
         return await self._write(track_id, {**results, "status": "ready", "error": None, "progress": 100})
 
+    async def refresh_ready(self, track_id: str, results: dict[str, Any]) -> Track | None:
+        """A ready track's results replaced by a new transcode's (a re-analysis); None if it is gone
+        or no longer ready. It stays ready: nothing a listener sees goes away meanwhile."""
+        check_track_changes(results)
+        doc = await self._tracks.find_one_and_update(
+            {"_id": track_id, "status": "ready"},
+            {"$set": {**results, "updated_at": _utcnow()}},
+            return_document=True,
+        )
+        return None if doc is None else Track.from_doc(doc)
+
     async def mark_failed(self, track_id: str, reason: str) -> Track | None:
         """processing → failed with a reason a human understands."""
         return await self._write(track_id, {"status": "failed", "error": reason})

@@ -298,7 +298,8 @@ class Worker:
         if track is None:
             await self._settle_failed(d, "the track no longer exists", owner=None, track_exists=False)
             return
-        if track.status != "processing":
+        refreshing = job.refresh and track.status == "ready"
+        if track.status != "processing" and not refreshing:
             await self._settle_untouched(d, track)
             return
         owner = track.owner_id
@@ -333,7 +334,10 @@ class Worker:
         if blocks is not None and self.albums is not None:
             # Before the track is ready: whoever figures its album next must find them.
             await self.albums.save_blocks(d.track_id, blocks)
-        doc = await self.tracks.mark_ready(d.track_id, results)
+        if refreshing:
+            doc = await self.tracks.refresh_ready(d.track_id, results)
+        else:
+            doc = await self.tracks.mark_ready(d.track_id, results)
         if doc is None and await self.tracks.get(d.track_id) is None:
             # Deleted while we worked: what we just wrote must not stay behind.
             await asyncio.to_thread(self.layout.remove_track, d.track_id)

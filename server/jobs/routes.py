@@ -7,7 +7,7 @@ from aiohttp import web
 from server import keys
 from server.api import ADMIN, Api
 from server.errors import Conflict, NotFound
-from server.jobs.schemas import JobList, JobOut, JobsQuery
+from server.jobs.schemas import JobList, JobOut, JobsQuery, ReanalyseIn, ReanalyseOut
 from transcoder.jobs import JobNotFound, JobStateConflict
 
 api = Api("/api/v1")
@@ -57,3 +57,18 @@ async def retry_job(request: web.Request) -> JobOut:
     await catalog.track_status(track)
     await catalog.library("track", track_id, "updated")
     return JobOut.of(job)
+
+
+@api.route(
+    "POST", "/jobs/reanalyse", roles=ADMIN, body=ReanalyseIn, response=ReanalyseOut, status=202, tags=["jobs"]
+)
+async def reanalyse(request: web.Request, body: ReanalyseIn) -> ReanalyseOut:
+    """Transcode ready tracks again, in place, so that they get what newer transcodes record: gapless
+    edit lists, the loudness range and the blocks their album's loudness is figured from (admin). By
+    default only tracks without them; ``everything`` for all. They stay playable throughout."""
+    queue = request.app[keys.JOBS]
+    flt: dict = {"status": "ready"} if body.everything else {"status": "ready", "gapless": None}
+    ids = await request.app[keys.CATALOG].tracks.ids_where(flt)
+    for track_id in ids[: body.limit]:
+        await queue.enqueue(track_id, refresh=True)
+    return ReanalyseOut(queued=min(len(ids), body.limit), remaining=max(0, len(ids) - body.limit))

@@ -26,6 +26,7 @@ class JobOut(BaseModel):
     finished_at: Timestamp | None
     next_attempt_at: Timestamp | None
     elapsed_s: float | None
+    refresh: bool = Field(False, description="A re-analysis of a ready track, which stays playable.")
 
     @classmethod
     def of(cls, job: Job) -> JobOut:
@@ -43,6 +44,7 @@ class JobOut(BaseModel):
             finished_at=job.finished_at,
             next_attempt_at=job.next_attempt_at,
             elapsed_s=job.elapsed_s,
+            refresh=job.refresh,
         )
 
 
@@ -58,3 +60,17 @@ class JobsQuery(BaseModel):
     track_id: str | None = Field(None, max_length=64)
     limit: int = Field(50, ge=1, le=200)
     offset: int = Field(0, ge=0)
+
+
+class ReanalyseIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    everything: bool = Field(
+        False, description="Every ready track; by default those transcoded before gapless and album loudness."
+    )
+    limit: int = Field(1000, ge=1, le=10_000, description="At most this many tracks per call.")
+
+
+class ReanalyseOut(BaseModel):
+    queued: int
+    remaining: int = Field(description="Tracks left over by ``limit`` (call again once these are done).")
