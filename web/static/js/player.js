@@ -1,8 +1,10 @@
-// The player: queue, hls.js (native HLS where MediaSource is missing), even loudness, Media Session,
-// and the shared playback state of the user's devices (one plays; the others show it and control it).
+// The player: queue, gapless playback on one Media Source timeline (gapless.js; hls.js if that fails,
+// native HLS where Media Source is missing), loudness normalisation, Media Session, and the shared
+// playback state of the user's devices (one plays; the others show it and control it).
 
 import { get, post } from './api.js';
 import { $, clear, formatTime, h, toast, errorText } from './dom.js';
+import { Timeline, gaplessSupported } from './gapless.js';
 import { deviceId, deviceLabel, events } from './realtime.js';
 
 const TARGET_LUFS = -16; // the level tracks (or albums) are brought to when normalising
@@ -24,6 +26,7 @@ class Player {
     this.volume = Number(localStorage.getItem('hs-volume') ?? 1);
     this.hls = null;
     this.Hls = undefined;
+    this.timeline = null; // the gapless timeline, when the current track plays on one
     this.remote = null; // the last playback state from the server
     this.remoteTrack = null;
     this.seeking = false;
@@ -46,6 +49,11 @@ class Player {
     if (this.isRemote) return this.remote.track_id;
     const track = this.current || this.remoteTrack;
     return track ? track.id : null;
+  }
+
+  /** Seconds into the track that plays here (the timeline holds several tracks end to end). */
+  localTime() {
+    return this.timeline ? this.timeline.localTime() : this.audio.currentTime;
   }
 
   onChange(fn) {
@@ -85,7 +93,10 @@ class Player {
       localStorage.setItem('hs-normalise', this.normalise);
       this.applyGain();
     });
-    a.addEventListener('timeupdate', () => this.renderTime());
+    a.addEventListener('timeupdate', () => {
+      this.followTimeline();
+      this.renderTime();
+    });
     a.addEventListener('durationchange', () => this.renderTime());
     a.addEventListener('play', () => this.changed());
     a.addEventListener('pause', () => this.changed());
@@ -111,6 +122,7 @@ class Player {
     if (!this.current) return this.playTracks([track]);
     this.queue.push(track);
     this.order.splice(this.pos + 1, 0, this.queue.length - 1);
+    this.requeue();
     toast(`“${track.title}” plays next.`);
     this.changed();
   }
@@ -119,6 +131,7 @@ class Player {
     if (!this.current) return this.playTracks([track]);
     this.queue.push(track);
     this.order.push(this.queue.length - 1);
+    this.requeue();
     toast(`“${track.title}” added to the queue.`);
     this.changed();
   }
@@ -151,12 +164,61 @@ class Player {
   setShuffle(on) {
     this.shuffle = on;
     if (this.queue.length) this.buildOrder(this.order[this.pos] ?? 0);
+    this.requeue();
     this.changed();
   }
 
   cycleRepeat() {
     this.repeat = { off: 'all', all: 'one', one: 'off' }[this.repeat];
+    this.requeue();
     this.changed();
+  }
+
+  /** The track that follows the current one, by the queue's order and the repeat mode. */
+  following() {
+    if (this.repeat === 'one' || this.pos < 0) return null;
+    if (this.pos + 1 < this.order.length) return this.queue[this.order[this.pos + 1]];
+    return this.repeat === 'all' && this.order.length > 1 ? this.queue[this.order[0]] : null;
+  }
+
+  /** What follows changed: the timeline drops what it laid after the current track and lays the new. */
+  async requeue() {
+    if (!this.timeline) return;
+    await this.timeline.dropAfterCurrent();
+    this.preloadNext();
+  }
+
+  /** Lay the following track on the timeline, so that it starts on the sample the current one ends. */
+  async preloadNext() {
+    const timeline = this.timeline;
+    const next = this.following();
+    if (!timeline || !next || next.status !== 'ready') return;
+    const last = timeline.entries[timeline.entries.length - 1];
+    if (!last || !this.loaded || last.track.id !== this.loaded.id) return; // already laid
+    try {
+      const id = encodeURIComponent(next.id);
+      const [media, fresh] = await Promise.all([get(`/tracks/${id}/media`), get(`/tracks/${id}`).catch(() => null)]);
+      if (fresh) Object.assign(next, fresh);
+      if (timeline === this.timeline && this.following() === next) await timeline.append(next, media);
+    } catch {
+      /* it is loaded the ordinary way when its turn comes */
+    }
+  }
+
+  /** The playhead crossed into the next track laid on the timeline: it is the current one now. */
+  followTimeline() {
+    if (!this.timeline || this.audio.paused && this.audio.currentTime === 0) return;
+    const entry = this.timeline.entryAt();
+    if (!entry || !this.loaded || entry.track.id === this.loaded.id) return;
+    const next = this.following();
+    if (!next || next.id !== entry.track.id) return;
+    this.pos = this.pos + 1 < this.order.length ? this.pos + 1 : 0;
+    this.loaded = entry.track;
+    this.applyGain();
+    this.updateMediaSession(entry.track);
+    this.report('play', { track_id: entry.track.id, position_ms: Math.round(this.localTime() * 1000) });
+    this.changed();
+    this.preloadNext();
   }
 
   async next() {
@@ -170,7 +232,7 @@ class Player {
 
   async previous() {
     if (this.isRemote) return;
-    if (this.audio.currentTime > 3 || this.pos <= 0) return this.seekTo(0);
+    if (this.localTime() > 3 || this.pos <= 0) return this.seekTo(0);
     return this.jump(-1);
   }
 
@@ -193,7 +255,7 @@ class Player {
     return this.Hls;
   }
 
-  async load(track, { autoplay = true, positionMs = 0, report = true } = {}) {
+  async load(track, { autoplay = true, positionMs = 0, report = true, gapless = true } = {}) {
     if (!track) return;
     // Loads are sequenced: a later one (a fast second "next") wins, and an earlier one whose answer
     // arrives last must not start playing a track the bar no longer shows.
@@ -218,10 +280,28 @@ class Player {
       this.hls.destroy();
       this.hls = null;
     }
-    const Hls = track.status === 'ready' ? await this.hlsClass() : null;
-    if (seq !== this.loadSeq) return;
+    if (this.timeline) {
+      this.timeline.close();
+      this.timeline = null;
+    }
     const start = positionMs / 1000;
-    if (Hls && Hls.isSupported()) {
+    let timeline = null;
+    if (track.status === 'ready' && gapless && gaplessSupported()) {
+      timeline = new Timeline(a, () => this.timelineFailed(timeline, track));
+      this.timeline = timeline;
+      try {
+        await timeline.open(track, media, positionMs);
+      } catch {
+        timeline.close();
+        this.timeline = timeline = null;
+      }
+      if (seq !== this.loadSeq) return;
+    }
+    const Hls = !timeline && track.status === 'ready' ? await this.hlsClass() : null;
+    if (seq !== this.loadSeq) return;
+    if (timeline) {
+      // Laid on the timeline above.
+    } else if (Hls && Hls.isSupported()) {
       // MediaSource exists: hls.js picks the rung from measured bandwidth.
       const hls = new Hls({ startPosition: start, capLevelToPlayerSize: false });
       this.hls = hls;
@@ -250,9 +330,21 @@ class Player {
       await this.startAudio();
       if (report) this.report('play', { track_id: track.id, position_ms: Math.round(positionMs) });
     }
+    if (timeline) this.preloadNext();
+  }
+
+  /** The timeline could not go on (a segment that would not load or decode): hls.js from here. */
+  timelineFailed(timeline, track) {
+    if (timeline !== this.timeline) return;
+    const current = this.loaded || track;
+    const at = this.localTime() * 1000;
+    this.timeline = null;
+    this.load(current, { autoplay: !this.audio.paused, positionMs: at, report: false, gapless: false });
   }
 
   fallback(media, at) {
+    if (this.timeline) this.timeline.close();
+    this.timeline = null;
     if (this.hls) this.hls.destroy();
     this.hls = null;
     this.audio.src = media.stream_url;
@@ -282,7 +374,7 @@ class Player {
       await this.startAudio();
       const mine = this.remote && this.remote.device_id === deviceId && this.remote.track_id === this.current.id;
       if (mine) this.report('resume');
-      else this.report('play', { track_id: this.current.id, position_ms: Math.round(this.audio.currentTime * 1000) });
+      else this.report('play', { track_id: this.current.id, position_ms: Math.round(this.localTime() * 1000) });
     } else {
       this.audio.pause();
       this.report('pause');
@@ -291,7 +383,7 @@ class Player {
 
   /** Where playback is, in ms: on the device that plays (another one, from the server's state). */
   positionMs() {
-    return this.isRemote ? this.remotePositionMs() : this.audio.currentTime * 1000;
+    return this.isRemote ? this.remotePositionMs() : this.localTime() * 1000;
   }
 
   /** Seek by ``deltaMs`` from where playback is, on whichever device plays. */
@@ -302,7 +394,8 @@ class Player {
   async seekTo(ms, { play = false } = {}) {
     if (this.isRemote) return this.report('seek', { position_ms: Math.round(ms) });
     if (!this.current) return;
-    this.audio.currentTime = ms / 1000;
+    if (this.timeline) this.timeline.seekLocal(ms / 1000);
+    else this.audio.currentTime = ms / 1000;
     if (play) await this.startAudio();
     this.report('seek', { position_ms: Math.round(ms) });
     this.renderTime();
@@ -531,9 +624,11 @@ class Player {
       current = this.remotePositionMs();
       total = (this.remoteTrack && this.remoteTrack.duration_ms) || 0;
     } else {
-      current = this.audio.currentTime * 1000;
+      current = this.localTime() * 1000;
       const d = this.audio.duration;
-      total = Number.isFinite(d) ? d * 1000 : (this.current && this.current.duration_ms) || 0;
+      const track = this.loaded || this.current;
+      if (this.timeline && track) total = track.duration_ms || 0;
+      else total = Number.isFinite(d) ? d * 1000 : (this.current && this.current.duration_ms) || 0;
     }
     const seek = $('#seek');
     seek.max = String(Math.max(0, Math.round(total / 1000)));
