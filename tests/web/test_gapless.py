@@ -1,11 +1,10 @@
 """Gapless in the browser: an album cut from one continuous sweep plays in Chromium with no gap and no
-click where one track gives way to the next. What the page plays is recorded through Web Audio (an
-AudioWorklet tapped onto the player's own media element source) and measured here."""
+click where one track gives way to the next. What the page plays is recorded through Web Audio
+(tests/web/recording.py) and measured in the page."""
 
 from __future__ import annotations
 
 import asyncio
-import json
 import math
 import subprocess
 from pathlib import Path
@@ -15,68 +14,29 @@ from aiohttp.test_utils import TestServer
 from playwright.async_api import Browser, expect
 
 from tests.helpers import PASSWORD, make_user
-from tests.web.browser import DESKTOP, open_page
+from tests.web.browser import open_page
 from tests.web.helpers import sign_in
+from tests.web.recording import MUSIC, recording_context
 
 RATE = 48_000
 SECONDS = 6
 EXPR = "0.5*sin(2*PI*(50*t+5*t*t))"  # 50 Hz rising 10 Hz a second: 230 Hz at the end
 
-RECORDER = """
-class Recorder extends AudioWorkletProcessor {
-  process(inputs) {
-    const channel = inputs[0] && inputs[0][0];
-    if (channel) this.port.postMessage(channel.slice(0));
-    return true;
-  }
-}
-registerProcessor('recorder', Recorder);
-"""
-
-# Before the app loads: every media element source the page makes is also fed to the recorder. (The
-# worklet comes from a blob: URL, which the app's CSP does not allow for scripts: the test's browser
-# context bypasses CSP; Playwright cannot route worklet requests.)
-TAP = """
-(() => {
-  const RECORDER = %s;
-  const make = AudioContext.prototype.createMediaElementSource;
-  AudioContext.prototype.createMediaElementSource = function (element) {
-    const source = make.call(this, element);
-    const ctx = this;
-    window.__recorded = { rate: ctx.sampleRate, chunks: [] };
-    const code = new Blob([RECORDER], { type: 'text/javascript' });
-    ctx.audioWorklet.addModule(URL.createObjectURL(code)).then(() => {
-      const recorder = new AudioWorkletNode(ctx, 'recorder');
-      recorder.port.onmessage = (e) => window.__recorded.chunks.push(e.data);
-      const mute = ctx.createGain();
-      mute.gain.value = 0;
-      source.connect(recorder).connect(mute).connect(ctx.destination);
-      window.__recorded.ready = true;
-    }).catch((err) => { window.__recorded.error = String(err); });
-    return source;
-  };
-})();
-"""
-
 # Measured in the page: how long the music lasted, the longest near-silence inside it, and the largest
 # sample-to-sample step anywhere in it (joins included).
-MEASURE = """
-() => {
-  const { rate, chunks } = window.__recorded;
-  const n = chunks.reduce((s, c) => s + c.length, 0);
-  const x = new Float32Array(n);
-  let k = 0;
-  for (const c of chunks) { x.set(c, k); k += c.length; }
-  let first = 0; while (first < n && Math.abs(x[first]) < 0.01) first++;
-  let last = n - 1; while (last > first && Math.abs(x[last]) < 0.01) last--;
+MEASURE = (
+    "() => {"
+    + MUSIC
+    + """
   let run = 0, longest = 0, step = 0;
-  for (let i = first; i <= last; i++) {
+  for (let i = 0; i < x.length; i++) {
     if (Math.abs(x[i]) < 1e-3) { run++; longest = Math.max(longest, run); } else run = 0;
-    if (i < last) step = Math.max(step, Math.abs(x[i + 1] - x[i]));
+    if (i + 1 < x.length) step = Math.max(step, Math.abs(x[i + 1] - x[i]));
   }
-  return { rate, seconds: (last - first + 1) / rate, longestSilenceMs: (longest / rate) * 1000, step };
+  return { rate, seconds: x.length / rate, longestSilenceMs: (longest / rate) * 1000, step };
 }
 """
+)
 
 
 def sweep_part(path: Path, start: int, end: int) -> Path:
@@ -127,13 +87,9 @@ async def test_an_album_plays_without_gaps_or_clicks(
     tracks = await upload_album(server, artist, parts)
 
     listener = await make_user(web_app)
-    context = await browser.new_context(
-        viewport=DESKTOP, base_url=str(server.make_url("/")).rstrip("/"), bypass_csp=True
-    )
-    w = await open_page(browser, server, context=context)
+    w = await open_page(browser, server, context=await recording_context(browser, server))
     await sign_in(w.context, server, listener["username"])
     page = w.page
-    await page.add_init_script(TAP % json.dumps(RECORDER))
     await page.goto(f"/albums/{tracks[0]['album_id']}")
     await page.locator("#main").get_by_role("button", name="Play", exact=True).click()
     await expect(page.locator("#player-title")).to_have_text("Part 1")

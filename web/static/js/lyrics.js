@@ -18,8 +18,7 @@ class LyricsPanel {
     this.button.addEventListener('click', () => this.toggle());
     $('#btn-lyrics-close').addEventListener('click', () => this.toggle(false));
     player.onChange(() => this.panel.hidden || this.show(player.shownTrackId));
-    player.audio.addEventListener('timeupdate', () => this.follow());
-    player.audio.addEventListener('seeked', () => this.follow());
+    player.onTimeUpdate(() => this.follow());
   }
 
   toggle(open = this.panel.hidden) {

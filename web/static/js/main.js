@@ -126,6 +126,7 @@ function bindChrome() {
       /* already signed out */
     }
     player.audio.pause();
+    player.endFade();
     resetSession();
   });
   $('#nav-toggle').addEventListener('click', () => {

@@ -10,10 +10,17 @@ import { deviceId, deviceLabel, events } from './realtime.js';
 const TARGET_LUFS = -16; // the level tracks (or albums) are brought to when normalising
 const PEAK_CEILING_DB = -1; // never raise a track so far that its true peak passes this
 const NORMALISE_MODES = ['track', 'album', 'off'];
+const CROSSFADE_MAX_S = 12;
 
 class Player {
   constructor() {
+    // Two decks: the track that plays is on `this.audio`; a crossfade starts the next track on the
+    // other deck and hands over to it, so the decks take turns.
     this.audio = $('#audio');
+    this.decks = [this.audio];
+    this.crossfade = Math.min(CROSSFADE_MAX_S, Math.max(0, Number(localStorage.getItem('hs-crossfade')) || 0));
+    this.fading = null; // {deck, timeline, timer} of the track fading out
+    this.timeListeners = new Set();
     this.queue = [];
     this.order = []; // indexes into queue, shuffled or not
     this.pos = -1; // position in order
@@ -61,13 +68,20 @@ class Player {
     return () => this.listeners.delete(fn);
   }
 
+  /** ``fn`` runs as playback moves on (and after seeks), whichever deck plays. */
+  onTimeUpdate(fn) {
+    this.timeListeners.add(fn);
+  }
+
   changed() {
     this.render();
     for (const fn of this.listeners) fn(this);
   }
 
   bind() {
-    const a = this.audio;
+    const spare = h('audio', { id: 'audio-b', preload: 'none' });
+    this.audio.after(spare);
+    this.decks.push(spare);
     $('#btn-play').addEventListener('click', () => this.toggle());
     $('#btn-next').addEventListener('click', () => this.next());
     $('#btn-prev').addEventListener('click', () => this.previous());
@@ -93,14 +107,23 @@ class Player {
       localStorage.setItem('hs-normalise', this.normalise);
       this.applyGain();
     });
-    a.addEventListener('timeupdate', () => {
-      this.followTimeline();
-      this.renderTime();
+    const crossfade = $('#crossfade');
+    crossfade.value = String(this.crossfade);
+    crossfade.addEventListener('change', () => {
+      this.crossfade = Math.min(CROSSFADE_MAX_S, Math.max(0, Number(crossfade.value) || 0));
+      localStorage.setItem('hs-crossfade', String(this.crossfade));
+      this.requeue(); // gapless laying of the next track is for crossfade off only
     });
-    a.addEventListener('durationchange', () => this.renderTime());
-    a.addEventListener('play', () => this.changed());
-    a.addEventListener('pause', () => this.changed());
-    a.addEventListener('ended', () => this.onEnded());
+    // Both decks report; only the one that plays counts.
+    const active = (fn) => (e) => e.target === this.audio && fn(e);
+    for (const deck of this.decks) {
+      deck.addEventListener('timeupdate', active(() => this.onTime()));
+      deck.addEventListener('seeked', active(() => this.onTime()));
+      deck.addEventListener('durationchange', active(() => this.renderTime()));
+      deck.addEventListener('play', active(() => this.changed()));
+      deck.addEventListener('pause', active(() => this.changed()));
+      deck.addEventListener('ended', active(() => this.onEnded()));
+    }
     events.addEventListener('playback', (e) => this.onRemoteState(e.detail));
     events.addEventListener('playback:command', (e) => this.onRemoteState(e.detail.state));
     events.addEventListener('status', (e) => {
@@ -181,6 +204,87 @@ class Player {
     return this.repeat === 'all' && this.order.length > 1 ? this.queue[this.order[0]] : null;
   }
 
+  onTime() {
+    this.followTimeline();
+    this.maybeCrossfade();
+    this.renderTime();
+    for (const fn of this.timeListeners) fn(this);
+  }
+
+  // -- crossfade ------------------------------------------------------------------------------
+
+  /** Near the end of the track, start the next one on the other deck and fade between them. */
+  maybeCrossfade() {
+    if (!this.crossfade || this.fading || this.isRemote || this.audio.paused || !this.graph) return;
+    const track = this.loaded;
+    const next = this.following();
+    if (!track || !next || next.status !== 'ready' || !track.duration_ms) return;
+    const left = track.duration_ms / 1000 - this.localTime();
+    if (left > this.crossfade || left <= 0.05) return;
+    this.startCrossfade(next, left);
+  }
+
+  async startCrossfade(next, seconds) {
+    const outgoing = { deck: this.audio, timeline: this.timeline, hls: this.hls };
+    this.fading = outgoing;
+    const incoming = this.decks.find((d) => d !== this.audio);
+    const { ctx } = this.graph;
+    try {
+      const id = encodeURIComponent(next.id);
+      const [media, fresh] = await Promise.all([get(`/tracks/${id}/media`), get(`/tracks/${id}`).catch(() => null)]);
+      if (fresh) Object.assign(next, fresh);
+      if (this.fading !== outgoing) return;
+      const timeline = gaplessSupported() ? new Timeline(incoming, () => {}) : null;
+      if (!timeline) {
+        this.fading = null;
+        return;
+      }
+      await timeline.open(next, media, 0);
+      if (this.fading !== outgoing) return timeline.close();
+      // Hand over: the incoming deck is the player's from now on; the outgoing one fades out alone.
+      this.audio = incoming;
+      this.timeline = timeline;
+      this.hls = null;
+      this.pos = this.pos + 1 < this.order.length ? this.pos + 1 : 0;
+      this.loaded = next;
+      const fadeOut = this.graph.decks.get(outgoing.deck).fade.gain;
+      const fadeIn = this.graph.decks.get(incoming).fade.gain;
+      const now = ctx.currentTime;
+      const length = Math.max(0.05, seconds);
+      fadeOut.cancelScheduledValues(now);
+      fadeOut.setValueAtTime(1, now);
+      fadeOut.linearRampToValueAtTime(0, now + length);
+      fadeIn.cancelScheduledValues(now);
+      fadeIn.setValueAtTime(0, now);
+      fadeIn.linearRampToValueAtTime(1, now + length);
+      this.applyGain();
+      await this.startAudio();
+      outgoing.timer = setTimeout(() => this.endFade(outgoing), length * 1000 + 100);
+      this.updateMediaSession(next);
+      this.report('play', { track_id: next.id, position_ms: 0 });
+      this.changed();
+    } catch {
+      if (this.fading === outgoing) this.fading = null;
+    }
+  }
+
+  /** The outgoing track is silent (or the listener moved on): stop its deck and reset its fader. */
+  endFade(outgoing = this.fading) {
+    if (!outgoing) return;
+    clearTimeout(outgoing.timer);
+    if (this.fading === outgoing) this.fading = null;
+    if (outgoing.deck === this.audio) return;
+    outgoing.deck.pause();
+    if (outgoing.timeline) outgoing.timeline.close();
+    if (outgoing.hls) outgoing.hls.destroy();
+    outgoing.deck.removeAttribute('src');
+    if (this.graph) {
+      const fade = this.graph.decks.get(outgoing.deck).fade.gain;
+      fade.cancelScheduledValues(this.graph.ctx.currentTime);
+      fade.setValueAtTime(1, this.graph.ctx.currentTime);
+    }
+  }
+
   /** What follows changed: the timeline drops what it laid after the current track and lays the new. */
   async requeue() {
     if (!this.timeline) return;
@@ -192,7 +296,7 @@ class Player {
   async preloadNext() {
     const timeline = this.timeline;
     const next = this.following();
-    if (!timeline || !next || next.status !== 'ready') return;
+    if (!timeline || !next || next.status !== 'ready' || this.crossfade) return;
     const last = timeline.entries[timeline.entries.length - 1];
     if (!last || !this.loaded || last.track.id !== this.loaded.id) return; // already laid
     try {
@@ -275,6 +379,7 @@ class Player {
       return;
     }
     if (seq !== this.loadSeq) return;
+    this.endFade();
     const a = this.audio;
     if (this.hls) {
       this.hls.destroy();
@@ -377,6 +482,7 @@ class Player {
       else this.report('play', { track_id: this.current.id, position_ms: Math.round(this.localTime() * 1000) });
     } else {
       this.audio.pause();
+      this.endFade();
       this.report('pause');
     }
   }
@@ -430,7 +536,8 @@ class Player {
   }
 
   ensureGraph() {
-    // A GainNode can raise quiet tracks too; audio.volume alone could only lower loud ones.
+    // Per deck: source → level (normalisation) → fade (crossfade) → speakers. A GainNode can raise quiet
+    // tracks too; audio.volume alone could only lower loud ones.
     if (this.graph || this.graphFailed) return;
     const Ctx = window.AudioContext || window.webkitAudioContext;
     if (!Ctx) {
@@ -439,10 +546,15 @@ class Player {
     }
     try {
       const ctx = new Ctx();
-      const source = ctx.createMediaElementSource(this.audio);
-      const gain = ctx.createGain();
-      source.connect(gain).connect(ctx.destination);
-      this.graph = { ctx, gain };
+      const decks = new Map();
+      for (const deck of this.decks) {
+        const source = ctx.createMediaElementSource(deck);
+        const level = ctx.createGain();
+        const fade = ctx.createGain();
+        source.connect(level).connect(fade).connect(ctx.destination);
+        decks.set(deck, { level, fade });
+      }
+      this.graph = { ctx, decks };
     } catch {
       this.graphFailed = true;
     }
@@ -451,12 +563,8 @@ class Player {
 
   applyGain() {
     const factor = Math.pow(10, this.trackGainDb(this.current || this.loaded) / 20);
-    if (this.graph) {
-      this.audio.volume = this.volume;
-      this.graph.gain.gain.value = factor;
-    } else {
-      this.audio.volume = Math.min(1, this.volume * factor);
-    }
+    for (const deck of this.decks) deck.volume = this.graph ? this.volume : deck === this.audio ? Math.min(1, this.volume * factor) : deck.volume;
+    if (this.graph) this.graph.decks.get(this.audio).level.gain.value = factor;
     this.gainFactor = factor;
     this.audio.dataset.gain = factor.toFixed(3);
   }
@@ -494,6 +602,7 @@ class Player {
     if (state.device_id && state.device_id !== deviceId) {
       // Another device took over: this one stops.
       if (!a.paused) a.pause();
+      this.endFade();
     } else if (state.device_id === deviceId && !own) {
       if (!state.is_playing && !a.paused) a.pause();
       else if (state.is_playing && state.track_id) {
