@@ -4,9 +4,10 @@
 
 Generates a stereo 44.1 kHz FLAC (three sine tones and two pink-noise beds, different per channel;
 noise is the worst case for AAC, so this is a pessimistic load), then alternates, ``--rounds`` times
-each: ``transcoder.transcode()`` (probe, the one ffmpeg pass with progress parsing, init renaming,
+each: ``transcoder.transcode()`` (probe, the ffmpeg passes with progress parsing, init renaming,
 measured master, cover check, validation, atomic publish) and the bare ffmpeg command line that
-``media.commands.hls_ladder_argv`` builds for it, run with ``subprocess`` and nothing else. Prints the
+``media.commands.hls_ladder_argv`` builds for it (two passes side by side on two cores, as transcode()
+runs them), with ``subprocess`` and nothing else. Prints the
 medians as a markdown table, the ratio ours/bare (goal <= 1.10) and the realtime factor (goal >= 30x).
 
 This script spawns ffmpeg itself on purpose: "bare ffmpeg" means without our code around it.
@@ -36,7 +37,7 @@ from media import commands
 from media.ffmpeg import probe
 from media.gapless import EDGE_SAMPLES
 from media.ladder import AAC_CODERS, DEFAULT_LADDER, Ladder
-from transcoder.pipeline import transcode
+from transcoder.pipeline import ladder_passes, transcode
 
 RATIO_GOAL = 1.10
 REALTIME_GOAL = 30.0
@@ -90,19 +91,25 @@ def run_ours(source: Path, out_dir: Path, ladder: Ladder) -> tuple[float, float]
 
 
 def run_bare(source: Path, out_dir: Path, ladder: Ladder) -> tuple[float, float]:
-    """(wall, CPU) seconds of the bare ffmpeg command line."""
+    """(wall, CPU) seconds of the bare ffmpeg command lines transcode() runs: the same passes, side by
+    side, with the same edges."""
     out_dir.mkdir()
     rate = ladder.sample_rate_for(44_100)
-    # The same command transcode() runs: gapless edges included (the source's length is known here).
     probed = asyncio.run(probe(source))
-    edges, tail_from = EDGE_SAMPLES, probed.duration_ms * rate // 1000 - EDGE_SAMPLES
-    argv = commands.hls_ladder_argv(
-        source, ladder, rate, measure_loudness=True, edges=edges, tail_from=tail_from
-    )
+    tail_from = probed.duration_ms * rate // 1000 - EDGE_SAMPLES
+    edges = {"edges": EDGE_SAMPLES, "tail_from": tail_from}
+    argvs = [
+        commands.hls_ladder_argv(source, ladder, rate, measure_loudness=i == 0, rungs=rungs, **edges)
+        for i, rungs in enumerate(ladder_passes(ladder))
+    ]
     cpu, started = _cpu_seconds(), time.perf_counter()
-    subprocess.run(
-        argv, cwd=out_dir, check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, timeout=900
-    )
+    procs = [
+        subprocess.Popen(argv, cwd=out_dir, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        for argv in argvs
+    ]
+    for proc in procs:
+        if proc.wait(timeout=900) != 0:
+            raise RuntimeError(f"ffmpeg exited with {proc.returncode}")
     return time.perf_counter() - started, _cpu_seconds() - cpu
 
 

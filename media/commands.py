@@ -9,10 +9,11 @@ a protocol (``http:``, ``concat:``…).
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
 
-from media.ladder import Ladder
-from media.layout import INIT_SEGMENT, MASTER_PLAYLIST, MEDIA_PLAYLIST, SEGMENT_TEMPLATE
+from media.ladder import Ladder, Rung
+from media.layout import INIT_SEGMENT, MEDIA_PLAYLIST, SEGMENT_TEMPLATE
 
 FFMPEG = "ffmpeg"
 FFPROBE = "ffprobe"
@@ -55,9 +56,13 @@ def hls_ladder_argv(
     measure_loudness: bool = True,
     edges: int = 0,
     tail_from: int | None = None,
+    rungs: Sequence[Rung] | None = None,
     binary: str = FFMPEG,
 ) -> list[str]:
-    """ONE ffmpeg pass writing every rung of ``ladder`` as fMP4 HLS, to be run with cwd = output dir.
+    """ONE ffmpeg pass writing the rungs of ``ladder`` (or the given ``rungs`` of it) as fMP4 HLS, to be
+    run with cwd = output dir. Passes over different rungs of the same source run side by side on
+    separate cores: each makes the same samples from the same graph, so their frames and segment
+    boundaries match.
 
     The source is resampled once, to one rate, *before* ``asplit``: every rung then encodes the very
     same samples into 1024-sample AAC frames, so the HLS muxer cuts all rungs at the same instants.
@@ -72,10 +77,11 @@ def hls_ladder_argv(
     last milliseconds; the edit list trims both frames away. The loudness branch measures the music
     alone.
 
-    Writes ``<rung>/index.m3u8``, ``<rung>/init_<n>.mp4``, ``<rung>/seg_00000.m4s``… and ffmpeg's own
-    ``master.m3u8`` (which :mod:`media.hls` replaces with a measured one).
+    Writes ``<rung>/index.m3u8``, ``<rung>/init_<n>.mp4`` and ``<rung>/seg_00000.m4s``…; the master
+    playlist is :mod:`media.hls`'s, written from measurements afterwards.
     """
-    n = len(ladder.rungs)
+    chosen = tuple(rungs) if rungs is not None else ladder.rungs
+    n = len(chosen)
     rungs = "".join(f"[a{i}]" for i in range(n))
     fmt = f"[0:a:0]aresample={sample_rate},aformat=sample_rates={sample_rate}:channel_layouts=stereo"
     music = ["[body]"] + (["[lm]"] if measure_loudness else [])
@@ -113,9 +119,9 @@ def hls_ladder_argv(
     for i in range(n):
         argv += ["-map", f"[a{i}]"]
     argv += ["-map_metadata", "-1", "-c:a", "aac", "-profile:a", "aac_low", "-ac", "2"]
-    for i, rung in enumerate(ladder.rungs):
+    for i, rung in enumerate(chosen):
         argv += [f"-b:a:{i}", str(rung.bitrate), f"-aac_coder:a:{i}", rung.aac_coder]
-    var_stream_map = " ".join(f"a:{i},name:{rung.name}" for i, rung in enumerate(ladder.rungs))
+    var_stream_map = " ".join(f"a:{i},name:{rung.name}" for i, rung in enumerate(chosen))
     argv += [
         "-f",
         "hls",
@@ -132,8 +138,6 @@ def hls_ladder_argv(
         INIT_SEGMENT,
         "-hls_segment_filename",
         f"%v/{SEGMENT_TEMPLATE}",
-        "-master_pl_name",
-        MASTER_PLAYLIST,
         "-var_stream_map",
         var_stream_map,
         f"%v/{MEDIA_PLAYLIST}",

@@ -1,7 +1,8 @@
 """The transcode pipeline: one original in, one published HLS ladder directory out.
 
-probe → ONE ffmpeg pass (every rung + the loudness meter) → name the init segments and rewrite the
-master playlist from measured sizes → check nothing was lost (truncation) → extract the cover →
+probe → the ffmpeg passes (every rung, split over two cores, + the loudness meter; see
+:func:`ladder_passes`) → name the init segments and write the master playlist from measured sizes →
+check nothing was lost (truncation) → mark the gapless trim in each init segment → extract the cover →
 validate the ladder → publish the directory atomically.
 
 Everything is written into a temp directory beside ``out_dir`` (same filesystem, so the final
@@ -49,7 +50,7 @@ from media.gapless import (
     write_edit_list,
 )
 from media.hls import RenditionStats, normalise_init_segment, validate_ladder, write_master
-from media.ladder import DEFAULT_LADDER, Ladder
+from media.ladder import DEFAULT_LADDER, Ladder, Rung
 from media.layout import INIT_SEGMENT, MEDIA_PLAYLIST
 from media.loudness import BlockHistogram, session_data, track_loudness
 from media.playlists import read_media_playlist
@@ -134,17 +135,34 @@ async def transcode(
     await asyncio.to_thread(work.mkdir, parents=True)
     blocks = BlockHistogram()
     edges, tail_from = _edges(info, sample_rate)
+    limit = timeout if timeout is not None else 60.0 + info.duration_ms / 1000
     try:
-        run = await run_ffmpeg(
-            commands.hls_ladder_argv(
-                original, ladder, sample_rate, measure_loudness=True, edges=edges, tail_from=tail_from
-            ),
-            stderr_sink=blocks.feed,
-            duration_ms=info.duration_ms,
-            on_progress=lambda p: progress(_FFMPEG_START + p * (_FFMPEG_END - _FFMPEG_START) / 100),
-            timeout=timeout if timeout is not None else 60.0 + info.duration_ms / 1000,
-            cwd=work,
-        )
+        # The first pass also measures (loudness, blocks, sample count) and reports progress.
+        passes = []
+        for i, rungs in enumerate(ladder_passes(ladder)):
+            argv = commands.hls_ladder_argv(
+                original, ladder, sample_rate, measure_loudness=i == 0, edges=edges, tail_from=tail_from,
+                rungs=rungs,
+            )  # fmt: skip
+            passes.append(
+                run_ffmpeg(
+                    argv,
+                    stderr_sink=blocks.feed if i == 0 else None,
+                    duration_ms=info.duration_ms,
+                    on_progress=(lambda p: progress(_FFMPEG_START + p * (_FFMPEG_END - _FFMPEG_START) / 100))
+                    if i == 0
+                    else None,
+                    timeout=limit,
+                    cwd=work,
+                )
+            )
+        try:
+            async with asyncio.TaskGroup() as group:  # one failing pass cancels the others
+                tasks = [group.create_task(p) for p in passes]
+        except BaseExceptionGroup as failed:
+            # The first failure says why (the others were cancelled because of it).
+            raise failed.exceptions[0] from None
+        run = tasks[0].result()
         loudness = parse_ebur128_summary(run.stderr_tail)
         session = session_data(
             track_loudness(loudness.integrated_lufs, loudness.true_peak_dbtp, loudness.range_lu)
@@ -194,6 +212,17 @@ async def transcode(
         probe=info,
         elapsed_s=time.monotonic() - started,
     )
+
+
+def ladder_passes(ladder: Ladder, cores: int | None = None) -> list[tuple[Rung, ...]]:
+    """The rungs each ffmpeg pass encodes. ffmpeg 5.1 runs all encoders of one process on one thread,
+    so with two cores or more the ladder is split in two passes run side by side: the lowest rung
+    (twoloop, the costliest per bit) with the meters, and the rest. Each pass decodes the source
+    once more, which costs far less than the encoders it takes off the other core."""
+    cores = cores or os.cpu_count() or 1
+    if cores < 2 or len(ladder.rungs) < 2:
+        return [ladder.rungs]
+    return [ladder.rungs[:1], ladder.rungs[1:]]
 
 
 def _absolute(path: Path) -> Path:
