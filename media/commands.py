@@ -9,6 +9,7 @@ a protocol (``http:``, ``concat:``…).
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -21,9 +22,10 @@ FFPROBE = "ffprobe"
 LOUDNESS_FILTER = "ebur128=peak=true:framelog=verbose"
 """EBU R128 meter with true peak. ``framelog=verbose`` keeps its 10-per-second lines out of the info
 log; the summary we parse is still printed at info level when the filter closes."""
-LOUDNESS_BLOCKS_FILTER = "ebur128=peak=true:framelog=info"
-"""The same meter printing its momentary loudness every 100 ms at info level: the gating blocks an
-album's loudness is computed from (:mod:`media.loudness`)."""
+LOUDNESS_BLOCKS_FILTER = "ebur128=peak=true:framelog=verbose:metadata=1"
+"""The same meter, also attaching its momentary loudness to each frame it passes: fed 100 ms frames,
+that is one value per gating block, which an album's loudness is computed from (:mod:`media.loudness`).
+``ametadata`` writes them to a file, so ffmpeg's log stays short."""
 
 COVER_MAX_PX = 1200
 
@@ -57,6 +59,7 @@ def hls_ladder_argv(
     edges: int = 0,
     tail_from: int | None = None,
     rungs: Sequence[Rung] | None = None,
+    blocks_file: Path | None = None,
     binary: str = FFMPEG,
 ) -> list[str]:
     """ONE ffmpeg pass writing the rungs of ``ladder`` (or the given ``rungs`` of it) as fMP4 HLS, to be
@@ -68,7 +71,8 @@ def hls_ladder_argv(
     same samples into 1024-sample AAC frames, so the HLS muxer cuts all rungs at the same instants.
     With ``measure_loudness`` a further ``asplit`` branch goes through the EBU R128 meter and a sample
     counter into a null output, so neither costs a second decode; their summaries appear on stderr
-    (log level info).
+    (log level info). ``blocks_file`` (with ``measure_loudness``) receives the meter's momentary
+    loudness of every 100 ms block.
 
     ``edges`` (gapless, see :mod:`media.gapless`): the music is framed by ``edges`` samples of its own
     first samples, mirrored and faded in, and - when ``tail_from`` (where the last ``edges`` samples
@@ -103,7 +107,14 @@ def hls_ladder_argv(
     if measure_loudness:
         # volumedetect counts the samples of the music (the gapless bookkeeping needs the exact number;
         # a probe's duration is rounded, or estimated for some MP3s); it costs ~2 % of a pass.
-        graph += f";[lm]{LOUDNESS_BLOCKS_FILTER},volumedetect[loud]"
+        meter = LOUDNESS_FILTER
+        if blocks_file is not None:
+            # 100 ms frames: the meter then completes exactly one gating block per frame.
+            meter = (
+                f"asetnsamples=n={sample_rate // 10}:p=0,{LOUDNESS_BLOCKS_FILTER},"
+                f"ametadata=mode=print:key=lavfi.r128.M:file={_filter_path(blocks_file)}"
+            )
+        graph += f";[lm]{meter},volumedetect[loud]"
     argv = [
         binary,
         "-nostdin",
@@ -145,6 +156,18 @@ def hls_ladder_argv(
     if measure_loudness:
         argv += ["-map", "[loud]", "-f", "null", "-"]
     return argv
+
+
+_PLAIN_PATH_RE = re.compile(r"^[A-Za-z0-9/._-]+$")
+
+
+def _filter_path(path: Path) -> str:
+    """``path`` for a filter option. Only plain paths: escaping for the two levels of the filter graph
+    syntax is easy to get wrong, and the caller chooses the path (a temp file)."""
+    text = str(Path(path).absolute())
+    if not _PLAIN_PATH_RE.match(text):
+        raise ValueError(f"not a plain path for a filter option: {text!r}")
+    return text
 
 
 def loudness_argv(source: Path, *, binary: str = FFMPEG) -> list[str]:

@@ -183,7 +183,6 @@ async def run_ffmpeg(
     timeout: float | None = None,  # noqa: ASYNC109 - see module doc
     cwd: Path | None = None,
     progress_interval: float = 0.5,
-    stderr_sink: Callable[[str], object] | None = None,
 ) -> FfmpegRun:
     """Run ffmpeg (``argv[0]`` is the binary) reporting progress, or raise :class:`TranscodeFailed`.
 
@@ -191,7 +190,6 @@ async def run_ffmpeg(
     ``duration_ms`` and handed to ``on_progress`` (never decreasing; 100 once ffmpeg exited with 0).
     On timeout, on cancellation and if ``on_progress`` raises, ffmpeg is killed and reaped before the
     exception propagates. A non-zero exit raises with the meaningful lines of ffmpeg's stderr.
-    ``stderr_sink`` sees every stderr line as it comes (for per-frame logs no tail could hold).
     """
     if not argv:
         raise ValueError("empty argv")
@@ -205,8 +203,6 @@ async def run_ffmpeg(
         if len(head) < STDERR_HEAD_LINES:
             head.append(line)
         tail.append(line)
-        if stderr_sink is not None:
-            stderr_sink(line)
 
     progress = _Progress(duration_ms, on_progress)
     assert proc.stdout is not None and proc.stderr is not None

@@ -14,7 +14,6 @@ overlap). The album's figure is the two-stage gate over the sum of its tracks' h
 from __future__ import annotations
 
 import math
-import re
 from collections import Counter
 from collections.abc import Iterable
 from typing import Any
@@ -25,8 +24,6 @@ ABSOLUTE_GATE_LUFS = -70.0
 RELATIVE_GATE_LU = -10.0
 BIN_LU = 0.1
 """Histogram resolution: the meter prints momentary loudness with one decimal."""
-
-_MOMENTARY_RE = re.compile(r"\bt:\s*[\d.]+\s+TARGET:.*?\bM:\s*(-?inf|[-+]?\d+(?:\.\d+)?)")
 
 
 def gain_db(loudness_lufs: float | None) -> float | None:
@@ -70,17 +67,25 @@ def track_loudness(
 
 
 class BlockHistogram:
-    """How many 400 ms gating blocks had each loudness (0.1 LU bins). Collects meter lines as they come."""
+    """How many 400 ms gating blocks had each loudness (0.1 LU bins)."""
 
     def __init__(self, counts: Counter[int] | None = None) -> None:
         self.counts: Counter[int] = counts or Counter()
 
-    def feed(self, line: str) -> None:
-        """One line of ffmpeg's stderr; only the ``ebur128`` filter's per-frame lines count."""
-        found = _MOMENTARY_RE.search(line)
-        if found is None or "inf" in found.group(1):
-            return
-        self.counts[round(float(found.group(1)) / BIN_LU)] += 1
+    @classmethod
+    def from_metadata(cls, text: str) -> BlockHistogram:
+        """The blocks ffmpeg's ``ametadata=mode=print:key=lavfi.r128.M`` wrote (one value per 100 ms
+        frame; the first three, before a 400 ms window is full, read as silence and are gated out)."""
+        counts: Counter[int] = Counter()
+        for line in text.splitlines():
+            if line.startswith("lavfi.r128.M="):
+                try:
+                    value = float(line[13:])
+                except ValueError:
+                    continue
+                if math.isfinite(value):
+                    counts[round(value / BIN_LU)] += 1
+        return cls(counts)
 
     def to_doc(self) -> dict[str, int]:
         """Stored as ``{"<bin>": count}`` (string keys: BSON's)."""

@@ -20,6 +20,7 @@ import asyncio
 import logging
 import os
 import shutil
+import tempfile
 import time
 import uuid
 from dataclasses import dataclass
@@ -133,8 +134,11 @@ async def transcode(
     await asyncio.to_thread(_remove_stale_siblings, out_dir)
     work = out_dir.parent / f".{out_dir.name}.tmp-{int(time.time())}-{uuid.uuid4().hex[:8]}"
     await asyncio.to_thread(work.mkdir, parents=True)
-    blocks = BlockHistogram()
     edges, tail_from = _edges(info, sample_rate)
+    # The meter's blocks go to a temp file of their own (not into the ladder that gets published).
+    handle, name = tempfile.mkstemp(prefix="hs-blocks-", suffix=".txt")
+    os.close(handle)
+    blocks_file = Path(name)
     limit = timeout if timeout is not None else 60.0 + info.duration_ms / 1000
     try:
         # The first pass also measures (loudness, blocks, sample count) and reports progress.
@@ -142,12 +146,11 @@ async def transcode(
         for i, rungs in enumerate(ladder_passes(ladder)):
             argv = commands.hls_ladder_argv(
                 original, ladder, sample_rate, measure_loudness=i == 0, edges=edges, tail_from=tail_from,
-                rungs=rungs,
+                rungs=rungs, blocks_file=blocks_file if i == 0 else None,
             )  # fmt: skip
             passes.append(
                 run_ffmpeg(
                     argv,
-                    stderr_sink=blocks.feed if i == 0 else None,
                     duration_ms=info.duration_ms,
                     on_progress=(lambda p: progress(_FFMPEG_START + p * (_FFMPEG_END - _FFMPEG_START) / 100))
                     if i == 0
@@ -163,6 +166,7 @@ async def transcode(
             # The first failure says why (the others were cancelled because of it).
             raise failed.exceptions[0] from None
         run = tasks[0].result()
+        blocks = BlockHistogram.from_metadata(await asyncio.to_thread(blocks_file.read_text, "utf-8"))
         loudness = parse_ebur128_summary(run.stderr_tail)
         session = session_data(
             track_loudness(loudness.integrated_lufs, loudness.true_peak_dbtp, loudness.range_lu)
@@ -185,6 +189,8 @@ async def transcode(
         # directory holds a few hundred files at most.
         shutil.rmtree(work, ignore_errors=True)
         raise
+    finally:
+        blocks_file.unlink(missing_ok=True)  # noqa: ASYNC240 - one unlink, also on cancellation (above)
     await progress(100.0)
     if loudness is None:
         log.warning("no loudness summary from ffmpeg", extra={"original": original.name})
