@@ -64,6 +64,41 @@ async def upload_ready_track(
     return track
 
 
+async def upload_album(
+    server: TestServer, artist: dict[str, Any], album: str, files: list[tuple[str, Path]]
+) -> list[dict[str, Any]]:
+    """Upload ``(title, file)`` pairs as the tracks of ``album`` (numbered in order) through the API and
+    wait until each is transcoded; the tracks' JSON."""
+    from aiohttp import ClientSession, FormData
+
+    base = str(server.make_url("/")).rstrip("/")
+    async with ClientSession() as http:
+        login = {"username": artist["username"], "password": PASSWORD}
+        tokens = await (await http.post(base + "/api/v1/auth/login", json=login)).json()
+        auth = {"Authorization": f"Bearer {tokens['access_token']}"}
+        ids = []
+        for no, (title, path) in enumerate(files, start=1):
+            form = FormData()
+            for name, value in {"title": title, "album": album, "track_no": str(no)}.items():
+                form.add_field(name, value)
+            form.add_field(
+                "file", path.read_bytes(), filename=path.name, content_type="application/octet-stream"
+            )
+            resp = await http.post(base + "/api/v1/tracks", data=form, headers=auth)
+            assert resp.status == 202, await resp.text()
+            ids.append((await resp.json())["id"])
+        tracks = []
+        for track_id in ids:
+            for _ in range(240):
+                track = await (await http.get(f"{base}/api/v1/tracks/{track_id}", headers=auth)).json()
+                if track["status"] != "processing":
+                    break
+                await asyncio.sleep(0.5)
+            assert track["status"] == "ready", track
+            tracks.append(track)
+    return tracks
+
+
 async def artist_user(app: web.Application, name: str | None = None) -> dict[str, Any]:
     return await make_user(app, "artist", username=name)
 
@@ -74,4 +109,4 @@ def audio_state_js() -> str:
     )
 
 
-__all__ = ["artist_user", "audio_state_js", "keys", "sign_in", "upload_ready_track"]
+__all__ = ["artist_user", "audio_state_js", "keys", "sign_in", "upload_album", "upload_ready_track"]

@@ -5,17 +5,16 @@ windows."""
 
 from __future__ import annotations
 
-import asyncio
 import subprocess
 from pathlib import Path
 
-from aiohttp import ClientSession, FormData, web
+from aiohttp import web
 from aiohttp.test_utils import TestServer
 from playwright.async_api import Browser, expect
 
-from tests.helpers import PASSWORD, make_user
+from tests.helpers import make_user
 from tests.web.browser import open_page
-from tests.web.helpers import sign_in
+from tests.web.helpers import sign_in, upload_album
 from tests.web.recording import MUSIC, recording_context
 
 SECONDS = 8
@@ -61,28 +60,8 @@ async def test_tracks_fade_into_each_other(
     server: TestServer, web_app: web.Application, browser: Browser, tmp_path: Path
 ) -> None:
     artist = await make_user(web_app, "artist")
-    base = str(server.make_url("/")).rstrip("/")
-    async with ClientSession() as http:
-        login = {"username": artist["username"], "password": PASSWORD}
-        tokens = await (await http.post(base + "/api/v1/auth/login", json=login)).json()
-        auth = {"Authorization": f"Bearer {tokens['access_token']}"}
-        ids = []
-        for no, hz in enumerate((440, 660), start=1):
-            form = FormData()
-            for name, value in {"title": f"Tone {hz}", "album": "Two Tones", "track_no": str(no)}.items():
-                form.add_field(name, value)
-            path = tone(tmp_path / f"{hz}.flac", hz)
-            form.add_field("file", path.read_bytes(), filename=path.name, content_type="audio/flac")
-            resp = await http.post(base + "/api/v1/tracks", data=form, headers=auth)
-            assert resp.status == 202, await resp.text()
-            ids.append((await resp.json())["id"])
-        for track_id in ids:
-            for _ in range(240):
-                track = await (await http.get(f"{base}/api/v1/tracks/{track_id}", headers=auth)).json()
-                if track["status"] != "processing":
-                    break
-                await asyncio.sleep(0.5)
-            assert track["status"] == "ready", track
+    tones = [(f"Tone {hz}", tone(tmp_path / f"{hz}.flac", hz)) for hz in (440, 660)]
+    (track, _) = await upload_album(server, artist, "Two Tones", tones)
 
     listener = await make_user(web_app)
     w = await open_page(browser, server, context=await recording_context(browser, server))

@@ -4,18 +4,17 @@ click where one track gives way to the next. What the page plays is recorded thr
 
 from __future__ import annotations
 
-import asyncio
 import math
 import subprocess
 from pathlib import Path
 
-from aiohttp import ClientSession, FormData, web
+from aiohttp import web
 from aiohttp.test_utils import TestServer
 from playwright.async_api import Browser, expect
 
-from tests.helpers import PASSWORD, make_user
+from tests.helpers import make_user
 from tests.web.browser import open_page
-from tests.web.helpers import sign_in
+from tests.web.helpers import sign_in, upload_album
 from tests.web.recording import MUSIC, recording_context
 
 RATE = 48_000
@@ -51,40 +50,16 @@ def sweep_part(path: Path, start: int, end: int) -> Path:
     return path
 
 
-async def upload_album(server: TestServer, artist: dict, parts: list[Path]) -> list[dict]:
-    base = str(server.make_url("/")).rstrip("/")
-    async with ClientSession() as http:
-        login = {"username": artist["username"], "password": PASSWORD}
-        tokens = await (await http.post(base + "/api/v1/auth/login", json=login)).json()
-        auth = {"Authorization": f"Bearer {tokens['access_token']}"}
-        ids = []
-        for no, path in enumerate(parts, start=1):
-            form = FormData()
-            for name, value in {"title": f"Part {no}", "album": "One Sweep", "track_no": str(no)}.items():
-                form.add_field(name, value)
-            form.add_field("file", path.read_bytes(), filename=path.name, content_type="audio/flac")
-            resp = await http.post(base + "/api/v1/tracks", data=form, headers=auth)
-            assert resp.status == 202, await resp.text()
-            ids.append((await resp.json())["id"])
-        tracks = []
-        for track_id in ids:
-            for _ in range(240):
-                track = await (await http.get(f"{base}/api/v1/tracks/{track_id}", headers=auth)).json()
-                if track["status"] != "processing" and track["loudness"].get("album_gain_db") is not None:
-                    break
-                await asyncio.sleep(0.5)
-            assert track["status"] == "ready" and track["gapless"], track
-            tracks.append(track)
-    return tracks
-
-
 async def test_an_album_plays_without_gaps_or_clicks(
     server: TestServer, web_app: web.Application, browser: Browser, tmp_path: Path
 ) -> None:
     bounds = [0, SECONDS * RATE + 333, 2 * SECONDS * RATE + 777, 3 * SECONDS * RATE]
     parts = [sweep_part(tmp_path / f"part{k + 1}.flac", bounds[k], bounds[k + 1]) for k in range(3)]
     artist = await make_user(web_app, "artist")
-    tracks = await upload_album(server, artist, parts)
+    tracks = await upload_album(
+        server, artist, "One Sweep", [(f"Part {k + 1}", p) for k, p in enumerate(parts)]
+    )
+    assert all(t["gapless"] for t in tracks), tracks
 
     listener = await make_user(web_app)
     w = await open_page(browser, server, context=await recording_context(browser, server))
