@@ -30,6 +30,7 @@ import aiohttp
 from aiohttp.test_utils import TestClient
 from yarl import URL
 
+from media.lyrics import parse_lyrics
 from server import keys
 from tests.audio import make_audio
 from tests.delivery.conftest import Source, install
@@ -86,11 +87,15 @@ TABLE: dict[tuple[str, str], str | tuple[str, str]] = {
     ("GET", "/api/v1/tracks/{id}/stream"): ("DAAAA", "DHHAA"),
     ("HEAD", "/api/v1/tracks/{id}/stream"): ("DAAAA", "DHHAA"),
     ("GET", "/api/v1/tracks/{id}/similar"): ("DAAAA", "DHHAA"),
+    ("GET", "/api/v1/tracks/{id}/lyrics"): ("DAAAA", "DHHAA"),
+    ("PUT", "/api/v1/tracks/{id}/lyrics"): ("DDDAA", "DDHAA"),
+    ("DELETE", "/api/v1/tracks/{id}/lyrics"): ("DDDAA", "DDHAA"),
     ("POST", "/api/v1/scans"): "DDDDA",
     ("GET", "/api/v1/scans/{id}"): "DDDDA",
     ("GET", "/api/v1/jobs"): "DDDDA",
     ("GET", "/api/v1/jobs/{id}"): "DDDDA",
     ("POST", "/api/v1/jobs/{id}/retry"): "DDDDA",
+    ("POST", "/api/v1/jobs/reanalyse"): "DDDDA",
     # Signed media: the token in the path is the credential, whoever holds it.
     ("GET", "/hls/{token}/{track_id}/{path}"): "AAAAA",
     ("HEAD", "/hls/{token}/{track_id}/{path}"): "AAAAA",
@@ -155,6 +160,8 @@ class World:
         installed = await install(self.client.app, self.source, status=status)
         changes = {"owner_id": self.owner["_id"], "artist_id": self.artist_id, "album_id": self.album_id}
         await self.client.app[keys.TRACKS].update(installed.id, changes)
+        # Lyrics too, so that reading and removing them has something to find.
+        await self.client.app[keys.LYRICS].put(installed.id, parse_lyrics("[00:01.00]Sung"))
         return installed.id
 
     async def fresh_artist(self) -> str:
@@ -267,6 +274,8 @@ BODIES: dict[tuple[str, str], Callable[[World], dict[str, Any]]] = {
     ),
     ("PATCH", "/api/v1/albums/{id}"): _json(lambda w: {"release_year": 2001}),
     ("PATCH", "/api/v1/tracks/{id}"): _json(lambda w: {"title": "Edited"}),
+    ("PUT", "/api/v1/tracks/{id}/lyrics"): _json(lambda w: {"text": "[00:01.00]Sung"}),
+    ("POST", "/api/v1/jobs/reanalyse"): _json(lambda w: {"limit": 1}),
     ("POST", "/api/v1/scans"): _json(lambda w: {"path": str(w.folder / "library")}),
     ("POST", "/api/v1/playback/play"): _json(lambda w: {"track_id": w.track_id}),
     ("POST", "/api/v1/playback/seek"): _json(lambda w: {"position_ms": 1000}),
@@ -288,6 +297,7 @@ BODIES: dict[tuple[str, str], Callable[[World], dict[str, Any]]] = {
 
 DESTRUCTIVE = {
     ("DELETE", "/api/v1/me/app-passwords/{id}"),
+    ("DELETE", "/api/v1/tracks/{id}/lyrics"),
     ("DELETE", "/api/v1/users/{id}"),
     ("DELETE", "/api/v1/artists/{id}"),
     ("DELETE", "/api/v1/albums/{id}"),

@@ -72,8 +72,9 @@ export class Timeline {
     this.onError = onError;
     this.entries = []; // [{track, start, duration, lead, init, segments, next, initDone}]
     this.closed = false;
-    this.busy = false;
     this.feeding = null;
+    this.pendingTime = null; // where playback will start, while the element does not know yet
+    this.firstAppended = null;
   }
 
   /** Start a new timeline with ``track`` at ``positionMs``; resolves once playback can start. */
@@ -92,8 +93,12 @@ export class Timeline {
     this.entries.push(entry);
     this.ms.duration = entry.start + entry.duration;
     this.startAt(entry, positionMs / 1000);
-    await this.feed();
-    this.audio.currentTime = entry.start + positionMs / 1000;
+    // Until the element knows where to play from, the feeder measures from there.
+    this.pendingTime = entry.start + positionMs / 1000;
+    const first = new Promise((resolve) => (this.firstAppended = resolve));
+    await Promise.race([first, this.feed()]); // playback can start once one segment is in
+    this.audio.currentTime = this.pendingTime;
+    this.pendingTime = null;
   }
 
   /** Lay ``track`` after the last one (the next of the queue). */
@@ -184,7 +189,7 @@ export class Timeline {
           if (this.ms.readyState === 'open' && !this.sb.updating) this.ms.endOfStream();
           return;
         }
-        const ahead = this.aheadOf(this.audio.currentTime);
+        const ahead = this.aheadOf(this.pendingTime ?? this.audio.currentTime);
         if (ahead > AHEAD_S) return; // timeupdate calls again
         await this.trimBehind();
         if (!entry.initDone) {
@@ -197,6 +202,10 @@ export class Timeline {
           entry.initDone = true;
         }
         await this.appendUrl(entry.segments[entry.next].url);
+        if (this.firstAppended) {
+          this.firstAppended();
+          this.firstAppended = null;
+        }
         entry.next += 1;
         if (entry.next >= entry.segments.length) entry.done = true;
       }
@@ -214,7 +223,7 @@ export class Timeline {
   }
 
   async trimBehind() {
-    const t = this.audio.currentTime;
+    const t = this.pendingTime ?? this.audio.currentTime;
     if (t > BEHIND_S + 5 && this.sb.buffered.length && this.sb.buffered.start(0) < t - BEHIND_S) {
       await this.run(() => this.sb.remove(0, t - BEHIND_S));
     }
