@@ -56,6 +56,8 @@ async def merge_artists(catalog: CatalogService, source_id: str, target_id: str)
         await catalog.tracks.set_many(ids, {"album_id": into, "artist_id": target_id})
         await catalog.cache.invalidate("track", *ids)
         changed_tracks += ids
+        if catalog.loudness is not None:
+            await catalog.loudness.refresh(into)  # the folded album is one programme now
         await catalog.albums.delete(album["_id"])
         await catalog.cache.invalidate("album", album["_id"])
         await catalog.library("album", album["_id"], "deleted")

@@ -122,3 +122,43 @@ async def test_track_and_album_loudness_agree_with_ebur128(client, tmp_path: Pat
     left = (await (await client.get(f"/api/v1/tracks/{tracks[quiet]}", headers=headers)).json())["loudness"]
     assert left["album_gain_db"] == pytest.approx(left["track_gain_db"], abs=0.1)
     assert left["album_true_peak_dbtp"] == pytest.approx(left["true_peak_dbtp"], abs=0.01)
+
+
+async def test_merging_artists_refigures_the_album_they_fold_into(client, tmp_path: Path) -> None:
+    """Two artists' albums of the same title become one album: its figures are those of both tracks."""
+    _, artist = await signed_in(client, "artist")
+    _, admin = await signed_in(client, "admin")
+    quiet = pink_noise(tmp_path / "quiet.flac", -23.0, seed=3)
+    loud = pink_noise(tmp_path / "loud.flac", -14.0, seed=4)
+    ids = {}
+    for path, name in ((quiet, "Dup Band"), (loud, "The Band")):
+        status, body = await upload_file(
+            client, artist, path, fields={"title": path.stem, "artist": name, "album": "Same Album"}
+        )
+        assert status == 202, body
+        ids[path] = body
+    for body in ids.values():
+        assert (await wait_for_track(client, artist, body["id"], within=120))["status"] == "ready"
+
+    async def loudness(path: Path) -> dict:
+        return (await (await client.get(f"/api/v1/tracks/{ids[path]['id']}", headers=admin)).json())[
+            "loudness"
+        ]
+
+    deadline = asyncio.get_running_loop().time() + 10
+    while (await loudness(quiet))["album_gain_db"] is None or (await loudness(loud))["album_gain_db"] is None:
+        assert asyncio.get_running_loop().time() < deadline, "the albums' loudness was never figured"
+        await asyncio.sleep(0.1)
+    alone = await loudness(quiet)
+    assert alone["album_gain_db"] == pytest.approx(alone["track_gain_db"], abs=0.1)  # an album of one
+
+    source, target = ids[quiet]["artist_id"], ids[loud]["artist_id"]
+    resp = await client.post(
+        f"/api/v1/artists/{source}/merge", json={"into_artist_id": target}, headers=admin
+    )
+    assert resp.status == 200, await resp.text()
+    album_lufs, album_peak = ebur128(quiet, loud)
+    for path in (quiet, loud):
+        figures = await loudness(path)
+        assert figures["album_gain_db"] == pytest.approx(-18.0 - album_lufs, abs=0.1), path.name
+        assert figures["album_true_peak_dbtp"] == pytest.approx(album_peak, abs=0.2), path.name
