@@ -37,8 +37,6 @@ ProgressCallback = Callable[[float], Awaitable[None] | None]
 
 PROBE_TIMEOUT_S = 30.0
 STDERR_TAIL_LINES = 500
-STDERR_HEAD_LINES = 200
-"""Lines kept from the start of stderr too: the stream descriptions (encoder delays) come first."""
 _MAX_LINE = 2000
 _LOG_PREFIX_RE = re.compile(r"^\[[^\]]+ @ 0x[0-9a-f]+\]\s*")
 _ERRORISH_RE = re.compile(
@@ -77,11 +75,10 @@ class ProbeResult:
 
 @dataclass(frozen=True, slots=True)
 class FfmpegRun:
-    """A finished, successful ffmpeg run: its stderr head and tail (for parsing summaries), wall time."""
+    """A finished, successful ffmpeg run: its stderr tail (for parsing summaries) and wall time."""
 
     stderr_tail: str
     elapsed_s: float
-    stderr_head: str = ""
 
 
 @dataclass(frozen=True, slots=True)
@@ -197,16 +194,9 @@ async def run_ffmpeg(
     started = time.monotonic()
     proc = await _spawn(full, cwd=cwd, stdout=True)
     tail: deque[str] = deque(maxlen=STDERR_TAIL_LINES)
-    head: list[str] = []
-
-    def keep(line: str) -> None:
-        if len(head) < STDERR_HEAD_LINES:
-            head.append(line)
-        tail.append(line)
-
     progress = _Progress(duration_ms, on_progress)
     assert proc.stdout is not None and proc.stderr is not None
-    stderr_task = asyncio.create_task(_pump_lines(proc.stderr, keep))
+    stderr_task = asyncio.create_task(_pump_lines(proc.stderr, tail.append))
     try:
         async with asyncio.timeout(timeout):
             await _pump_lines_async(proc.stdout, progress.feed)
@@ -223,9 +213,7 @@ async def run_ffmpeg(
         reason = _summarise(list(tail)) or "no error message"
         raise TranscodeFailed(f"ffmpeg failed (exit code {returncode}): {reason}")
     await progress.finish()
-    return FfmpegRun(
-        stderr_tail="\n".join(tail), elapsed_s=time.monotonic() - started, stderr_head="\n".join(head)
-    )
+    return FfmpegRun(stderr_tail="\n".join(tail), elapsed_s=time.monotonic() - started)
 
 
 class _Progress:
@@ -288,7 +276,6 @@ _SUMMARY_I_RE = re.compile(r"Integrated loudness:\s*I:\s*(-?inf|[-+]?\d+(?:\.\d+
 _SUMMARY_TP_RE = re.compile(r"True peak:\s*Peak:\s*(-?inf|[-+]?\d+(?:\.\d+)?)\s*dBFS", re.IGNORECASE)
 _SUMMARY_LRA_RE = re.compile(r"Loudness range:\s*LRA:\s*(-?inf|[-+]?\d+(?:\.\d+)?)\s*LU\b", re.IGNORECASE)
 _VOLUMEDETECT_N_RE = re.compile(r"\]\s*n_samples:\s*(\d+)")
-_AAC_DELAY_RE = re.compile(r"Stream #\d+:\d+.*: Audio: aac\b.*?, delay (\d+)")
 
 
 def parse_ebur128_summary(stderr: str) -> Loudness | None:
@@ -317,14 +304,6 @@ def parse_sample_count(stderr: str, channels: int) -> int | None:
     """Sample frames that went through the ``volumedetect`` filter (it counts samples of all channels)."""
     found = _VOLUMEDETECT_N_RE.findall(stderr)
     return int(found[-1]) // channels if found else None
-
-
-def parse_aac_priming(stderr: str) -> int | None:
-    """The AAC encoder's delay (priming samples) from the output stream descriptions, when every AAC
-    output declares the same one; None otherwise."""
-    at = stderr.find("Output #")
-    delays = {int(d) for d in _AAC_DELAY_RE.findall(stderr[at:])} if at >= 0 else set()
-    return delays.pop() if len(delays) == 1 else None
 
 
 def _db_value(text: str) -> float | None:

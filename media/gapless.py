@@ -40,7 +40,8 @@ EDGED_MIN_MS = 1000
 """Shorter tracks get no edges (a mirror longer than the music would not be the music's)."""
 FFMPEG_AAC_PRIMING = 1024
 """The priming of ffmpeg's native AAC encoder (``initial_padding`` in libavcodec/aacenc.c). ffmpeg
-prints it as ``delay 1024`` beside a single output stream, but not for the ladder's HLS variants."""
+prints it as ``delay 1024`` beside a plain output stream, but not for HLS variants, so the constant
+it is (tests/delivery/test_gapless.py decodes every rung and checks the trim to the sample)."""
 
 _CONTAINERS = frozenset({b"moov", b"trak", b"mdia", b"minf", b"stbl", b"edts", b"mvex", b"moof", b"traf"})
 

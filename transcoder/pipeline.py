@@ -35,7 +35,6 @@ from media.ffmpeg import (
     ProgressCallback,
     call_progress,
     extract_cover,
-    parse_aac_priming,
     parse_ebur128_summary,
     parse_sample_count,
     run_ffmpeg,
@@ -105,7 +104,7 @@ class TranscodeResult:
     """The 400 ms gating blocks' loudness, for the album's figure."""
     gapless: Gapless | None = None
     """Priming and padding around the music in every rung (signalled in each init segment's edit list);
-    None when the pass did not report what it needs (no sample count, several encoder delays)."""
+    None when the pass did not report its sample count."""
 
 
 async def transcode(
@@ -136,7 +135,7 @@ async def transcode(
     await asyncio.to_thread(work.mkdir, parents=True)
     edges, tail_from = _edges(info, sample_rate)
     # The meter's blocks go to a temp file of their own (not into the ladder that gets published).
-    handle, name = tempfile.mkstemp(prefix="hs-blocks-", suffix=".txt")
+    handle, name = await asyncio.to_thread(tempfile.mkstemp, prefix="hs-blocks-", suffix=".txt")
     os.close(handle)
     blocks_file = Path(name)
     limit = timeout if timeout is not None else 60.0 + info.duration_ms / 1000
@@ -251,7 +250,7 @@ class _MonotonicProgress:
 
 
 def _finalise(work: Path, ladder: Ladder, session: tuple[tuple[str, str], ...]) -> list[RenditionStats]:
-    """Blocking: give init segments their layout name, then replace ffmpeg's master with a measured one
+    """Blocking: give init segments their layout name, then write the master playlist from measurements
     (carrying the track's gain as session data)."""
     names = [rung.name for rung in ladder.rungs]
     for name in names:
@@ -277,7 +276,7 @@ def _signal_gapless(
     list (:mod:`media.gapless`). The rungs encode the same samples into the same frames, so they agree;
     a rung that does not is a bug worth a failed transcode rather than a ladder that plays unevenly."""
     # What comes before the music: the encoder's own priming, then the mirrored head.
-    priming = (parse_aac_priming(run.stderr_head) or FFMPEG_AAC_PRIMING) + edges
+    priming = FFMPEG_AAC_PRIMING + edges
     source = parse_sample_count(run.stderr_tail, channels=2)  # the graph makes every rung stereo
     if not source:
         log.warning("no gapless bookkeeping: the pass did not report its sample count")
