@@ -17,19 +17,15 @@ characters, and capped (``MAX_LINES`` lines of ``MAX_LINE`` characters).
 
 from __future__ import annotations
 
-import logging
 import re
 import unicodedata
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import mutagen
 from mutagen._vorbis import VCommentDict
 from mutagen.id3 import ID3
 from mutagen.mp4 import MP4Tags
-
-log = logging.getLogger(__name__)
 
 MAX_LINES = 2000
 MAX_LINE = 500
@@ -140,19 +136,6 @@ def _parse_lrc(raw_lines: list[str], lang: str | None, source: str) -> Lyrics | 
 
 
 # --- from files ----------------------------------------------------------------------------------
-
-
-def read_lyrics(path: Path, *, sidecar: bool = False) -> Lyrics | None:
-    """The lyrics a file carries (and, with ``sidecar``, a ``.lrc`` beside it: it wins, being the one a
-    person put there on purpose). Blocking; never raises for a bad file."""
-    if sidecar and (found := read_sidecar(path)) is not None:
-        return found
-    try:
-        audio = mutagen.File(path)
-    except Exception as exc:  # mutagen raises a zoo on malformed files
-        log.info("lyrics unreadable", extra={"path": str(path), "error": repr(exc)})
-        return None
-    return lyrics_from_tags(getattr(audio, "tags", None), audio)
 
 
 def lyrics_from_tags(tags: Any, audio: Any) -> Lyrics | None:

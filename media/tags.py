@@ -96,6 +96,7 @@ def read_tags(path: Path, *, sidecar_lyrics: bool = False) -> Tags:
         # ID3 inside a WAV (rare) wins; RIFF INFO fills what it lacks.
         for key, value in read_riff_info(path).items():
             text.setdefault(key, value)
+    raw = _safe_raw_tags(path, easy)
     return Tags(
         title=clean_text(text.get("title")),
         artist=clean_text(text.get("artist")),
@@ -106,8 +107,8 @@ def read_tags(path: Path, *, sidecar_lyrics: bool = False) -> Tags:
         track_no=parse_number(text.get("tracknumber")),
         disc_no=parse_number(text.get("discnumber")),
         duration_ms=_duration_ms(easy),
-        cover=_safe_cover(path, easy),
-        lyrics=(read_sidecar(path) if sidecar_lyrics else None) or _safe_lyrics(path, easy),
+        cover=_safe_cover(path, easy, raw),
+        lyrics=(read_sidecar(path) if sidecar_lyrics else None) or _safe_lyrics(path, easy, raw),
     )
 
 
@@ -235,9 +236,9 @@ def sniff_image(data: bytes) -> str | None:
     return None
 
 
-def _safe_cover(path: Path, easy: Any) -> Cover | None:
+def _safe_cover(path: Path, easy: Any, raw: Any) -> Cover | None:
     try:
-        candidates = list(_cover_candidates(path, easy))
+        candidates = list(_cover_candidates(easy, raw))
     except Exception as exc:  # a broken picture block must not cost us the text tags
         log.info("cover unreadable", extra={"path": str(path), "error": repr(exc)})
         return None
@@ -247,15 +248,15 @@ def _safe_cover(path: Path, easy: Any) -> Cover | None:
     return None
 
 
-def _safe_lyrics(path: Path, easy: Any) -> Lyrics | None:
+def _safe_lyrics(path: Path, easy: Any, raw: Any) -> Lyrics | None:
     try:
-        return lyrics_from_tags(_raw_tags(path, easy), easy)
+        return lyrics_from_tags(raw, easy)
     except Exception as exc:  # broken lyrics frames must not cost us the text tags
         log.info("lyrics unreadable", extra={"path": str(path), "error": repr(exc)})
         return None
 
 
-def _cover_candidates(path: Path, easy: Any) -> Iterable[bytes]:
+def _cover_candidates(easy: Any, raw: Any) -> Iterable[bytes]:
     """Picture bytes in preference order (front cover first), per tag format."""
     pictures = getattr(easy, "pictures", None)  # FLAC metadata blocks
     if pictures:
@@ -263,7 +264,6 @@ def _cover_candidates(path: Path, easy: Any) -> Iterable[bytes]:
     tags = getattr(easy, "tags", None)
     if isinstance(tags, VCommentDict):
         yield from _vorbis_pictures(tags)
-    raw = _raw_tags(path, easy)
     if isinstance(raw, ID3):
         frames = raw.getall("APIC")
         yield from (f.data for f in sorted(frames, key=lambda f: f.type != _FRONT_COVER))
@@ -271,13 +271,17 @@ def _cover_candidates(path: Path, easy: Any) -> Iterable[bytes]:
         yield from (bytes(c) for c in raw.get("covr", []) if isinstance(c, MP4Cover))
 
 
-def _raw_tags(path: Path, easy: Any) -> Any:
-    """The format's own tag object: easy wrappers (EasyID3, EasyMP4) hide pictures, so reopen."""
+def _safe_raw_tags(path: Path, easy: Any) -> Any:
+    """The format's own tag object, read once for the cover and the lyrics: easy wrappers (EasyID3,
+    EasyMP4) hide pictures and lyrics frames, so those files are opened again. None if that fails."""
     tags = getattr(easy, "tags", None)
     if tags is None or type(tags).__name__ not in ("EasyID3", "EasyMP4Tags"):
         return tags
-    full = mutagen.File(path)
-    return getattr(full, "tags", None)
+    try:
+        return getattr(mutagen.File(path), "tags", None)
+    except Exception as exc:  # a file the easy reader took but the full one chokes on
+        log.info("tags unreadable", extra={"path": str(path), "error": repr(exc)})
+        return None
 
 
 def _vorbis_pictures(tags: Any) -> Iterable[bytes]:
