@@ -5,9 +5,9 @@ document per track, out of the track document so that listings never carry it). 
 album is waiting for a transcode, the album's integrated loudness is the BS.1770 gate over all those
 blocks together (:mod:`media.loudness`), its true peak the highest of its tracks', and every ready
 track of the album gets ``album_gain_db`` and ``album_true_peak_dbtp``. It is figured again whenever
-the album changes: a track finished, moved in or out, or deleted (the worker and the catalog call
-:meth:`AlbumLoudness.refresh`). A track measured before blocks were kept leaves the album without
-figures until it is analysed again (``harmonystream reanalyse``).
+the album changes: a track finished, moved in or out, deleted, or folded in by an artist merge (the
+worker and the catalog call :meth:`AlbumLoudness.refresh`). A track measured before blocks were kept
+leaves the album without figures until it is analysed again (``POST /api/v1/jobs/reanalyse``).
 
 Used by the worker and by the server (both may write tracks the catalog caches: the cache entries of
 the tracks written are invalidated here).

@@ -408,8 +408,9 @@ class CatalogService:
             await self.loudness.detach([track_id])
             for changed in (track.album_id, doc.get("album_id")):
                 await self.loudness.refresh(changed)
+            doc = await self.track_doc(track_id)  # with the album figures just written
         await self.library("track", track_id, "updated")
-        return Track.from_doc(await self.track_doc(track_id))
+        return Track.from_doc(doc)
 
     async def delete_track(self, principal: Principal, track_id: str) -> None:
         """Delete a track with its renditions and cover, and its original when it was uploaded.
