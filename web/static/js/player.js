@@ -230,9 +230,7 @@ class Player {
     const incoming = this.decks.find((d) => d !== this.audio);
     const { ctx } = this.graph;
     try {
-      const id = encodeURIComponent(next.id);
-      const [media, fresh] = await Promise.all([get(`/tracks/${id}/media`), get(`/tracks/${id}`).catch(() => null)]);
-      if (fresh) Object.assign(next, fresh);
+      const media = await this.mediaOf(next);
       if (this.fading !== outgoing) return;
       const timeline = gaplessSupported() ? new Timeline(incoming, () => {}) : null;
       if (!timeline) {
@@ -300,9 +298,7 @@ class Player {
     const last = timeline.entries[timeline.entries.length - 1];
     if (!last || !this.loaded || last.track.id !== this.loaded.id) return; // already laid
     try {
-      const id = encodeURIComponent(next.id);
-      const [media, fresh] = await Promise.all([get(`/tracks/${id}/media`), get(`/tracks/${id}`).catch(() => null)]);
-      if (fresh) Object.assign(next, fresh);
+      const media = await this.mediaOf(next);
       if (timeline === this.timeline && this.following() === next) await timeline.append(next, media);
     } catch {
       /* it is loaded the ordinary way when its turn comes */
@@ -348,6 +344,18 @@ class Player {
 
   // -- loading and playing --------------------------------------------------------------------
 
+  /**
+   * The signed media URLs of ``track``, and the track itself brought up to date: lists and search
+   * results may predate its loudness and gapless figures (an album's are written once its last track
+   * is ready). A track that cannot be refreshed plays with what the list said.
+   */
+  async mediaOf(track) {
+    const id = encodeURIComponent(track.id);
+    const [media, fresh] = await Promise.all([get(`/tracks/${id}/media`), get(`/tracks/${id}`).catch(() => null)]);
+    if (fresh) Object.assign(track, fresh);
+    return media;
+  }
+
   async hlsClass() {
     if (this.Hls === undefined) {
       try {
@@ -368,12 +376,7 @@ class Player {
     this.changed();
     let media;
     try {
-      // The track afresh too: lists and search results may predate its loudness figures (an album's
-      // are written once its last track is ready).
-      const id = encodeURIComponent(track.id);
-      const [urls, fresh] = await Promise.all([get(`/tracks/${id}/media`), get(`/tracks/${id}`).catch(() => null)]);
-      media = urls;
-      if (fresh) Object.assign(track, fresh);
+      media = await this.mediaOf(track);
     } catch (err) {
       if (seq === this.loadSeq) toast(`Cannot play “${track.title}”: ${errorText(err)}`, 'error');
       return;
@@ -563,8 +566,12 @@ class Player {
 
   applyGain() {
     const factor = Math.pow(10, this.trackGainDb(this.current || this.loaded) / 20);
-    for (const deck of this.decks) deck.volume = this.graph ? this.volume : deck === this.audio ? Math.min(1, this.volume * factor) : deck.volume;
-    if (this.graph) this.graph.decks.get(this.audio).level.gain.value = factor;
+    if (this.graph) {
+      for (const deck of this.decks) deck.volume = this.volume;
+      this.graph.decks.get(this.audio).level.gain.value = factor;
+    } else {
+      this.audio.volume = Math.min(1, this.volume * factor);
+    }
     this.gainFactor = factor;
     this.audio.dataset.gain = factor.toFixed(3);
   }
