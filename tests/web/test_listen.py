@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import subprocess
 from pathlib import Path
 
 from aiohttp import ClientSession, web
@@ -10,7 +12,18 @@ from playwright.async_api import Browser, expect
 
 from tests.helpers import PASSWORD, make_user
 from tests.web.browser import open_page, visit
-from tests.web.helpers import sign_in, upload_ready_track
+from tests.web.helpers import sign_in, upload_album, upload_ready_track
+
+
+def _loud_tone(path: Path) -> Path:
+    """A 330 Hz tone at 0.7 of full scale: far louder than the generated tracks."""
+    subprocess.run(
+        ["ffmpeg", "-v", "error", "-y", "-f", "lavfi", "-i", "aevalsrc='0.7*sin(2*PI*330*t)':s=44100:d=4",
+         "-ac", "2", "-c:a", "flac", str(path)],
+        check=True,
+    )  # fmt: skip
+    return path
+
 
 AUDIO = "() => { const a = document.getElementById('audio'); return {paused: a.paused, src: a.src}; }"
 
@@ -20,7 +33,13 @@ async def test_search_and_play_through_hls(
 ) -> None:
     artist = await make_user(web_app, "artist")
     track = await upload_ready_track(web_app, server, tmp_path, artist, "Northern Lights")
+    # A much louder second track on the same album, so that album and track gains differ.
+    await upload_album(server, artist, "First Light", [("Loud Hymn", _loud_tone(tmp_path / "loud.flac"))])
     listener = await make_user(web_app)
+    for _ in range(100):  # the album's figures are written just after its last track is ready
+        if (await _track_json(server, listener, track["id"]))["loudness"]["album_gain_db"] is not None:
+            break
+        await asyncio.sleep(0.1)
     w = await open_page(browser, server)
     await sign_in(w.context, server, listener["username"])
     page = w.page
@@ -69,12 +88,12 @@ async def test_search_and_play_through_hls(
     audio = page.locator("#audio")
     track_factor = factor(loudness["track_gain_db"], loudness["true_peak_dbtp"])
     await expect(audio).to_have_attribute("data-gain", track_factor)
-    # "album": the album's gain and peak (this album has one track, whose figures they then are).
+    # "album": the album's gain and peak, both set by its loud second track here.
     assert loudness["album_gain_db"] is not None, loudness
+    album_factor = factor(loudness["album_gain_db"], loudness["album_true_peak_dbtp"])
+    assert album_factor != track_factor
     await page.get_by_label("Normalise").select_option("album")
-    await expect(audio).to_have_attribute(
-        "data-gain", factor(loudness["album_gain_db"], loudness["album_true_peak_dbtp"])
-    )
+    await expect(audio).to_have_attribute("data-gain", album_factor)
     await page.get_by_label("Normalise").select_option("off")
     await expect(audio).to_have_attribute("data-gain", "1.000")
     assert await page.evaluate("() => localStorage.getItem('hs-normalise')") == "off"  # remembered
