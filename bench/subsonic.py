@@ -4,7 +4,7 @@
 
 How Symfonium and other apps sync a library: ``search3`` with an empty query, ``songCount`` per page,
 ``songOffset`` moving on until a short page. Setup: a corpus of artists, albums and tracks generated
-by bench/search.py's generator in an embedded store (a temporary directory unless ``--data-dir`` is
+by bench/library.py's generator in an embedded store (a temporary directory unless ``--data-dir`` is
 given, which keeps it for the next run); one listener with an app password; ``harmonystream serve``
 started on it as in production. Each round pages through every track once (JSON, token sign-in as apps
 do it), one request at a time on one keep-alive connection, then does the same for albums and
@@ -35,7 +35,7 @@ import aiohttp
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from bench.search import generate, pct
+from bench.library import generate, pct
 from bench.serve import start_server, wait_ready
 from migrations import apply_pending
 from server.catalog.store import TrackStore

@@ -117,7 +117,8 @@ class TrackStore:
         """A track ``owner_id`` uploaded whose original has this SHA-256, if any (served by tracks_owner)."""
         return await self._tracks.find_one({"owner_id": owner_id, "original.sha256": sha256})
 
-    def new_document(self, fields: dict[str, Any]) -> dict[str, Any]:
+    @staticmethod
+    def new_document(fields: dict[str, Any]) -> dict[str, Any]:
         """A complete track document (not yet saved); ``fields`` may carry its ``_id``."""
         now = utcnow()
         return {

@@ -8,12 +8,12 @@
   more by the same artist, then popular tracks of the same genre.
 
 Only ready tracks are recommended. Catalog facts (artist, genre, play count, status) come from the
-search index of this process, which holds them for every track; pages are read from the database.
+library index's table (``server/search/table.py``), which holds them for every track and orders them
+by plays; pages are read from the database.
 """
 
 from __future__ import annotations
 
-import heapq
 from collections import Counter, defaultdict
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -25,7 +25,7 @@ from server.catalog.service import CatalogService, records
 from server.recommend import trending as trending_sets
 from server.recommend.schemas import RecommendationList, RecommendedTrack
 from server.recommend.store import ListeningStore
-from server.search.index import Entry
+from server.search.rows import Row
 from server.search.service import SearchService
 from server.search.store import SearchStore
 
@@ -85,17 +85,19 @@ class RecommendService:
         self._redis = redis
         self._prefix = prefix
 
-    def _entry(self, track_id: str) -> Entry | None:
-        return self._search.index.tracks.get(track_id)
+    def _entry(self, track_id: str) -> Row | None:
+        return self._search.index.table.get("track", track_id)
 
-    def _ready(self, entry: Entry | None) -> bool:
+    def _ready(self, entry: Row | None) -> bool:
         return entry is not None and entry.status == "ready"
 
-    def _best_of(self, slots: set[int], k: int) -> list[Entry]:
-        """The ``k`` most played ready entries among ``slots``."""
-        index = self._search.index.tracks
-        live = slots - index.not_ready
-        return [index.entries[s] for s in heapq.nsmallest(k, live, key=index.plays_order.__getitem__)]  # type: ignore[misc]
+    def _best_of(self, k: int, *, artist_id: str | None = None, genre_key: str | None = None) -> list[Row]:
+        """The ``k`` most played ready tracks of an artist, of a genre, or of the whole library."""
+        return self._search.index.table.most_played(k, artist_id=artist_id, genre_key=genre_key)
+
+    def _artist_name(self, artist_id: str) -> str:
+        artist = self._search.index.table.get("artist", artist_id)
+        return artist.title if artist is not None else "this artist"
 
     # -- for you ---------------------------------------------------------------------------------
 
@@ -121,16 +123,15 @@ class RecommendService:
                 genres[entry.genre_key] += weight
                 genre_names.setdefault(entry.genre_key, entry.genre or entry.genre_key)
         picks = Picks(just_played)
-        index = self._search.index
         top_artist = max(artists.values(), default=1.0)
         top_genre = max(genres.values(), default=1.0)
         for artist_id, affinity in artists.most_common(TOP_ARTISTS):
-            name = index.artist_names.get(artist_id, "this artist")
-            for rank, entry in enumerate(self._best_of(index.tracks.by_artist.get(artist_id, set()), 20)):
+            name = self._artist_name(artist_id)
+            for rank, entry in enumerate(self._best_of(20, artist_id=artist_id)):
                 score = 1.0 * affinity / top_artist + 0.3 * genres.get(entry.genre_key or "", 0) / top_genre
                 picks.offer(entry.id, score - rank * 0.01, f"Because you played {name}", "artist")
         for genre_key, affinity in genres.most_common(TOP_GENRES):
-            for rank, entry in enumerate(self._best_of(index.tracks.by_genre.get(genre_key, set()), 30)):
+            for rank, entry in enumerate(self._best_of(30, genre_key=genre_key)):
                 picks.offer(
                     entry.id,
                     0.6 * affinity / top_genre - rank * 0.01,
@@ -152,8 +153,7 @@ class RecommendService:
                 seen.add(track_id)
                 picks.append(_Pick(track_id, 0.0, "Trending now", "trending"))
         if len(picks) < limit:
-            index = self._search.index.tracks
-            for entry in self._best_of(set(index.slot.values()), limit * 2 + len(seen)):
+            for entry in self._best_of(limit * 2 + len(seen)):
                 if entry.id in seen:
                     continue
                 seen.add(entry.id)
@@ -166,7 +166,6 @@ class RecommendService:
     async def similar(self, principal: Any, track_id: str, limit: int) -> RecommendationList:
         await self._search.ready()
         seed = await self._catalog.visible_track(principal, track_id)
-        index = self._search.index
         picks = Picks({track_id})
         listeners = [u for u in await self._listening.listeners_of(track_id, 500) if u != principal.user_id]
         co_listened: Counter[str] = Counter()
@@ -182,16 +181,12 @@ class RecommendService:
                     other, 1.0 + users / most, f"Listeners of {seed.title} also played this", "co_listened"
                 )
         if seed.artist_id:
-            name = index.artist_names.get(seed.artist_id, "this artist")
-            for rank, entry in enumerate(
-                self._best_of(index.tracks.by_artist.get(seed.artist_id, set()), 20)
-            ):
+            name = self._artist_name(seed.artist_id)
+            for rank, entry in enumerate(self._best_of(20, artist_id=seed.artist_id)):
                 picks.offer(entry.id, 0.8 - rank * 0.01, f"More from {name}", "same_artist")
         seed_entry = self._entry(track_id)
         if seed_entry is not None and seed_entry.genre_key:
-            for rank, entry in enumerate(
-                self._best_of(index.tracks.by_genre.get(seed_entry.genre_key, set()), 40)
-            ):
+            for rank, entry in enumerate(self._best_of(40, genre_key=seed_entry.genre_key)):
                 picks.offer(entry.id, 0.5 - rank * 0.005, f"Popular in {seed_entry.genre}", "same_genre")
         return await self._render(_cap_per_artist(picks.ranked(), self._entry, PER_ARTIST + 2), limit)
 

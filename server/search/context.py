@@ -29,6 +29,7 @@ async def discovery_ctx(app: web.Application) -> AsyncIterator[None]:
     search = SearchService(
         reader,
         app[keys.CATALOG],
+        settings.data_dir / "search",
         refresh_seconds=settings.search_refresh_seconds,
         reconcile_seconds=settings.search_reconcile_seconds,
     )
@@ -50,3 +51,4 @@ async def discovery_ctx(app: web.Application) -> AsyncIterator[None]:
     supervisor.start("search-index", search.run)
     yield
     await bounded(supervisor.stop("search-index"), seconds=10, what="search index")
+    search.close()

@@ -1,7 +1,7 @@
 """Reads the search index needs from the catalog collections (``artists``, ``albums``, ``tracks``).
 
 Read-only: the catalog owns these documents. Two measured traps of the embedded store shape the
-queries (100,000 tracks, ``bench/search.py``):
+queries (100,000 tracks, measured with the in-memory index this replaced):
 
 - ``{"_id": {"$in": ids}}`` scans the whole collection (~1.3 s); an ``$or`` of ``_id`` equalities
   is answered from the primary key (~2 ms for 20). MongoDB plans both the same way.
@@ -10,7 +10,7 @@ queries (100,000 tracks, ``bench/search.py``):
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import AsyncIterator, Sequence
 from datetime import datetime
 from typing import Any, Literal
 
@@ -68,9 +68,14 @@ class SearchStore:
     def _coll(self, kind: Kind) -> Any:
         return self._db[COLLECTIONS[kind]]
 
-    async def scan(self, kind: Kind) -> list[dict[str, Any]]:
-        """Every document of ``kind``, projected to what the index keeps."""
-        return await self._coll(kind).find({}, FIELDS[kind]).to_list(None)
+    async def stream(self, kind: Kind) -> AsyncIterator[dict[str, Any]]:
+        """Every document of ``kind``, projected to what the index keeps.
+
+        MongoDB streams it in batches; the embedded engine reads the whole collection before the
+        first document (its cursors are not lazy), which a build from nothing pays once.
+        """
+        async for doc in self._coll(kind).find({}, FIELDS[kind]):
+            yield doc
 
     async def changed_since(self, kind: Kind, since: datetime) -> list[dict[str, Any]]:
         """Documents of ``kind`` updated at or after ``since``, oldest first (at most ``BATCH``)."""

@@ -1,46 +1,93 @@
-"""``TextIndex.listing``: the whole index in one order, kept up to date by small steps, checked against
-sorting everything again after every kind of change."""
+"""The library index's listings and searches, checked against sorting and matching everything again
+after every kind of change (puts, renames, status changes, removals), and shared between processes."""
 
 from __future__ import annotations
 
 import random
+from datetime import datetime
+from pathlib import Path
 
-from server.search.index import Entry, TextIndex
-
-
-def expected(index: TextIndex, viewer: str | None, hide: bool) -> list[str]:
-    live = [e for e in index.entries if e is not None]
-    if hide:
-        live = [e for e in live if e.status == "ready" or e.owner_id == viewer]
-    return [e.id for e in sorted(live, key=lambda e: (e.title_key, e.id))]
+from server.search.library import LibraryIndex, Query
+from server.search.text import fold, words
 
 
-def listed(index: TextIndex, viewer: str | None, hide: bool) -> list[str]:
-    slots = index.listing("title", hidden=index.not_ready if hide else None, owner_id=viewer)
-    return [index.entries[s].id for s in slots]  # type: ignore[union-attr]
+def _track(n: int, title: str, status: str, owner: str) -> dict:
+    now = datetime(2026, 1, 1)
+    return {
+        "_id": f"t{n}", "title": title, "artist_id": "a1", "album_id": None, "status": status,
+        "owner_id": owner, "play_count": n % 7, "created_at": now, "updated_at": now,
+    }  # fmt: skip
 
 
-def test_listings_follow_puts_renames_status_changes_and_removals() -> None:
+def test_listings_and_matches_follow_puts_renames_status_changes_and_removals(tmp_path: Path) -> None:
     rng = random.Random(5)
-    index = TextIndex()
+    index = LibraryIndex(tmp_path / "search")
+    assert index.writer
+    index.put("artist", {"_id": "a1", "name": "Many", "created_at": datetime(2026, 1, 1)})
+    live: dict[str, dict] = {}
 
     def put(n: int) -> None:
         status = "ready" if rng.random() < 0.8 else "processing"
-        title = f"{rng.choice('abcdefgh')}{rng.randrange(1000):03d}"
-        index.put(Entry(id=f"t{n}", texts=(title,), title_key=title, status=status, owner_id=f"u{n % 3}"))
+        title = f"{rng.choice(['Ab', 'Bé', 'Cd', 'De'])}{rng.randrange(1000):03d} {rng.choice(['x', 'song'])}"
+        doc = _track(n, title, status, f"u{n % 3}")
+        live[doc["_id"]] = doc
+        index.put("track", doc)
 
-    for n in range(3000):
+    for n in range(600):
         put(n)
-    index.warm()  # a snapshot, as the search service makes after its build
-    for step in range(60):
-        for _ in range(rng.choice((1, 5, 1500))):  # a few changes, or a burst past the insort limit
-            action = rng.random()
-            n = rng.randrange(4000)
-            if action < 0.6:
-                put(n)  # new, renamed, or its status changed (a put replaces the entry)
+    index.commit()
+
+    def expected(viewer: str | None, everything: bool, needle: str | None = None) -> list[str]:
+        docs = [
+            d
+            for d in live.values()
+            if (everything or d["status"] == "ready" or d["owner_id"] == viewer)
+            and (needle is None or any(w.startswith(needle) for w in words(d["title"])))
+        ]
+        return [d["_id"] for d in sorted(docs, key=lambda d: (fold(d["title"]), d["_id"]))]
+
+    for step in range(15):
+        for _ in range(rng.choice((1, 5, 150))):
+            n = rng.randrange(800)
+            if rng.random() < 0.6:
+                put(n)  # new, renamed, or its status changed
             else:
-                index.remove(f"t{n}")
-        for viewer, hide in ((None, False), ("u1", True), ("nobody", True)):
-            assert listed(index, viewer, hide) == expected(index, viewer, hide), (step, viewer)
-    # Unchanged index: the same list is handed out again, not remade.
-    assert index.listing("title") is index.listing("title")
+                index.remove("track", f"t{n}")
+                live.pop(f"t{n}", None)
+        index.commit()
+        for viewer, everything in ((None, True), ("u1", False), ("nobody", False)):
+            rows, total = index.listing("track", 0, 10_000, viewer_id=viewer, everything=everything)
+            assert [r.id for r in rows] == expected(viewer, everything), (step, viewer)
+            assert total == len(rows)
+            page, _ = index.listing("track", 7, 5, viewer_id=viewer, everything=everything)
+            assert [r.id for r in page] == expected(viewer, everything)[7:12]
+            # The same through full text: a prefix, sorted by title, with the same visibility.
+            query = Query(
+                terms=["b"], kinds=("track",), sort="title", limit=50, viewer_id=viewer, everything=everything
+            )
+            hits = index.search(query)
+            assert [r.id for r in hits.rows["track"]] == expected(viewer, everything, "b")[:50], (
+                step,
+                viewer,
+            )
+            assert hits.totals["track"] == len(expected(viewer, everything, "b"))
+    index.close()
+
+
+def test_a_second_process_reads_what_the_writer_commits_and_takes_over(tmp_path: Path) -> None:
+    """Two handles on one folder behave as two processes would: ``flock`` locks are per open file."""
+    writer = LibraryIndex(tmp_path / "search")
+    reader = LibraryIndex(tmp_path / "search")
+    assert writer.writer and not reader.writer
+    assert not reader.try_become_writer()
+    writer.put("artist", {"_id": "a1", "name": "Nina Simone", "created_at": datetime(2026, 1, 1)})
+    writer.commit()
+    reader.reload()
+    found = reader.search(Query(terms=["nina"], kinds=("artist",)))
+    assert [r.title for r in found.rows["artist"]] == ["Nina Simone"]
+    writer.close()  # the writer process is gone: its lock with it
+    assert reader.try_become_writer()
+    reader.remove("artist", "a1")
+    reader.commit()
+    assert reader.search(Query(terms=["nina"], kinds=("artist",))).totals["artist"] == 0
+    reader.close()
