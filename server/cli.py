@@ -74,6 +74,15 @@ def _parser() -> argparse.ArgumentParser:
     scan = sub.add_parser("scan", help="import a folder of audio files, referencing them in place")
     scan.add_argument("path")
     scan.add_argument("--data-dir", default=None)
+    scan.add_argument(
+        "--watch",
+        nargs="?",
+        type=float,
+        const=30.0,
+        default=None,
+        metavar="SECONDS",
+        help="keep watching: scan again every SECONDS (default 30) until Ctrl-C",
+    )
     scan.set_defaults(run=_scan)
     return parser
 
@@ -191,4 +200,6 @@ def _scan(args: argparse.Namespace, settings: Settings) -> None:
     path = Path(args.path).expanduser()
     if not path.is_dir():
         raise ConfigError(f"{path} is not a folder")
-    asyncio.run(run_scan(settings, path))
+    if args.watch is not None and args.watch <= 0:
+        raise ConfigError("--watch needs a positive number of seconds")
+    asyncio.run(run_scan(settings, path, watch_every=args.watch))

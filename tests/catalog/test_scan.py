@@ -5,6 +5,7 @@ from __future__ import annotations
 import io
 import os
 import shutil
+import signal
 import subprocess
 import sys
 
@@ -127,3 +128,51 @@ def test_the_command_prints_a_summary(tmp_path):
     assert "0 added" in again.stdout and "1 unchanged" in again.stdout
     missing = subprocess.run([*argv[:-1], str(tmp_path / "nope")], env=env, capture_output=True, text=True)
     assert missing.returncode != 0 and "not a folder" in missing.stderr
+
+
+def test_the_progress_bar_shows_the_rate_and_what_is_left():
+    from server.catalog.scan_cli import ProgressBar
+
+    now = [100.0]
+    stream = io.StringIO()
+    bar = ProgressBar(stream, width=10, live=True, clock=lambda: now[0])
+    bar(0, 1000)
+    now[0] += 2.0
+    bar(500, 1000)  # 250 files/s: 500 left take 2 s
+    now[0] += 60.0
+    bar(600, 1000)  # 100 files in 60 s more: 600 in 62 s, about 9.7 files/s, 400 left
+    bar.close()
+    frames = stream.getvalue().split("\r")
+    assert "[#####-----]  50%  500/1000  250 files/s  ETA 0:02" in frames[2]
+    assert "600/1000  10 files/s  ETA 0:41" in frames[3]
+    assert stream.getvalue().endswith("\n")
+    quiet = io.StringIO()
+    ProgressBar(quiet, live=False)(5, 10)
+    assert quiet.getvalue() == ""
+
+
+def test_watch_mode_picks_up_new_files_until_stopped(tmp_path):
+    root = tmp_path / "music"
+    root.mkdir()
+    make_audio(root / "one.mp3", "mp3", 1.0, tags={"title": "One"})
+    env = {**os.environ, "HS_DATA_DIR": str(tmp_path / "data"), "HS_LOG_LEVEL": "warning"}
+    env.pop("HS_REDIS_URL", None)
+    env.pop("HS_MONGO_URL", None)
+    argv = [sys.executable, "-u", "-m", "server", "scan", str(root), "--watch", "0.3"]
+    proc = subprocess.Popen(argv, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        lines = iter(proc.stdout.readline, "")  # type: ignore[union-attr]
+        assert "1 added" in next(lines)
+        assert any(line.startswith("watching") for line in lines)
+        make_audio(tmp_path / "two.mp3", "mp3", 1.0, tags={"title": "Two"})
+        os.replace(tmp_path / "two.mp3", root / "two.mp3")  # appears whole, as a finished copy does
+        picked = next(line for line in lines if "added" in line)
+        assert "2 audio files" in picked and "1 added" in picked and "1 unchanged" in picked, picked
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(timeout=30) == 0
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    bad = subprocess.run([*argv[:-1], "0"], env=env, capture_output=True, text=True, timeout=60)
+    assert bad.returncode != 0 and "positive" in bad.stderr
