@@ -69,6 +69,10 @@ class ScanOut(BaseModel):
     total: int
     progress: int
     """0-100"""
+    files_per_second: float | None = None
+    """Files handled per second since the scan began walking them (unchanged files count at once)."""
+    eta_seconds: int | None = None
+    """Seconds left at that pace; 0 when done."""
     summary: ScanSummaryOut | None
     error: str | None
     started_by: str

@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import json
 import os
+import time
 from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 from typing import Any
@@ -96,14 +97,16 @@ class ScanRunner:
 
     async def _run(self, state: State, folder: Path) -> None:
         counts = {"done": 0, "total": 0}
+        pace = Pace()
 
         def on_progress(done: int, total: int) -> None:
             counts.update(done=done, total=total)
+            pace.saw(done)
 
         async def report() -> None:
             while True:
                 await asyncio.sleep(REPORT_INTERVAL)
-                await self._save(_with_counts(state, counts))
+                await self._save(_with_counts(state, counts, pace))
 
         state["state"] = "running"
         await self._save(state)
@@ -122,7 +125,7 @@ class ScanRunner:
         finally:
             reporter.cancel()
             await asyncio.gather(reporter, return_exceptions=True)
-            state.update(_with_counts(state, counts), finished_at=iso(utcnow()))
+            state.update(_with_counts(state, counts, pace), finished_at=iso(utcnow()))
             # Shielded: a cancelled scan must still record that it ended.
             await asyncio.shield(self._save(state))
 
@@ -130,10 +133,34 @@ class ScanRunner:
         await self._redis.set(self._prefix + state["id"], json.dumps(state), ex=STATE_TTL)
 
 
-def _with_counts(state: State, counts: dict[str, int]) -> State:
+class Pace:
+    """Files per second since the first progress report, and the time left at that pace."""
+
+    def __init__(self, clock: Callable[[], float] = time.monotonic) -> None:
+        self._clock = clock
+        self._first: tuple[float, int] | None = None
+
+    def saw(self, done: int) -> None:
+        if self._first is None:
+            self._first = (self._clock(), done)
+
+    def figures(self, done: int, total: int) -> tuple[float | None, int | None]:
+        """(files per second, seconds left), or Nones before there is a pace to speak of."""
+        if self._first is None:
+            return None, None
+        began, first = self._first
+        elapsed = self._clock() - began
+        if elapsed <= 0 or done <= first:
+            return None, None
+        rate = (done - first) / elapsed
+        return round(rate, 1), round(max(total - done, 0) / rate)
+
+
+def _with_counts(state: State, counts: dict[str, int], pace: Pace) -> State:
     total = counts["total"]
     progress = 100 if state["state"] == "done" else (counts["done"] * 100 // total if total else 0)
-    return {**state, **counts, "progress": progress}
+    rate, left = pace.figures(counts["done"], total)
+    return {**state, **counts, "progress": progress, "files_per_second": rate, "eta_seconds": left}
 
 
 def _summary(summary: ScanSummary) -> dict[str, Any]:

@@ -92,6 +92,7 @@ async def test_scan_started_through_the_api_imports_the_folder(client, tmp_path)
     state = await _wait_for_scan(client, admin, started["id"])
     assert state["state"] == "done", state
     assert (state["done"], state["total"], state["progress"]) == (2, 2, 100)
+    assert state["files_per_second"] > 0 and state["eta_seconds"] == 0
     assert state["summary"]["added"] == 2 and state["summary"]["queued"] == 2
     # The state lives in Redis under the app's prefix, where any replica can read it.
     prefix = client.app[keys.SETTINGS].redis_prefix
@@ -180,3 +181,16 @@ async def test_cover_upload_then_download_gives_the_same_image(client):
     # None of the refused uploads replaced the stored cover.
     resp = await client.get(f"/api/v1/tracks/{track['id']}/cover", headers=owner)
     assert await resp.read() == body
+
+
+def test_a_scans_pace_and_time_left():
+    from server.catalog.scan_jobs import Pace
+
+    now = [10.0]
+    pace = Pace(clock=lambda: now[0])
+    assert pace.figures(0, 100) == (None, None)
+    pace.saw(20)  # 20 unchanged files handled at once
+    assert pace.figures(20, 100) == (None, None)
+    now[0] += 4.0
+    pace.saw(40)
+    assert pace.figures(40, 100) == (5.0, 12)  # 20 files in 4 s; 60 left

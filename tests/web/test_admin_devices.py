@@ -75,3 +75,25 @@ async def test_two_devices_follow_one_playback(
     assert await one.page.evaluate(PAUSED) is True
     one.assert_clean()
     two.assert_clean()
+
+
+async def test_admin_scans_a_folder_and_sees_its_pace(
+    server: TestServer, web_app: web.Application, browser: Browser, tmp_path: Path
+) -> None:
+    from tests.audio import make_audio
+
+    folder = tmp_path / "music"
+    folder.mkdir()
+    for n in range(3):
+        make_audio(folder / f"{n}.mp3", "mp3", 1.0, tags={"title": f"Scanned {n}", "artist": "Pace Band"})
+    admin = await make_user(web_app, "admin")
+    w = await open_page(browser, server)
+    await sign_in(w.context, server, admin["username"])
+    page = w.page
+    await page.goto("/admin/scan")
+    await page.get_by_label("Folder on the server").fill(str(folder))
+    await page.get_by_role("button", name="Start scan").click()
+    status = page.locator(".scan-progress")
+    await expect(status).to_contain_text("done 3/3", timeout=30_000)
+    await expect(status).to_contain_text(" files/s")
+    w.assert_clean()

@@ -187,6 +187,15 @@ async function jobs(box) {
         }, 'Retry') : null)))))) : h('p', { class: 'empty' }, `No ${state} jobs.`));
 }
 
+/** 125 → "2:05", 3725 → "1:02:05". */
+function clock(seconds) {
+  const s = Math.round(seconds) % 60;
+  const m = Math.floor(seconds / 60) % 60;
+  const hours = Math.floor(seconds / 3600);
+  const two = (n) => String(n).padStart(2, '0');
+  return hours ? `${hours}:${two(m)}:${two(s)}` : `${m}:${two(s)}`;
+}
+
 function scanPath() {
   return findPath('POST', /^\/scans?$/) || findPath('POST', /^\/library\/scans?$/);
 }
@@ -202,8 +211,10 @@ async function scan(box) {
         e.preventDefault();
         try {
           let s = await post(path, { path: folder.value.trim() });
+          const pace = (st) => (st.files_per_second == null ? ''
+            : ` · ${Math.round(st.files_per_second)} files/s${st.state === 'running' && st.eta_seconds != null ? ` · ${clock(st.eta_seconds)} left` : ''}`);
           const show = (st) => clear(progress, h('progress', { max: st.total || 1, value: st.done ?? st.processed ?? 0 }),
-            ` ${st.state || ''} ${st.done ?? st.processed ?? 0}/${st.total ?? '?'}`);
+            ` ${st.state || ''} ${st.done ?? st.processed ?? 0}/${st.total ?? '?'}${pace(st)}`);
           show(s);
           while (s.id && !['done', 'failed', 'finished'].includes(s.state)) {
             await new Promise((r) => setTimeout(r, 1000));
