@@ -64,7 +64,7 @@ class LibraryIndex:
         if self.writer:
             self._check_version()
         self.table = LibraryTable(folder / "library.sqlite3")
-        self.text = FullText(folder / "text")
+        self._text: FullText | None = None
         if self.writer:
             self.text.open_writer()
         self._dirty: set[tuple[Kind, str]] = set()
@@ -91,6 +91,14 @@ class LibraryIndex:
         tmp = marker.with_suffix(".tmp")
         tmp.write_text(f"{SCHEMA_VERSION}\n")
         os.replace(tmp, marker)
+
+    @property
+    def text(self) -> FullText:
+        """The full-text indexes, opened on first use: a reader opens them once the writer has
+        created them (it waits for the library to be built), never both at once."""
+        if self._text is None:
+            self._text = FullText(self.folder / "text")
+        return self._text
 
     def try_become_writer(self) -> bool:
         """Take over writing if the writer process is gone; True if this process writes now."""
@@ -124,7 +132,8 @@ class LibraryIndex:
         return active
 
     def close(self) -> None:
-        self.text.close()
+        if self._text is not None:
+            self._text.close()
         self.table.close()
         self._lock_file.close()
 
