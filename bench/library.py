@@ -159,7 +159,7 @@ def index_only(data_dir: Path, tracks: int) -> None:
         index.put_many(kind, docs, fresh=True)
         done += len(docs)
         if done % 100_000 < BATCH:
-            index.commit()
+            index.table.commit()
             print(f"  {done:,} documents, {time.perf_counter() - started:.0f} s", flush=True)
     index.finish_build()
     now = utcnow().isoformat()

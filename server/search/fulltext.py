@@ -82,7 +82,7 @@ def _schema() -> tantivy.Schema:
 
 
 SCHEMA = _schema()
-SCHEMA_VERSION = 3
+SCHEMA_VERSION = 4
 """Bumped whenever the schema or the way rows become documents changes: the index is then rebuilt."""
 
 
@@ -197,7 +197,8 @@ class FullText:
     three searches of ~1.1 million documents to one of a million and two of 100,000 and 35,000).
     """
 
-    HEAP_BYTES: ClassVar[dict[Kind, int]] = {"track": 48_000_000, "album": 16_000_000, "artist": 16_000_000}
+    HEAP_BYTES: ClassVar[dict[Kind, int]] = {"track": 128_000_000, "album": 32_000_000, "artist": 16_000_000}
+    """Writer memory: a segment is written out when it fills (fewer, larger segments answer faster)."""
 
     def __init__(self, path: Path) -> None:
         self.path = path

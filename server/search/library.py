@@ -174,7 +174,9 @@ class LibraryIndex:
             self.text.put(row, [])
 
     def finish_build(self) -> None:
-        """After a build from nothing: every album and artist gets the genres of its ready tracks."""
+        """After a build from nothing: every album and artist gets the genres of its ready tracks, and
+        every album its cover."""
+        self.table.refresh_all_covers()
         for kind, column in (("album", "album_id"), ("artist", "artist_id")):
             genres = self.table.all_ready_genres(column)
             rows = self.table.get_many(kind, list(genres))  # type: ignore[arg-type]
@@ -210,6 +212,8 @@ class LibraryIndex:
             row = self.table.get(kind, doc_id)
             if row is None:
                 continue
+            if kind == "album":
+                self.table.refresh_cover(doc_id)
             genres = self.table.ready_genres("album_id" if kind == "album" else "artist_id", doc_id)
             if genres != self.table.genres(kind, doc_id):
                 self.table.set_genres(kind, doc_id, genres)

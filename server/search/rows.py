@@ -41,6 +41,8 @@ class Row:
     track_no: int | None
     has_cover: bool
     view: bytes
+    cover_id: str | None = None
+    """Albums: the track whose cover stands for the album, kept by the library index's writer."""
 
     @property
     def texts(self) -> tuple[str | None, str | None, str | None]:

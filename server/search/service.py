@@ -63,8 +63,9 @@ OVERLAP = timedelta(seconds=5)
 BUILD_BATCH = 5000
 """Documents indexed per step of a build from nothing (one SQLite transaction, then a yield)."""
 BUILD_COMMIT_EVERY = 100_000
-"""A build commits this often, so a killed build keeps most of its work (it restarts from nothing,
-but the operating system has the files warm)."""
+"""A build commits its SQLite rows this often (a bounded write-ahead log). Its full-text documents are
+committed once, at the end: every commit closes a tantivy segment, and a query visits every segment
+(a million tracks committed every 100,000 left 17 of them)."""
 READER_WINDOW = 60.0
 """The writer catches up in the background while another process has read the index this recently."""
 WAIT_FOR_WRITER = 0.5
@@ -172,7 +173,7 @@ class SearchService:
                     count += self._build_step(index, kind, batch)
                     batch = []
                     if count % BUILD_COMMIT_EVERY < BUILD_BATCH:
-                        index.commit()
+                        index.table.commit()
                     await asyncio.sleep(0)
             count += self._build_step(index, kind, batch)
         index.finish_build()
@@ -421,8 +422,7 @@ class SearchService:
         return out
 
     def _albums(self, rows: list[Row]) -> list[AlbumOut]:
-        table = self.index.table
-        return [self._catalog.album_out(r.doc(), r.artist_name, table.album_cover(r.id)) for r in rows]
+        return [self._catalog.album_out(r.doc(), r.artist_name, r.cover_id) for r in rows]
 
 
 def _valid(kind: Kind, doc: dict[str, Any]) -> bool:

@@ -29,7 +29,7 @@ CREATE TABLE IF NOT EXISTS rows (
     kind TEXT NOT NULL, id TEXT NOT NULL, title TEXT NOT NULL, artist_name TEXT, album_title TEXT,
     title_key TEXT NOT NULL, year INTEGER, artist_id TEXT, album_id TEXT, genre_key TEXT, genre TEXT,
     status TEXT NOT NULL, owner_id TEXT, play_count INTEGER NOT NULL, track_no INTEGER,
-    has_cover INTEGER NOT NULL, view BLOB NOT NULL, genres TEXT NOT NULL DEFAULT '',
+    has_cover INTEGER NOT NULL, view BLOB NOT NULL, genres TEXT NOT NULL DEFAULT '', cover_id TEXT,
     PRIMARY KEY (kind, id)
 ) WITHOUT ROWID;
 CREATE INDEX IF NOT EXISTS rows_title ON rows (kind, title_key, id, status, owner_id);
@@ -42,7 +42,8 @@ CREATE TABLE IF NOT EXISTS state (name TEXT PRIMARY KEY, value TEXT NOT NULL);
 """
 _INDEX_OF = {"album_id": "rows_album", "artist_id": "rows_artist"}
 """Without statistics SQLite planned these lookups badly (0.5 s for one album's genres): named here."""
-_SELECT = ", ".join(_COLUMNS)
+_SELECT = ", ".join((*_COLUMNS, "cover_id"))
+"""Rows are read with the album cover the writer keeps (:meth:`LibraryTable.refresh_cover`)."""
 _BY_PLAYS = "ORDER BY play_count DESC, title_key, id"
 
 
@@ -100,6 +101,22 @@ class LibraryTable:
         self._begin()
         self._db.execute(
             "UPDATE rows SET genres = ? WHERE kind = ? AND id = ?", (" ".join(genres), kind, doc_id)
+        )
+
+    def refresh_cover(self, album_id: str) -> None:
+        """Keep the album's cover: its track whose cover stands for it (see :meth:`album_cover`)."""
+        self._begin()
+        self._db.execute(
+            "UPDATE rows SET cover_id = ? WHERE kind = 'album' AND id = ?",
+            (self.album_cover(album_id), album_id),
+        )
+
+    def refresh_all_covers(self) -> None:
+        self._begin()
+        self._db.execute(
+            "UPDATE rows SET cover_id = (SELECT t.id FROM rows AS t INDEXED BY rows_album"
+            " WHERE t.kind = 'track' AND t.album_id = rows.id AND t.has_cover"
+            " ORDER BY t.track_no IS NOT NULL, t.track_no, t.id LIMIT 1) WHERE kind = 'album'"
         )
 
     def set_state(self, name: str, value: Any) -> None:
