@@ -203,23 +203,16 @@ async def make_corpus(data_dir: Path, tracks: int, only_index: bool) -> list[str
             names = [d["name"] for d in await db["artists"].find({}, {"name": 1}).limit(3000).to_list(None)]
             names += [d["title"] for d in await db["albums"].find({}, {"title": 1}).limit(3000).to_list(None)]
             names += [d["title"] for d in await db["tracks"].find({}, {"title": 1}).limit(5000).to_list(None)]
-    await asyncio.to_thread(
-        subprocess.run,
-        [
-            sys.executable,
-            "-m",
-            "server",
-            "create-user",
-            "bench",
-            "--password",
-            PASSWORD,
-            "--data-dir",
-            str(data_dir),
-        ],
-        check=False,  # already there when the corpus is reused
-        capture_output=True,
-    )
+    await create_user(data_dir, PASSWORD)
     return names
+
+
+async def create_user(data_dir: Path, password: str) -> None:
+    """The listener ``bench`` (already there when the corpus is reused)."""
+    argv = [sys.executable, "-m", "server", "create-user", "bench", "--password", password]
+    await asyncio.to_thread(
+        subprocess.run, [*argv, "--data-dir", str(data_dir)], check=False, capture_output=True
+    )
 
 
 def start(data_dir: Path, port: int, workers: int, prefix: str) -> subprocess.Popen[bytes]:

@@ -24,7 +24,6 @@ import hashlib
 import random
 import shutil
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
@@ -35,7 +34,7 @@ import aiohttp
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from bench.library import generate, pct
+from bench.library import create_user, generate, pct
 from bench.serve import start_server, wait_ready
 from migrations import apply_pending
 from server.catalog.store import TrackStore
@@ -120,22 +119,7 @@ def row(name: str, times: list[float], note: str = "") -> str:
 
 async def main(tracks: int, page: int, rounds: int, data_dir: Path) -> None:
     await make_corpus(data_dir, tracks)
-    await asyncio.to_thread(
-        subprocess.run,
-        [
-            sys.executable,
-            "-m",
-            "server",
-            "create-user",
-            "bench",
-            "--password",
-            PASSWORD,
-            "--data-dir",
-            str(data_dir),
-        ],
-        check=False,  # already there when the corpus is reused
-        capture_output=True,
-    )
+    await create_user(data_dir, PASSWORD)
     port = free_port()
     base = f"http://127.0.0.1:{port}"
     server = start_server(data_dir, port, data_dir / "server.log")

@@ -113,13 +113,19 @@ async def test_odd_file_names_are_imported_or_skipped_with_a_reason(client, tmp_
     assert doc["title"] == "caf\u00e9 \u0627\u0644\u0639\u0631\u0628\u064a\u0629 \U0001f3b5"
 
 
+def _embedded_env(tmp_path):
+    """The environment of a command on the embedded store and Redis in ``tmp_path/data``."""
+    env = {**os.environ, "HS_DATA_DIR": str(tmp_path / "data"), "HS_LOG_LEVEL": "warning"}
+    env.pop("HS_REDIS_URL", None)
+    env.pop("HS_MONGO_URL", None)
+    return env
+
+
 def test_the_command_prints_a_summary(tmp_path):
     root = tmp_path / "music"
     root.mkdir()
     make_audio(root / "one.mp3", "mp3", 1.0, tags={"title": "One"})
-    env = {**os.environ, "HS_DATA_DIR": str(tmp_path / "data"), "HS_LOG_LEVEL": "warning"}
-    env.pop("HS_REDIS_URL", None)
-    env.pop("HS_MONGO_URL", None)
+    env = _embedded_env(tmp_path)
     argv = [sys.executable, "-m", "server", "scan", str(root)]
     first = subprocess.run(argv, env=env, capture_output=True, text=True, timeout=120)
     assert first.returncode == 0, first.stderr
@@ -155,9 +161,7 @@ def test_watch_mode_picks_up_new_files_until_stopped(tmp_path):
     root = tmp_path / "music"
     root.mkdir()
     make_audio(root / "one.mp3", "mp3", 1.0, tags={"title": "One"})
-    env = {**os.environ, "HS_DATA_DIR": str(tmp_path / "data"), "HS_LOG_LEVEL": "warning"}
-    env.pop("HS_REDIS_URL", None)
-    env.pop("HS_MONGO_URL", None)
+    env = _embedded_env(tmp_path)
     argv = [sys.executable, "-u", "-m", "server", "scan", str(root), "--watch", "0.3"]
     proc = subprocess.Popen(argv, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     try:
