@@ -1,8 +1,9 @@
 """Open the database and Redis handles: real servers when URLs are configured, embedded otherwise.
 
 The rest of the code sees only a PyMongo-shaped async database and a redis-py asyncio client, so the
-same stores and services run in both modes. Embedded means tinymongo's SQLite backend in the data dir
-(safe across processes) and fakeredis in-process (one process only: fine for ``serve`` alone).
+same stores and services run in both modes. Embedded means our own document store on SQLite in the data
+dir (``server/docstore``, safe across processes) and fakeredis in-process (one process only: fine for
+``serve`` alone).
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ import redis.asyncio as aioredis
 from server.settings import Settings
 
 Database = Any
-"""A ``pymongo.asynchronous.database.AsyncDatabase`` or tinymongo's async database (same calls)."""
+"""A ``pymongo.asynchronous.database.AsyncDatabase`` or the embedded store's database (same calls)."""
 
 
 @asynccontextmanager
@@ -33,11 +34,9 @@ async def open_database(settings: Settings) -> AsyncIterator[Database]:
             appname="harmonystream",
         )
     else:
-        from tinymongo.asyncio import AsyncTinyMongoClient
+        from server.docstore import EmbeddedClient
 
-        settings.store_dir.mkdir(parents=True, exist_ok=True)
-        # Never the memory backend: it copies the whole database on every call.
-        client = AsyncTinyMongoClient(str(settings.store_dir), "sqlite")
+        client = EmbeddedClient(settings.store_dir)
     try:
         yield client[settings.mongo_db]
     finally:

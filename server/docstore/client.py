@@ -1,0 +1,325 @@
+"""PyMongo's async client shape over :class:`server.docstore.engine.DocumentFile`.
+
+``EmbeddedClient(folder)[db][collection]`` answers the calls the stores make, with PyMongo's result
+types and errors, so they run unchanged on MongoDB and here. Each client runs its SQLite connection on
+one thread of its own: calls from the event loop queue there and never block the loop.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+from collections.abc import AsyncIterator, Callable
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import Any, TypeVar
+
+from pymongo.results import DeleteResult, InsertManyResult, InsertOneResult, UpdateResult
+
+from server.docstore.engine import Doc, DocumentFile, SortSpec, default_index_name
+
+T = TypeVar("T")
+
+STREAM_BATCH = 1000  # documents fetched per trip while iterating a cursor
+
+
+def _sort_spec(key: Any, direction: int | None = None) -> SortSpec:
+    if isinstance(key, str):
+        return [(key, direction if direction is not None else 1)]
+    return [(k, int(d)) for k, d in (key.items() if isinstance(key, dict) else key)]
+
+
+def _projection(projection: Any) -> Doc | None:
+    if projection is None or isinstance(projection, dict):
+        return projection
+    return {name: 1 for name in projection}
+
+
+class EmbeddedClient:
+    """One folder of databases, ``<name>.documents.sqlite3`` each."""
+
+    def __init__(self, folder: str | Path) -> None:
+        self._folder = Path(folder)
+        self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="docstore")
+        self._files: dict[str, DocumentFile] = {}
+        self._databases: dict[str, EmbeddedDatabase] = {}
+
+    def __getitem__(self, name: str) -> EmbeddedDatabase:
+        if name not in self._databases:
+            self._databases[name] = EmbeddedDatabase(self, name)
+        return self._databases[name]
+
+    get_database = __getitem__
+
+    def file(self, name: str) -> DocumentFile:
+        """The open file of database ``name`` (opened on first use; call on the client's thread)."""
+        if name not in self._files:
+            from server.docstore.legacy import import_legacy
+
+            self._folder.mkdir(parents=True, exist_ok=True)
+            path = self._folder / f"{name}.documents.sqlite3"
+            import_legacy(self._folder, name, path)
+            self._files[name] = DocumentFile(path, name)
+        return self._files[name]
+
+    async def run(self, call: Callable[..., T], *args: Any, **kwargs: Any) -> T:
+        loop = asyncio.get_running_loop()
+        return await loop.run_in_executor(self._executor, functools.partial(call, *args, **kwargs))
+
+    async def drop_database(self, name: str) -> None:
+        def drop() -> None:
+            opened = self.file(name)
+            for collection in opened.collection_names():
+                opened.drop_collection(collection)
+
+        await self.run(drop)
+
+    async def close(self) -> None:
+        def close_all() -> None:
+            for opened in self._files.values():
+                opened.close()
+            self._files.clear()
+
+        await self.run(close_all)
+        self._executor.shutdown(wait=True)
+
+
+class EmbeddedDatabase:
+    def __init__(self, client: EmbeddedClient, name: str) -> None:
+        self.client = client
+        self.name = name
+
+    def __getitem__(self, name: str) -> EmbeddedCollection:
+        return EmbeddedCollection(self, name)
+
+    get_collection = __getitem__
+
+    async def _call(self, method: str, *args: Any, **kwargs: Any) -> Any:
+        def call() -> Any:
+            return getattr(self.client.file(self.name), method)(*args, **kwargs)
+
+        return await self.client.run(call)
+
+    async def command(self, command: str | dict[str, Any], **_: Any) -> dict[str, Any]:
+        name = command if isinstance(command, str) else next(iter(command))
+        if name != "ping":
+            raise NotImplementedError(f"the embedded store answers only 'ping', not {name!r}")
+        await self._call("ping")
+        return {"ok": 1.0}
+
+    async def list_collection_names(self) -> list[str]:
+        return await self._call("collection_names")
+
+    async def drop_collection(self, name: str) -> None:
+        await self._call("drop_collection", name)
+
+
+class EmbeddedCollection:
+    def __init__(self, database: EmbeddedDatabase, name: str) -> None:
+        self.database = database
+        self.name = name
+
+    def _call(self, method: str, *args: Any, **kwargs: Any) -> Any:
+        return self.database._call(method, self.name, *args, **kwargs)
+
+    def find(
+        self,
+        filter: Doc | None = None,
+        projection: Any = None,
+        *,
+        sort: Any = None,
+        skip: int = 0,
+        limit: int = 0,
+        **_: Any,
+    ) -> EmbeddedCursor:
+        cursor = EmbeddedCursor(self, filter or {}, _projection(projection))
+        if sort is not None:
+            cursor.sort(sort)
+        return cursor.skip(skip).limit(limit)
+
+    async def find_one(self, filter: Doc | None = None, projection: Any = None, **kwargs: Any) -> Doc | None:
+        found = await self.find(filter, projection, **kwargs).limit(1).to_list(1)
+        return found[0] if found else None
+
+    async def count_documents(self, filter: Doc, *, skip: int = 0, limit: int = 0, **_: Any) -> int:
+        return await self._call("count", filter, skip, limit)
+
+    async def estimated_document_count(self, **_: Any) -> int:
+        return await self._call("estimated_count")
+
+    async def distinct(self, key: str, filter: Doc | None = None, **_: Any) -> list[Any]:
+        return await self._call("distinct", key, filter or {})
+
+    async def insert_one(self, document: Doc, **_: Any) -> InsertOneResult:
+        return InsertOneResult(await self._call("insert_one", document), True)
+
+    async def insert_many(self, documents: list[Doc], ordered: bool = True, **_: Any) -> InsertManyResult:
+        docs = list(documents)
+        if not docs:
+            raise TypeError("documents must be a non-empty list")
+        return InsertManyResult(await self._call("insert_many", docs, ordered), True)
+
+    async def _update(self, filter: Doc, update: Doc, **options: Any) -> UpdateResult:
+        outcome = await self._call("update", filter, update, **options)
+        raw: dict[str, Any] = {
+            "n": outcome.matched + (outcome.upserted_id is not None),
+            "nModified": outcome.modified,
+        }
+        if outcome.upserted_id is not None:
+            raw["upserted"] = outcome.upserted_id
+        return UpdateResult(raw, True)
+
+    async def update_one(self, filter: Doc, update: Doc, upsert: bool = False, **_: Any) -> UpdateResult:
+        return await self._update(filter, update, upsert=upsert)
+
+    async def update_many(self, filter: Doc, update: Doc, upsert: bool = False, **_: Any) -> UpdateResult:
+        return await self._update(filter, update, many=True, upsert=upsert)
+
+    async def replace_one(
+        self, filter: Doc, replacement: Doc, upsert: bool = False, **_: Any
+    ) -> UpdateResult:
+        return await self._update(filter, replacement, upsert=upsert, replace=True)
+
+    async def find_one_and_update(
+        self,
+        filter: Doc,
+        update: Doc,
+        projection: Any = None,
+        sort: Any = None,
+        upsert: bool = False,
+        return_document: bool = False,
+        **_: Any,
+    ) -> Doc | None:
+        outcome = await self._call(
+            "update",
+            filter,
+            update,
+            upsert=upsert,
+            sort=_sort_spec(sort) if sort is not None else None,
+            return_after=bool(return_document),
+            projection=_projection(projection),
+        )
+        return outcome.document
+
+    async def find_one_and_replace(
+        self,
+        filter: Doc,
+        replacement: Doc,
+        projection: Any = None,
+        sort: Any = None,
+        upsert: bool = False,
+        return_document: bool = False,
+        **_: Any,
+    ) -> Doc | None:
+        outcome = await self._call(
+            "update",
+            filter,
+            replacement,
+            upsert=upsert,
+            replace=True,
+            sort=_sort_spec(sort) if sort is not None else None,
+            return_after=bool(return_document),
+            projection=_projection(projection),
+        )
+        return outcome.document
+
+    async def find_one_and_delete(
+        self, filter: Doc, projection: Any = None, sort: Any = None, **_: Any
+    ) -> Doc | None:
+        _, doc = await self._call(
+            "delete",
+            filter,
+            many=False,
+            sort=_sort_spec(sort) if sort is not None else None,
+            projection=_projection(projection),
+        )
+        return doc
+
+    async def delete_one(self, filter: Doc, **_: Any) -> DeleteResult:
+        count, _ = await self._call("delete", filter, many=False)
+        return DeleteResult({"n": count}, True)
+
+    async def delete_many(self, filter: Doc, **_: Any) -> DeleteResult:
+        count, _ = await self._call("delete", filter, many=True)
+        return DeleteResult({"n": count}, True)
+
+    async def create_index(
+        self,
+        keys: Any,
+        *,
+        name: str | None = None,
+        unique: bool = False,
+        partialFilterExpression: Doc | None = None,
+        **_: Any,
+    ) -> str:
+        spec = _sort_spec(keys)
+        return await self._call(
+            "create_index", spec, name or default_index_name(spec), unique, partialFilterExpression
+        )
+
+    async def index_information(self) -> dict[str, Any]:
+        specs = await self._call("indexes")
+        info: dict[str, Any] = {}
+        for spec in specs:
+            entry: dict[str, Any] = {"key": list(spec.keys)}
+            if spec.unique and spec.name != "_id_":
+                entry["unique"] = True
+            if spec.partial:
+                entry["partialFilterExpression"] = spec.partial
+            info[spec.name] = entry
+        return info
+
+    async def drop(self) -> None:
+        await self.database.drop_collection(self.name)
+
+
+class EmbeddedCursor:
+    """A lazy query: ``sort``/``skip``/``limit`` chain, ``to_list`` or ``async for`` runs it."""
+
+    def __init__(self, collection: EmbeddedCollection, filter: Doc, projection: Doc | None) -> None:
+        self._collection = collection
+        self._filter = filter
+        self._projection = projection
+        self._sort: SortSpec | None = None
+        self._skip = 0
+        self._limit = 0
+
+    def sort(self, key: Any, direction: int | None = None) -> EmbeddedCursor:
+        self._sort = _sort_spec(key, direction)
+        return self
+
+    def skip(self, count: int) -> EmbeddedCursor:
+        self._skip = count
+        return self
+
+    def limit(self, count: int) -> EmbeddedCursor:
+        self._limit = abs(count)
+        return self
+
+    def batch_size(self, _: int) -> EmbeddedCursor:
+        return self
+
+    async def to_list(self, length: int | None = None) -> list[Doc]:
+        limit = self._limit
+        if length:
+            limit = min(limit, length) if limit else length
+        return await self._collection._call(
+            "find", self._filter, self._projection, self._sort, self._skip, limit
+        )
+
+    async def __aiter__(self) -> AsyncIterator[Doc]:
+        if self._sort or self._skip or self._limit:
+            # Ordered or windowed: one query (the callers that stream whole collections use neither).
+            for doc in await self.to_list():
+                yield doc
+            return
+        after = 0
+        while True:
+            docs, next_after = await self._collection._call(
+                "find_after", self._filter, self._projection, after, STREAM_BATCH
+            )
+            for doc in docs:
+                yield doc
+            if next_after is None:
+                return
+            after = next_after

@@ -1,0 +1,495 @@
+"""The embedded document store: PyMongo's collection calls answered by one SQLite file per database.
+
+Synchronous and single-connection; :mod:`server.docstore.client` runs it on a thread of its own. Every
+write is one ``BEGIN IMMEDIATE`` transaction, so a read-modify-write (``find_one_and_update`` claiming a
+job) is atomic across every process that opens the file; WAL lets readers go on meanwhile.
+
+Where it departs from MongoDB, on purpose:
+- a unique index lets any number of documents lack its fields (SQLite's NULLs are distinct), as a
+  sparse unique index would; MongoDB admits one such document;
+- a partial index ``{"f": {"$exists": True}}`` leaves out documents whose ``f`` is null, so that SQLite
+  can prove an equality query may use it;
+- ``_id`` is generated as a string (an ObjectId's hex), as every store here does anyway;
+- a sort on a field that holds values of several types puts booleans among the numbers (as 0/1) and
+  dates before strings (MongoDB: numbers < strings < booleans < dates); every field the stores sort
+  by holds one type, so SQLite's own order can come straight from an index.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from bson import ObjectId
+from pymongo.errors import BulkWriteError, DuplicateKeyError, OperationFailure
+
+from server.docstore import codec
+from server.docstore.matching import matches, sort_documents
+from server.docstore.sql import compile_filter, compile_sort, field, sql_path_ok
+from server.docstore.updating import (
+    apply_update,
+    check_replacement,
+    check_update,
+    project,
+    upsert_seed,
+)
+
+Doc = dict[str, Any]
+SortSpec = list[tuple[str, int]]
+
+SCAN_BATCH = 256  # rows read at a time while Python filters what SQL could only narrow
+
+
+@dataclass(frozen=True)
+class IndexSpec:
+    name: str
+    keys: SortSpec
+    unique: bool
+    partial: Doc | None
+
+
+@dataclass(frozen=True)
+class WriteOutcome:
+    matched: int
+    modified: int
+    upserted_id: Any = None
+    document: Doc | None = None
+
+
+def default_index_name(keys: SortSpec) -> str:
+    return "_".join(f"{path}_{direction}" for path, direction in keys)
+
+
+def _quote(name: str) -> str:
+    return '"' + name.replace('"', '""') + '"'
+
+
+def _table(collection: str) -> str:
+    return _quote("c:" + collection)
+
+
+def _array_paths(doc: Doc, prefix: str = "") -> Iterator[str]:
+    for key, value in doc.items():
+        if isinstance(value, list):
+            yield prefix + key
+        elif isinstance(value, dict):
+            yield from _array_paths(value, prefix + key + ".")
+
+
+class DocumentFile:
+    """One database: a SQLite file with a table per collection."""
+
+    def __init__(self, path: Path, name: str, busy_timeout: float = 30.0) -> None:
+        self.name = name
+        self.path = path
+        self._conn = sqlite3.connect(
+            path, isolation_level=None, check_same_thread=False, timeout=busy_timeout
+        )
+        self._conn.execute("PRAGMA journal_mode=WAL")
+        self._conn.execute("PRAGMA synchronous=NORMAL")
+        self._known: set[str] = set()
+        self._arrays_seen: dict[str, set[str]] = {}
+        with self._write():
+            self._conn.execute("CREATE TABLE IF NOT EXISTS _collections (name TEXT PRIMARY KEY)")
+            self._conn.execute(
+                "CREATE TABLE IF NOT EXISTS _indexes (collection TEXT, name TEXT, spec TEXT, "
+                "PRIMARY KEY (collection, name))"
+            )
+            self._conn.execute(
+                "CREATE TABLE IF NOT EXISTS _arrays (collection TEXT, path TEXT, "
+                "PRIMARY KEY (collection, path))"
+            )
+
+    def close(self) -> None:
+        self._conn.close()
+
+    # -- plumbing -------------------------------------------------------------------------------
+
+    class _Txn:
+        def __init__(self, conn: sqlite3.Connection) -> None:
+            self._conn = conn
+
+        def __enter__(self) -> None:
+            self._conn.execute("BEGIN IMMEDIATE")
+
+        def __exit__(self, kind: Any, *_: Any) -> None:
+            self._conn.execute("COMMIT" if kind is None else "ROLLBACK")
+
+    def _write(self) -> DocumentFile._Txn:
+        return DocumentFile._Txn(self._conn)
+
+    def _ensure(self, collection: str) -> None:
+        """Create the collection's table on first use (inside a write transaction)."""
+        if collection in self._known:
+            return
+        self._conn.execute(
+            f"CREATE TABLE IF NOT EXISTS {_table(collection)} "
+            "(rid INTEGER PRIMARY KEY, id UNIQUE NOT NULL, doc TEXT NOT NULL)"
+        )
+        self._conn.execute("INSERT OR IGNORE INTO _collections VALUES (?)", (collection,))
+        self._known.add(collection)
+
+    def _exists(self, collection: str) -> bool:
+        if collection in self._known:
+            return True
+        row = self._conn.execute("SELECT 1 FROM _collections WHERE name = ?", (collection,)).fetchone()
+        if row is not None:
+            self._known.add(collection)
+        return row is not None
+
+    def _arrays(self, collection: str) -> set[str]:
+        """Paths that hold an array in some document of the collection (any process may add one)."""
+        rows = self._conn.execute("SELECT path FROM _arrays WHERE collection = ?", (collection,))
+        found = {path for (path,) in rows}
+        self._arrays_seen.setdefault(collection, set()).update(found)
+        return found
+
+    def _note_arrays(self, collection: str, doc: Doc) -> None:
+        seen = self._arrays_seen.setdefault(collection, set())
+        for path in _array_paths(doc):
+            if path not in seen:
+                self._conn.execute("INSERT OR IGNORE INTO _arrays VALUES (?, ?)", (collection, path))
+                seen.add(path)
+
+    # -- reading --------------------------------------------------------------------------------
+
+    def _select(
+        self, collection: str, query: Doc, sort: SortSpec | None, skip: int = 0, limit: int = 0
+    ) -> Iterator[tuple[int, Doc]]:
+        """(rid, document) of each match in ``sort`` order (else insertion order), skip and limit applied."""
+        if not self._exists(collection):
+            return
+        arrays = self._arrays(collection)
+        compiled = compile_filter(query, arrays)
+        order = compile_sort(sort, arrays) if sort else "rid"
+        base = f"SELECT rid, doc FROM {_table(collection)} WHERE {compiled.where}"
+        if compiled.exact and order is not None:
+            rows = self._conn.execute(
+                f"{base} ORDER BY {order} LIMIT ? OFFSET ?", [*compiled.params, limit or -1, skip]
+            )
+            for rid, text in rows:
+                yield rid, codec.loads(text)
+            return
+        if order is not None:
+            # SQL orders and narrows; Python decides, stopping as soon as the page is full.
+            cursor = self._conn.execute(f"{base} ORDER BY {order}", compiled.params)
+            taken = 0
+            while batch := cursor.fetchmany(SCAN_BATCH):
+                for rid, text in batch:
+                    doc = codec.loads(text)
+                    if not matches(doc, query):
+                        continue
+                    if skip:
+                        skip -= 1
+                        continue
+                    yield rid, doc
+                    taken += 1
+                    if limit and taken >= limit:
+                        cursor.close()
+                        return
+            return
+        found = [
+            (rid, doc)
+            for rid, text in self._conn.execute(base, compiled.params)
+            if matches(doc := codec.loads(text), query)
+        ]
+        rids = {id(doc): rid for rid, doc in found}
+        docs = sort_documents([doc for _, doc in found], sort or [])
+        end = skip + limit if limit else None
+        for doc in docs[skip:end]:
+            yield rids[id(doc)], doc
+
+    def find(
+        self,
+        collection: str,
+        query: Doc,
+        projection: Doc | None = None,
+        sort: SortSpec | None = None,
+        skip: int = 0,
+        limit: int = 0,
+    ) -> list[Doc]:
+        return [project(doc, projection) for _, doc in self._select(collection, query, sort, skip, limit)]
+
+    def find_after(
+        self, collection: str, query: Doc, projection: Doc | None, after_rid: int, count: int
+    ) -> tuple[list[Doc], int | None]:
+        """Up to ``count`` matches in insertion order after ``after_rid``; the rid to go on from, or None."""
+        if not self._exists(collection):
+            return [], None
+        compiled = compile_filter(query, self._arrays(collection))
+        rows = self._conn.execute(
+            f"SELECT rid, doc FROM {_table(collection)} WHERE ({compiled.where}) AND rid > ? "
+            "ORDER BY rid LIMIT ?",
+            [*compiled.params, after_rid, count],
+        ).fetchall()
+        docs = []
+        for _, text in rows:
+            doc = codec.loads(text)
+            if compiled.exact or matches(doc, query):
+                docs.append(project(doc, projection))
+        return docs, (rows[-1][0] if len(rows) == count else None)
+
+    def explain(self, collection: str, query: Doc, sort: SortSpec | None = None) -> list[str]:
+        """SQLite's plan for a find, one line per step (empty when the SQL is not exact)."""
+        arrays = self._arrays(collection)
+        compiled = compile_filter(query, arrays)
+        order = compile_sort(sort, arrays) if sort else "rid"
+        if not compiled.exact or order is None:
+            return []
+        rows = self._conn.execute(
+            f"EXPLAIN QUERY PLAN SELECT rid, doc FROM {_table(collection)} WHERE {compiled.where} "
+            f"ORDER BY {order} LIMIT 50",
+            compiled.params,
+        )
+        return [row[-1] for row in rows]
+
+    def count(self, collection: str, query: Doc, skip: int = 0, limit: int = 0) -> int:
+        if not self._exists(collection):
+            return 0
+        compiled = compile_filter(query, self._arrays(collection))
+        if compiled.exact:
+            (total,) = self._conn.execute(
+                f"SELECT count(*) FROM (SELECT 1 FROM {_table(collection)} WHERE {compiled.where} "
+                "LIMIT ? OFFSET ?)",
+                [*compiled.params, limit or -1, skip],
+            ).fetchone()
+            return total
+        return sum(1 for _ in self._select(collection, query, None, skip, limit))
+
+    def estimated_count(self, collection: str) -> int:
+        if not self._exists(collection):
+            return 0
+        return self._conn.execute(f"SELECT count(*) FROM {_table(collection)}").fetchone()[0]
+
+    def distinct(self, collection: str, key: str, query: Doc) -> list[Any]:
+        from server.docstore.matching import values_at
+
+        out: list[Any] = []
+        for _, doc in self._select(collection, query, None):
+            for value in values_at(doc, key):
+                for item in value if isinstance(value, list) else [value]:
+                    if item not in out:
+                        out.append(item)
+        return out
+
+    # -- writing --------------------------------------------------------------------------------
+
+    def _insert(self, collection: str, doc: Doc) -> None:
+        if "_id" not in doc:
+            doc["_id"] = str(ObjectId())
+        stored = {"_id": doc["_id"], **doc}
+        key = codec.encode_value(doc["_id"])
+        if isinstance(key, dict | list):
+            raise OperationFailure("_id must be a plain value here", code=2)
+        try:
+            self._conn.execute(
+                f"INSERT INTO {_table(collection)} (id, doc) VALUES (?, ?)", (key, codec.dumps(stored))
+            )
+        except sqlite3.IntegrityError as exc:
+            raise self._duplicate(collection, exc, stored) from None
+        self._note_arrays(collection, stored)
+
+    def insert_many(self, collection: str, docs: list[Doc], ordered: bool) -> list[Any]:
+        errors: list[Doc] = []
+        inserted = 0
+        with self._write():
+            self._ensure(collection)
+            for index, doc in enumerate(docs):
+                try:
+                    self._insert(collection, doc)
+                    inserted += 1
+                except DuplicateKeyError as exc:
+                    errors.append({"index": index, "code": 11000, "errmsg": str(exc), **(exc.details or {})})
+                    if ordered:
+                        break
+        if errors:
+            raise BulkWriteError(
+                {
+                    "writeErrors": errors,
+                    "writeConcernErrors": [],
+                    "nInserted": inserted,
+                    "nUpserted": 0,
+                    "nMatched": 0,
+                    "nModified": 0,
+                    "nRemoved": 0,
+                    "upserted": [],
+                }
+            )
+        return [doc["_id"] for doc in docs]
+
+    def insert_one(self, collection: str, doc: Doc) -> Any:
+        with self._write():
+            self._ensure(collection)
+            self._insert(collection, doc)
+        return doc["_id"]
+
+    def update(
+        self,
+        collection: str,
+        query: Doc,
+        update: Doc,
+        *,
+        many: bool = False,
+        upsert: bool = False,
+        replace: bool = False,
+        sort: SortSpec | None = None,
+        return_after: bool | None = None,
+        projection: Doc | None = None,
+    ) -> WriteOutcome:
+        """Update (or replace) the first match, or all with ``many``; optionally insert when none match.
+
+        ``return_after`` asks for the document before (False) or after (True) the change.
+        """
+        check_replacement(update) if replace else check_update(update)
+        with self._write():
+            self._ensure(collection)
+            targets = list(self._select(collection, query, sort, 0, 0 if many else 1))
+            modified = 0
+            last: Doc | None = None
+            for rid, doc in targets:
+                if replace:
+                    new = {
+                        "_id": doc["_id"],
+                        **{k: codec.round_trip(v) for k, v in update.items() if k != "_id"},
+                    }
+                    if "_id" in update and codec.round_trip(update["_id"]) != doc["_id"]:
+                        raise OperationFailure("The _id field cannot be changed", code=66)
+                else:
+                    new = apply_update(doc, update, inserting=False)
+                text = codec.dumps(new)
+                if text != codec.dumps(doc):
+                    try:
+                        self._conn.execute(
+                            f"UPDATE {_table(collection)} SET doc = ? WHERE rid = ?", (text, rid)
+                        )
+                    except sqlite3.IntegrityError as exc:
+                        raise self._duplicate(collection, exc, new) from None
+                    self._note_arrays(collection, new)
+                    modified += 1
+                last = new if return_after else doc
+            if targets:
+                shown = project(last, projection) if last is not None and return_after is not None else None
+                return WriteOutcome(len(targets), modified, None, shown)
+            if not upsert:
+                return WriteOutcome(0, 0)
+            seed = upsert_seed(query)
+            if replace:
+                new = {**({"_id": seed["_id"]} if "_id" in seed else {}), **codec.round_trip(update)}
+            else:
+                new = apply_update(seed, update, inserting=True)
+            self._insert(collection, new)
+            shown = project(new, projection) if return_after else None
+            return WriteOutcome(0, 0, new["_id"], shown)
+
+    def delete(
+        self,
+        collection: str,
+        query: Doc,
+        *,
+        many: bool,
+        sort: SortSpec | None = None,
+        projection: Doc | None = None,
+    ) -> tuple[int, Doc | None]:
+        if not self._exists(collection):
+            return 0, None
+        with self._write():
+            targets = list(self._select(collection, query, sort, 0, 0 if many else 1))
+            for rid, _ in targets:
+                self._conn.execute(f"DELETE FROM {_table(collection)} WHERE rid = ?", (rid,))
+        first = project(targets[0][1], projection) if targets else None
+        return len(targets), first
+
+    # -- indexes and collections ----------------------------------------------------------------
+
+    def create_index(
+        self, collection: str, keys: SortSpec, name: str, unique: bool, partial: Doc | None
+    ) -> str:
+        spec = IndexSpec(name, keys, unique, partial)
+        for path, _ in keys:
+            if path != "_id" and not sql_path_ok(path):
+                raise OperationFailure(f"cannot index the field {path!r} here", code=67)
+        encoded = json.dumps({"keys": keys, "unique": unique, "partial": partial}, default=str)
+        with self._write():
+            self._ensure(collection)
+            row = self._conn.execute(
+                "SELECT spec FROM _indexes WHERE collection = ? AND name = ?", (collection, name)
+            ).fetchone()
+            if row is not None:
+                if json.loads(row[0]) != json.loads(encoded):
+                    raise OperationFailure(f"An index named {name} exists with different options", code=86)
+                return name
+            columns = ", ".join(field(path) for path, _ in keys)
+            where = self._partial_where(partial) if partial else ""
+            try:
+                self._conn.execute(
+                    f"CREATE {'UNIQUE ' if unique else ''}INDEX {self._index_sql_name(collection, name)} "
+                    f"ON {_table(collection)} ({columns}){where}"
+                )
+            except sqlite3.IntegrityError as exc:
+                raise DuplicateKeyError(
+                    f"E11000 duplicate key error building index {name}: {exc}", 11000
+                ) from None
+            self._conn.execute("INSERT INTO _indexes VALUES (?, ?, ?)", (collection, name, encoded))
+        return spec.name
+
+    @staticmethod
+    def _partial_where(partial: Doc) -> str:
+        """Only ``{"field": {"$exists": True}}`` is supported, written so equality queries imply it."""
+        clauses = []
+        for path, condition in partial.items():
+            if condition != {"$exists": True} or not sql_path_ok(path):
+                raise OperationFailure("only $exists: true partial filters are supported here", code=67)
+            clauses.append(f"{field(path)} IS NOT NULL")
+        return " WHERE " + " AND ".join(clauses)
+
+    def _index_sql_name(self, collection: str, name: str) -> str:
+        return _quote(f"ix:{collection}:{name}")
+
+    def indexes(self, collection: str) -> list[IndexSpec]:
+        found = [IndexSpec("_id_", [("_id", 1)], True, None)] if self._exists(collection) else []
+        for name, spec in self._conn.execute(
+            "SELECT name, spec FROM _indexes WHERE collection = ? ORDER BY rowid", (collection,)
+        ):
+            parsed = json.loads(spec)
+            found.append(
+                IndexSpec(name, [tuple(k) for k in parsed["keys"]], parsed["unique"], parsed["partial"])
+            )
+        return found
+
+    def _duplicate(self, collection: str, exc: sqlite3.IntegrityError, doc: Doc) -> DuplicateKeyError:
+        message = str(exc)
+        spec = next(
+            (s for s in self.indexes(collection) if f"'ix:{collection}:{s.name}'" in message),
+            IndexSpec("_id_", [("_id", 1)], True, None),
+        )
+        from server.docstore.matching import values_at
+
+        key_value = {path: next(iter(values_at(doc, path)), None) for path, _ in spec.keys}
+        errmsg = (
+            f"E11000 duplicate key error collection: {self.name}.{collection} index: {spec.name} "
+            f"dup key: {key_value!r}"
+        )
+        details = {"code": 11000, "errmsg": errmsg, "keyPattern": dict(spec.keys), "keyValue": key_value}
+        return DuplicateKeyError(errmsg, 11000, details)
+
+    def collection_names(self) -> list[str]:
+        return [name for (name,) in self._conn.execute("SELECT name FROM _collections ORDER BY name")]
+
+    def drop_collection(self, collection: str) -> None:
+        with self._write():
+            self._conn.execute(f"DROP TABLE IF EXISTS {_table(collection)}")
+            self._conn.execute("DELETE FROM _collections WHERE name = ?", (collection,))
+            self._conn.execute("DELETE FROM _indexes WHERE collection = ?", (collection,))
+            self._conn.execute("DELETE FROM _arrays WHERE collection = ?", (collection,))
+        self._known.discard(collection)
+        self._arrays_seen.pop(collection, None)
+
+    def ping(self) -> float:
+        started = time.monotonic()
+        self._conn.execute("SELECT 1").fetchone()
+        return time.monotonic() - started

@@ -1,0 +1,233 @@
+"""Filters and sorts as SQLite over JSON documents, so that declared indexes answer them.
+
+Each collection is a table ``(rid INTEGER PRIMARY KEY, id UNIQUE, doc TEXT)``; an index on fields
+``a, b.c`` is an expression index on ``json_extract(doc, '$."a"')``, ``json_extract(doc, '$."b"."c"')``,
+and a query uses it when it compares those same expressions, which :func:`field` always writes alike.
+
+:func:`compile_filter` returns SQL that every matching document satisfies, and says whether it is
+*exact* (the SQL alone decides) or only narrows the candidates for the Python matcher. A condition on
+a path that holds arrays in some document (MongoDB matches any element) or that has no SQL form is
+left to Python. Comparisons keep MongoDB's type bracketing by bounding the range of SQLite's own
+order (NULL < numbers < text) and of the tagged dates (``server/docstore/codec.py``).
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Collection
+from dataclasses import dataclass
+from typing import Any
+
+from server.docstore.codec import DATE_HIGH, DATE_LOW, PLAIN_LOW, encode_value
+from server.docstore.matching import _is_operator_doc
+
+_SAFE_SEGMENT = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+
+
+def field(path: str) -> str:
+    """The SQL expression of a document field; ``_id`` is the indexed ``id`` column."""
+    if path == "_id":
+        return "id"
+    return f"json_extract(doc, '{json_path(path)}')"
+
+
+def json_path(path: str) -> str:
+    return "$" + "".join(f'."{part}"' for part in path.split("."))
+
+
+def sql_path_ok(path: str) -> bool:
+    """Whether SQLite's JSON paths can name this field (no array positions, no odd characters)."""
+    return all(_SAFE_SEGMENT.match(part) for part in path.split("."))
+
+
+@dataclass(frozen=True)
+class Compiled:
+    where: str
+    params: list[Any]
+    exact: bool
+
+
+def _array_touched(path: str, arrays: Collection[str]) -> bool:
+    parts = path.split(".")
+    return any(".".join(parts[: i + 1]) in arrays for i in range(len(parts)))
+
+
+def compile_filter(query: dict[str, Any], arrays: Collection[str]) -> Compiled:
+    params: list[Any] = []
+    clauses, exact = _conjunction(query, arrays, params)
+    return Compiled(" AND ".join(clauses) if clauses else "1", params, exact)
+
+
+def _conjunction(query: dict[str, Any], arrays: Collection[str], params: list[Any]) -> tuple[list[str], bool]:
+    """SQL clauses all true of every match, and whether they decide the match alone."""
+    clauses: list[str] = []
+    exact = True
+    for key, condition in query.items():
+        if key == "$and":
+            for sub in condition:
+                inner, sub_exact = _conjunction(sub, arrays, params)
+                clauses.extend(inner)
+                exact = exact and sub_exact
+        elif key == "$or":
+            # The OR of supersets is a superset, and exact when every branch is.
+            branches = []
+            for sub in condition:
+                inner, sub_exact = _conjunction(sub, arrays, params)
+                branches.append("(" + (" AND ".join(inner) if inner else "1") + ")")
+                exact = exact and sub_exact
+            clauses.append("(" + " OR ".join(branches) + ")" if branches else "0")
+        elif key.startswith("$"):
+            exact = False
+        else:
+            exact = _compile_field(key, condition, arrays, params, clauses) and exact
+    return clauses, exact
+
+
+def _compile_field(
+    path: str, condition: Any, arrays: Collection[str], params: list[Any], clauses: list[str]
+) -> bool:
+    """Append the SQL for one field's condition; False when (some of) it is left to Python."""
+    if path != "_id" and (not sql_path_ok(path) or _array_touched(path, arrays)):
+        return False
+    expr = field(path)
+    if not _is_operator_doc(condition):
+        sql = _equal(path, expr, condition, params)
+        if sql is None:
+            return False
+        clauses.append(sql)
+        return True
+    complete = "$regex" not in condition  # a pattern only narrows to its literal prefix
+    for op, arg in condition.items():
+        sql = _operator(path, expr, op, arg, condition, params)
+        if sql is None:
+            complete = False
+        else:
+            clauses.append(sql)
+    return complete
+
+
+def _scalar(value: Any) -> bool:
+    return value is None or isinstance(value, bool | int | float | str) or hasattr(value, "isoformat")
+
+
+def _equal(path: str, expr: str, value: Any, params: list[Any]) -> str | None:
+    if not _scalar(value) or (isinstance(value, float) and value != value):
+        return None
+    if value is None:
+        return f"{expr} IS NULL"
+    if isinstance(value, bool):
+        # json_extract gives 1/0 for true/false, which would also equal the numbers 1 and 0.
+        if path == "_id":
+            return None
+        return f"json_type(doc, '{json_path(path)}') IS '{'true' if value else 'false'}'"
+    params.append(encode_value(value))
+    return f"{expr} = ?" + _numeric_guard(path, value)
+
+
+def _numeric_guard(path: str, value: Any) -> str:
+    """json_extract gives 1/0 for true/false: a number must also be a JSON number to match."""
+    if path == "_id" or not isinstance(value, int | float) or isinstance(value, bool):
+        return ""
+    return f" AND json_type(doc, '{json_path(path)}') IN ('integer', 'real')"
+
+
+def _operator(
+    path: str, expr: str, op: str, arg: Any, condition: dict[str, Any], params: list[Any]
+) -> str | None:
+    if op == "$eq":
+        return _equal(path, expr, arg, params)
+    if op == "$ne":
+        inner: list[Any] = []
+        sql = _equal(path, expr, arg, inner)
+        if sql is None:
+            return None
+        params.extend(inner)
+        return f"NOT coalesce({sql}, 0)"
+    if op in ("$in", "$nin"):
+        if not isinstance(arg, list | tuple) or not all(_scalar(v) for v in arg):
+            return None
+        parts = []
+        numbers = [v for v in arg if isinstance(v, int | float) and not isinstance(v, bool)]
+        others = [
+            encode_value(v)
+            for v in arg
+            if _scalar(v) and v is not None and not isinstance(v, bool | int | float)
+        ]
+        if numbers:
+            parts.append(f"({expr} IN ({', '.join('?' * len(numbers))}){_numeric_guard(path, numbers[0])})")
+            params.extend(numbers)
+        if others:
+            parts.append(f"{expr} IN ({', '.join('?' * len(others))})")
+            params.extend(others)
+        for flag in {v for v in arg if isinstance(v, bool)}:
+            parts.append(_equal(path, expr, flag, params) or "0")
+        if any(v is None for v in arg):
+            parts.append(f"{expr} IS NULL")
+        any_of = "(" + " OR ".join(parts) + ")" if parts else "0"
+        return any_of if op == "$in" else f"NOT coalesce({any_of}, 0)"
+    if op in ("$gt", "$gte", "$lt", "$lte"):
+        return _range(path, expr, op, arg, params)
+    if op == "$exists":
+        if path == "_id":
+            return "1" if arg else "0"
+        return f"json_type(doc, '{json_path(path)}') IS {'NOT ' if arg else ''}NULL"
+    if op == "$regex":
+        return _regex_prefix(expr, arg, condition.get("$options", ""), params)
+    if op == "$options":
+        return "1"
+    return None
+
+
+def _range(path: str, expr: str, op: str, arg: Any, params: list[Any]) -> str | None:
+    sign = {"$gt": ">", "$gte": ">=", "$lt": "<", "$lte": "<="}[op]
+    if isinstance(arg, bool) or not _scalar(arg) or arg is None:
+        return None
+    value = encode_value(arg)
+    params.append(value)
+    if isinstance(arg, int | float):
+        # SQLite orders every number before every text: "< ''" keeps numbers only.
+        return (
+            f"{expr} {sign} ?"
+            + (" AND " + expr + " < ''" if sign[0] == ">" else "")
+            + _numeric_guard(path, arg)
+        )
+    if isinstance(value, str) and value.startswith(DATE_LOW):
+        # Bounds as parameters: SQL text may not hold the NUL that tags a date.
+        upward = sign[0] == ">"
+        params.append(DATE_HIGH if upward else DATE_LOW)
+        return f"{expr} {sign} ? AND {expr} {'<' if upward else '>='} ?"
+    if isinstance(arg, str):
+        if sign[0] == ">":
+            return f"{expr} {sign} ?"
+        params.append(PLAIN_LOW)
+        return f"{expr} {sign} ? AND {expr} >= ?"
+    return None
+
+
+def _regex_prefix(expr: str, pattern: Any, options: str, params: list[Any]) -> str | None:
+    """An anchored literal prefix (``^abc``) narrows to a range; Python still checks the pattern."""
+    source = pattern.pattern if isinstance(pattern, re.Pattern) else pattern
+    if not isinstance(source, str) or "i" in options or not source.startswith("^"):
+        return None
+    prefix = re.match(r"[^.^$*+?{}\[\]\\|()]*", source[1:])
+    literal = prefix.group(0) if prefix else ""
+    if not literal:
+        return None
+    params.extend([literal, literal + "\U0010ffff"])
+    return f"{expr} >= ? AND {expr} < ?"
+
+
+def compile_sort(spec: list[tuple[str, int]], arrays: Collection[str]) -> str | None:
+    """ORDER BY for ``spec``, or None when Python must sort.
+
+    Ties go in insertion order, unless ``_id`` (unique) already breaks them; the tie-break runs the way
+    the last key does, so that an index on the keys (which ends in the rowid) serves the whole order.
+    """
+    terms = []
+    for path, direction in spec:
+        if path != "_id" and (not sql_path_ok(path) or _array_touched(path, arrays)):
+            return None
+        terms.append(f"{field(path)} {'DESC' if direction < 0 else 'ASC'}")
+    if not any(path == "_id" for path, _ in spec):
+        terms.append("rid DESC" if spec and spec[-1][1] < 0 else "rid")
+    return ", ".join(terms)
