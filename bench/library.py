@@ -1,6 +1,7 @@
-"""A big library on one machine: search over HTTP, start-up, and the memory of ``serve``.
+"""A big library on one machine: search and catalog pages over HTTP, start-up, memory, scans.
 
     .venv/bin/python bench/library.py [--tracks 1000000] [--queries 300] [--data-dir DIR] [--workers]
+                                      [--scan-files 100000]
 
 Generates (once: with ``--data-dir`` the corpus and its library index are kept for the next run) a
 synthetic catalog in the embedded store: ``--tracks`` tracks, with 35 artists and 100 albums per
@@ -13,10 +14,16 @@ and a long-tailed play count. Then, against ``harmonystream serve`` started on i
 3. as-you-type searches (each word typed letter by letter, ~30 % of words with two letters swapped),
    one request at a time on one keep-alive connection, listener token; the time of each whole HTTP
    call, first byte sent to last byte read;
-4. the resident memory (RSS) and proportional set size (PSS: shared pages divided among the
+4. catalog pages, one request at a time as in 3: the first page (50 items) of tracks, albums and
+   artists in every public sort order, both directions; a deep page of each (the page after a
+   random item, by cursor: ``next_cursor`` names the last item of a page); album views
+   (``/albums/{id}``, the album with its tracks) and an artist's tracks by title;
+5. the resident memory (RSS) and proportional set size (PSS: shared pages divided among the
    processes mapping them) of the server at idle after the queries;
-5. with ``--workers``: the same for ``serve --workers 2`` (with the local Redis at 127.0.0.1:6379,
-   keys under a private prefix), summed over its processes.
+6. with ``--workers``: the same for ``serve --workers 2`` (with the local Redis at 127.0.0.1:6379,
+   keys under a private prefix), summed over its processes;
+7. with ``--scan-files N``: ``bench/scan.py`` on a folder of N small real MP3s (kept beside the data
+   dir): first scan and no-op rescan rates, and the scan's peak RSS.
 
 The reference in the same run: a private nginx (1 worker) serving one search answer as a static file,
 the same number of times over the same kind of connection: the cost of moving the bytes alone.
@@ -43,10 +50,16 @@ import aiohttp
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from bench.scan import make_library
+from bench.scan import measure as scan_measure
 from bench.serve import SECRET, wait_ready
 from migrations import apply_pending
+from server.catalog.album_store import SORTS as ALBUM_SORTS
 from server.catalog.album_store import AlbumStore
+from server.catalog.artist_store import SORTS as ARTIST_SORTS
 from server.catalog.artist_store import ArtistStore
+from server.catalog.paging import PageCursor
+from server.catalog.store import SORTS as TRACK_SORTS
 from server.catalog.store import TrackStore
 from server.documents import utcnow
 from server.handles import open_database
@@ -63,6 +76,9 @@ PASSWORD = "bench-password-1"
 GOAL_SEARCH_MS = 30.0
 GOAL_READY_S = 30.0
 GOAL_RSS_MB = 500.0
+GOAL_PAGE_MS = 20.0
+SAMPLES = 12  # random items per kind: deep pages start after them; album views and artist pages use them
+LISTINGS: dict[str, dict[str, str]] = {"tracks": TRACK_SORTS, "albums": ALBUM_SORTS, "artists": ARTIST_SORTS}
 BATCH = 5000
 
 
@@ -175,8 +191,11 @@ def sizes(tracks: int) -> tuple[int, int]:
     return max(tracks * 35 // 1000, 10), max(tracks // 10, 10)
 
 
-async def make_corpus(data_dir: Path, tracks: int, only_index: bool) -> list[str]:
-    """The corpus (generated unless already there), and names to type queries from."""
+async def make_corpus(
+    data_dir: Path, tracks: int, only_index: bool
+) -> tuple[list[str], dict[str, list[Any]]]:
+    """The corpus (generated unless already there), names to type queries from, and random items of
+    each kind (none with ``--index-only``: the store does not hold the corpus then)."""
     settings = Settings(data_dir=data_dir, secret_key="bench")
     async with open_database(settings) as db:
         await apply_pending(db)
@@ -198,13 +217,21 @@ async def make_corpus(data_dir: Path, tracks: int, only_index: bool) -> list[str
                     "SELECT title FROM rows WHERE kind = ? ORDER BY random() LIMIT ?", (kind, n)
                 )
             ]
-    else:
+    picked: dict[str, list[Any]] = {}
+    if not only_index:
         async with open_database(settings) as db:
             names = [d["name"] for d in await db["artists"].find({}, {"name": 1}).limit(3000).to_list(None)]
             names += [d["title"] for d in await db["albums"].find({}, {"title": 1}).limit(3000).to_list(None)]
             names += [d["title"] for d in await db["tracks"].find({}, {"title": 1}).limit(5000).to_list(None)]
+            rng = random.Random(3)
+            for kind in LISTINGS:
+                total = await db[kind].count_documents({})
+                picked[kind] = [
+                    (await db[kind].find({}).skip(rng.randrange(total)).limit(1).to_list(None))[0]
+                    for _ in range(SAMPLES)
+                ]
     await create_user(data_dir, PASSWORD)
-    return names
+    return names, picked
 
 
 async def create_user(data_dir: Path, password: str) -> None:
@@ -268,6 +295,33 @@ async def timed_gets(
     return times, body
 
 
+async def catalog_pages(
+    base: str, headers: dict[str, str], picked: dict[str, list[Any]]
+) -> dict[str, list[float]]:
+    """Times (ms) of catalog requests by group: first pages, deep pages, album views, artist tracks."""
+    groups: dict[str, list[float]] = {}
+    for kind, sorts in LISTINGS.items():
+        first: list[dict[str, str]] = []
+        deep: list[dict[str, str]] = []
+        for name, field in sorts.items():
+            for sort in (name, f"-{name}"):
+                first += [{"sort": sort, "limit": "50"}] * 3
+                for item in picked[kind][:3]:
+                    cursor = PageCursor(sort, item.get(field), item["_id"]).encode()
+                    deep.append({"sort": sort, "limit": "50", "cursor": cursor})
+        url = f"{base}/api/v1/{kind}"
+        groups[f"{kind}, first page"], _ = await timed_gets(url, first, headers)
+        groups[f"{kind}, deep page (cursor)"], _ = await timed_gets(url, deep, headers)
+    views: list[float] = []
+    for album in picked["albums"]:
+        times, _ = await timed_gets(f"{base}/api/v1/albums/{album['_id']}", [{}] * 3, headers)
+        views += times
+    groups["album view"] = views
+    by_artist = [{"artist_id": a["_id"], "sort": "title", "limit": "50"} for a in picked["artists"]] * 3
+    groups["an artist's tracks"], _ = await timed_gets(f"{base}/api/v1/tracks", by_artist, headers)
+    return groups
+
+
 def tree(pid: int) -> list[int]:
     out = [pid]
     for child in Path(f"/proc/{pid}/task/{pid}/children").read_text().split():
@@ -287,7 +341,9 @@ def memory_mb(pid: int) -> tuple[float, float]:
     return rss, pss
 
 
-async def measure(data_dir: Path, workers: int, queries: list[str], prefix: str) -> dict[str, Any]:
+async def measure(
+    data_dir: Path, workers: int, queries: list[str], prefix: str, picked: dict[str, list[Any]]
+) -> dict[str, Any]:
     port = free_port()
     base = f"http://127.0.0.1:{port}"
     built = (data_dir / "search" / "version").exists()
@@ -306,6 +362,8 @@ async def measure(data_dir: Path, workers: int, queries: list[str], prefix: str)
         out["ready_s"] = await until_search_answers(base, started, 600)
         headers = await login(base)
         out["times"], sample = await timed_gets(f"{base}/api/v1/search", [{"q": q} for q in queries], headers)
+        if picked:
+            out["pages"] = await catalog_pages(base, headers, picked)
         await asyncio.sleep(3)
         out["rss_mb"], out["pss_mb"] = memory_mb(server.pid)
         out["sample"] = sample
@@ -315,11 +373,13 @@ async def measure(data_dir: Path, workers: int, queries: list[str], prefix: str)
     return out
 
 
-async def main(tracks: int, n_queries: int, data_dir: Path, workers: bool, only_index: bool) -> None:
-    names = await make_corpus(data_dir, tracks, only_index)
+async def main(
+    tracks: int, n_queries: int, data_dir: Path, workers: bool, only_index: bool, scan_files: int
+) -> None:
+    names, picked = await make_corpus(data_dir, tracks, only_index)
     queries = typed(random.Random(7), names, n_queries)
-    one = await measure(data_dir, 1, queries, "")
-    two = await measure(data_dir, 2, queries, f"hs-bench-{os.getpid()}:") if workers else None
+    one = await measure(data_dir, 1, queries, "", picked)
+    two = await measure(data_dir, 2, queries, f"hs-bench-{os.getpid()}:", {}) if workers else None
     static = data_dir / "static"
     static.mkdir(exist_ok=True)
     (static / "answer.json").write_bytes(one["sample"])
@@ -348,6 +408,17 @@ async def main(tracks: int, n_queries: int, data_dir: Path, workers: bool, only_
         f"  - reference, nginx sending one answer ({len(one['sample']):,} B) as a file:"
         f" p50 {pct(nginx, 50):.2f} ms, p95 {pct(nginx, 95):.2f} ms"
     )
+    if "pages" in one:
+        every = [t for times in one["pages"].values() for t in times]
+        lines.append(
+            f"- catalog pages, {len(every)} requests, whole HTTP call: p50 {pct(every, 50):.1f} ms,"
+            f" p95 {pct(every, 95):.1f} ms, max {max(every):.1f} ms"
+            f" (goal p95 ≤ {GOAL_PAGE_MS:.0f} ms: {_met(pct(every, 95) <= GOAL_PAGE_MS)})"
+        )
+        for group, times in one["pages"].items():
+            lines.append(
+                f"  - {group} ({len(times)}): p50 {pct(times, 50):.1f} ms, p95 {pct(times, 95):.1f} ms"
+            )
     lines.append(
         f"- `serve` at idle after the searches: RSS {one['rss_mb']:.0f} MB, PSS {one['pss_mb']:.0f} MB"
         f" (goal RSS ≤ {GOAL_RSS_MB:.0f} MB: {_met(one['rss_mb'] <= GOAL_RSS_MB)})"
@@ -358,6 +429,10 @@ async def main(tracks: int, n_queries: int, data_dir: Path, workers: bool, only_
             f" PSS {two['pss_mb']:.0f} MB = {two['pss_mb'] / one['pss_mb']:.2f} times one process's PSS;"
             f" search p95 {pct(two['times'], 95):.1f} ms; ready after {two['ready_s']:.1f} s"
         )
+    if scan_files:
+        music = data_dir.parent / f"{data_dir.name}-music-{scan_files}"
+        make_library(music, scan_files)
+        lines += scan_measure(music, scan_files)
     print()
     print("\n".join(lines))
 
@@ -375,8 +450,8 @@ if __name__ == "__main__":
     parser.add_argument(
         "--index-only", action="store_true", help="write the corpus into the library index, not the store"
     )
+    parser.add_argument("--scan-files", type=int, default=0, help="also scan a folder of this many files")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory(prefix="hs-bench-library-") as tmp:
-        asyncio.run(
-            main(args.tracks, args.queries, args.data_dir or Path(tmp), args.workers, args.index_only)
-        )
+        data = args.data_dir or Path(tmp) / "data"
+        asyncio.run(main(args.tracks, args.queries, data, args.workers, args.index_only, args.scan_files))

@@ -1,86 +1,147 @@
-"""Scan throughput: ``harmonystream scan`` over 1,000 small generated files, first run and no-op rerun.
+"""Scan throughput and memory: ``harmonystream scan`` over a folder of small real audio files.
 
-Runs the scanner in-process against a fresh embedded store (the one-machine default) in a temp dir.
-The files are one short generated MP3 copied 1,000 times across 20 folders with distinct tags (via
-mutagen), so generating them takes seconds. Goals (issue 3): ≥ 500 files/s first run, ≥ 10,000 files/s
-rerun. Usage: ``.venv/bin/python bench/scan.py [--files 1000]``.
+    .venv/bin/python bench/scan.py [--files 100000] [--folder DIR]
+
+Generates (once, kept in ``--folder`` when given) ``--files`` small MP3s: one second of a generated tone
+encoded by ffmpeg, copied with distinct tags written by mutagen (artist, album, title, track number,
+genre), 100 files per album folder under artist folders. Then, each in a fresh data dir with the
+embedded store, as a user runs it:
+
+1. ``harmonystream scan FOLDER`` on an empty catalog (every file new);
+2. the same again (nothing changed: the no-op rescan);
+
+each as its own process, timed from start to exit, with its peak RSS (``wait4``). The references in
+the same run, over the same folder: ``find -printf`` listing every file with size and mtime (the walk
+a rescan cannot avoid) and mutagen alone reading every file's tags in one process (the tag reads a
+first scan cannot avoid). Loopback-free; bounded by the file count.
 """
 
 from __future__ import annotations
 
 import argparse
-import asyncio
-import io
+import os
 import shutil
 import subprocess
 import sys
 import tempfile
+import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from mutagen.easyid3 import EasyID3
 
-from server.catalog.scan_cli import run_scan
-from server.settings import Settings
+GOAL_FIRST = 2000.0
+GOAL_RESCAN = 50_000.0
+GOAL_RSS_MB = 300.0
+GENRES = ["Jazz", "Rock", "Pop", "Electronic", "Hip-Hop", "Classical", "Folk", "Metal", "Soul", "Reggae"]
 
 
 def make_library(root: Path, count: int) -> None:
-    seed = root / "seed.mp3"
-    subprocess.run(
-        [
-            "ffmpeg",
-            "-nostdin",
-            "-v",
-            "error",
-            "-y",
-            "-f",
-            "lavfi",
-            "-i",
-            "sine=f=440:d=1",
-            "-c:a",
-            "libmp3lame",
-            "-b:a",
-            "64k",
-            str(seed),
-        ],
-        check=True,
-    )
+    """``count`` distinct small MP3s under ``root`` (kept: a second run with the same count reuses them)."""
+    marker = root / f".complete-{count}"
+    if marker.exists():
+        print(f"reusing {count:,} files in {root}")
+        return
+    shutil.rmtree(root, ignore_errors=True)
+    root.mkdir(parents=True)
+    seed = root / ".seed.mp3"
+    tone = ["-f", "lavfi", "-i", "sine=f=440:d=1", "-c:a", "libmp3lame", "-b:a", "32k"]
+    subprocess.run(["ffmpeg", "-nostdin", "-v", "error", "-y", *tone, str(seed)], check=True)
+    started = time.perf_counter()
     for i in range(count):
-        folder = root / f"artist{i % 20:02d}" / f"album{i % 5}"
-        folder.mkdir(parents=True, exist_ok=True)
-        path = folder / f"{i:04d}.mp3"
+        album = i // 100
+        folder = root / f"Artist {album // 3:05d}" / f"Album {album:06d}"
+        if i % 100 == 0:
+            folder.mkdir(parents=True, exist_ok=True)
+        path = folder / f"{i % 100 + 1:02d} Track {i}.mp3"
         shutil.copyfile(seed, path)
         tags = EasyID3()
         tags.update(
             {
                 "title": f"Track {i}",
-                "artist": f"Artist {i % 20}",
-                "album": f"Album {i % 100}",
-                "tracknumber": str(i % 12 + 1),
-                "genre": "Test",
+                "artist": f"Artist {album // 3}",
+                "album": f"Album {album}",
+                "tracknumber": str(i % 100 + 1),
+                "genre": GENRES[album % len(GENRES)],
             }
         )
         tags.save(path)
+        if (i + 1) % 20_000 == 0:
+            print(f"  {i + 1:,} files, {time.perf_counter() - started:.0f} s", flush=True)
     seed.unlink()
+    marker.touch()
 
 
-async def main(count: int) -> None:
+def timed(argv: list[str], env: dict[str, str] | None = None) -> tuple[float, float, str]:
+    """(seconds, peak RSS in MB, output) of a command run to its end."""
+    started = time.perf_counter()
+    proc = subprocess.Popen(argv, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    assert proc.stdout is not None
+    output = proc.stdout.read().decode(errors="replace")
+    _, status, usage = os.wait4(proc.pid, 0)
+    took = time.perf_counter() - started
+    assert os.waitstatus_to_exitcode(status) == 0, output[-2000:]
+    return took, usage.ru_maxrss / 1024, output
+
+
+def reference_tags(folder: Path) -> float:
+    """Seconds for mutagen alone to read every file's tags and duration, in one process."""
+    code = (
+        "import os, sys, mutagen\n"
+        "n = 0\n"
+        "for d, _, files in os.walk(sys.argv[1]):\n"
+        "    for f in files:\n"
+        "        if f.endswith('.mp3'):\n"
+        "            m = mutagen.File(os.path.join(d, f), easy=True); n += m.info.length > 0\n"
+        "print(n)\n"
+    )
+    took, _, _ = timed([sys.executable, "-c", code, str(folder)])
+    return took
+
+
+def measure(folder: Path, count: int) -> list[str]:
+    """Markdown lines: first scan and no-op rescan of ``folder`` (``count`` files) with references."""
     with tempfile.TemporaryDirectory(prefix="hs-bench-scan-") as tmp:
-        root = Path(tmp) / "music"
-        root.mkdir()
-        make_library(root, count)
-        settings = Settings(data_dir=Path(tmp) / "data", secret_key="bench", log_level="warning")
-        quiet = io.StringIO()
-        first = await run_scan(settings, root, out=quiet, err=quiet)
-        second = await run_scan(settings, root, out=quiet, err=quiet)
-        assert first.added == count and second.unchanged == count, (first, second)
-        print(f"files: {count}")
-        print(f"first run: {first.elapsed_s:.2f} s = {count / first.elapsed_s:,.0f} files/s")
-        print(f"no-op rerun: {second.elapsed_s:.3f} s = {count / second.elapsed_s:,.0f} files/s")
+        env = {
+            **os.environ,
+            "HS_DATA_DIR": str(Path(tmp) / "data"),
+            "HS_SECRET_KEY": "bench",
+            "HS_LOG_LEVEL": "warning",
+        }
+        scan = [sys.executable, "-m", "server", "scan", str(folder)]
+        first_s, first_rss, first_out = timed(scan, env)
+        again_s, again_rss, again_out = timed(scan, env)
+    assert f"{count} added" in first_out, first_out[-2000:]
+    assert f"{count} unchanged" in again_out, again_out[-2000:]
+    find_s, _, _ = timed(["find", str(folder), "-type", "f", "-name", "*.mp3", "-printf", "%s %T@ %p\n"])
+    tags_s = reference_tags(folder)
+    first_rate, again_rate = count / first_s, count / again_s
+    return [
+        f"- folder: {count:,} MP3s (1 s, 32 kb/s, distinct tags), 100 per album folder",
+        f"- first scan (`harmonystream scan`, whole process): {first_s:.1f} s = {first_rate:,.0f} files/s,"
+        f" peak RSS {first_rss:.0f} MB"
+        f" (goals ≥ {GOAL_FIRST:,.0f} files/s: {_met(first_rate >= GOAL_FIRST)};"
+        f" RSS ≤ {GOAL_RSS_MB:.0f} MB: {_met(first_rss <= GOAL_RSS_MB)})",
+        f"  - reference, mutagen alone reading every file's tags: {tags_s:.1f} s"
+        f" = {count / tags_s:,.0f} files/s",
+        f"- no-op rescan: {again_s:.2f} s = {again_rate:,.0f} files/s, peak RSS {again_rss:.0f} MB"
+        f" (goal ≥ {GOAL_RESCAN:,.0f} files/s: {_met(again_rate >= GOAL_RESCAN)})",
+        f"  - reference, `find -printf` listing every file with size and mtime: {find_s:.2f} s"
+        f" = {count / find_s:,.0f} files/s",
+    ]
+
+
+def _met(ok: bool) -> str:
+    return "met" if ok else "NOT met"
 
 
 if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--files", type=int, default=1000)
-    asyncio.run(main(min(parser.parse_args().files, 20_000)))
+    parser.add_argument("--files", type=int, default=100_000)
+    parser.add_argument("--folder", type=Path, default=None, help="keep the generated files here")
+    args = parser.parse_args()
+    with tempfile.TemporaryDirectory(prefix="hs-bench-music-") as tmp:
+        music = args.folder or Path(tmp) / "music"
+        make_library(music, args.files)
+        print("\n".join(measure(music, args.files)))

@@ -45,6 +45,16 @@ SET_TYPES = (
     "of the value set (docs: $set)"
 )
 
+COMPOUND_ID = (
+    "nx-27017 accepts an index whose compound key includes _id, then refuses every insert into the "
+    "collection ('JSON path error near _id'); MongoDB indexes any field in a compound key, _id "
+    "included (docs: Compound Indexes)"
+)
+NULL_BESIDE = (
+    "nx-27017 matches only missing fields, not null ones, with {field: null} beside another "
+    "condition; MongoDB matches null or missing (docs: Query for Null or Missing Fields)"
+)
+
 
 S3_BUCKET = "hs-media"
 """The bucket the tests' private S3 server is started with."""

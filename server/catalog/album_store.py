@@ -17,6 +17,7 @@ from media.records import Album, check_album_changes
 from server.catalog.artist_store import insert_all
 from server.catalog.deletions import Deletions
 from server.catalog.names import sort_key
+from server.catalog.paging import PageCursor, keyset_page, sort_field
 from server.documents import any_of, new_id, utcnow
 from server.errors import Conflict, NotFound
 from server.handles import Database
@@ -101,13 +102,16 @@ class AlbumStore:
         return await self._albums.find(any_of("_id", ids)).to_list(None)
 
     async def list(
-        self, *, artist_id: str | None, sort: str, limit: int, offset: int
+        self, *, artist_id: str | None, sort: str, limit: int, offset: int, after: PageCursor | None = None
     ) -> tuple[list[dict[str, Any]], int]:
         flt: dict[str, Any] = {"artist_id": artist_id} if artist_id else {}
-        direction = -1 if sort.startswith("-") else 1
-        order = [(SORTS[sort.lstrip("-")], direction), ("_id", direction)]
-        cursor = self._albums.find(flt).sort(order).skip(offset).limit(limit)
-        return await cursor.to_list(None), await self._albums.count_documents(flt)
+        field, direction = sort_field(sort, SORTS)
+        if after is not None:
+            docs = await keyset_page(self._albums, flt, field, direction, after, limit)
+        else:
+            order = [(field, direction), ("_id", direction)]
+            docs = await self._albums.find(flt).sort(order).skip(offset).limit(limit).to_list(None)
+        return docs, await self._albums.count_documents(flt)
 
     async def count(self, flt: dict[str, Any]) -> int:
         return await self._albums.count_documents(flt)

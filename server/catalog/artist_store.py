@@ -17,6 +17,7 @@ from pymongo.errors import BulkWriteError, DuplicateKeyError
 from media.records import Artist, check_artist_changes
 from server.catalog.deletions import Deletions
 from server.catalog.names import sort_key
+from server.catalog.paging import PageCursor, keyset_page, sort_field
 from server.documents import any_of, new_id, utcnow
 from server.errors import Conflict, NotFound
 from server.handles import Database
@@ -92,17 +93,27 @@ class ArtistStore:
         return await self._artists.find(any_of("_id", ids)).to_list(None)
 
     async def list(
-        self, *, name_prefix: str | None, owner_id: str | None, sort: str, limit: int, offset: int
+        self,
+        *,
+        name_prefix: str | None,
+        owner_id: str | None,
+        sort: str,
+        limit: int,
+        offset: int,
+        after: PageCursor | None = None,
     ) -> tuple[list[dict[str, Any]], int]:
         flt: dict[str, Any] = {}
         if name_prefix:
             flt["name_key"] = {"$regex": "^" + re.escape(sort_key(name_prefix))}
         if owner_id:
             flt["owner_ids"] = owner_id
-        direction = -1 if sort.startswith("-") else 1
-        order = [(SORTS[sort.lstrip("-")], direction), ("_id", direction)]
-        cursor = self._artists.find(flt).sort(order).skip(offset).limit(limit)
-        return await cursor.to_list(None), await self._artists.count_documents(flt)
+        field, direction = sort_field(sort, SORTS)
+        if after is not None:
+            docs = await keyset_page(self._artists, flt, field, direction, after, limit)
+        else:
+            order = [(field, direction), ("_id", direction)]
+            docs = await self._artists.find(flt).sort(order).skip(offset).limit(limit).to_list(None)
+        return docs, await self._artists.count_documents(flt)
 
     async def update(self, artist_id: str, changes: dict[str, Any]) -> dict[str, Any]:
         check_artist_changes(changes)  # validated before it reaches the store

@@ -10,7 +10,10 @@ from aiohttp import web
 from media.records import Track
 from server import keys
 from server.api import ARTIST, SIGNED_IN, Api
+from server.catalog.album_store import SORTS as ALBUM_SORTS
+from server.catalog.artist_store import SORTS as ARTIST_SORTS
 from server.catalog.cover import cover_answer
+from server.catalog.paging import PageCursor, cursor_for, sort_field
 from server.catalog.schemas import (
     AlbumDetail,
     AlbumIn,
@@ -29,6 +32,7 @@ from server.catalog.schemas import (
 )
 from server.catalog.schemas import TrackQuery as TrackQueryIn
 from server.catalog.service import records
+from server.catalog.store import SORTS as TRACK_SORTS
 from server.catalog.store import TrackQuery
 from server.catalog.upload import receive_upload
 
@@ -70,9 +74,14 @@ async def list_artists(request: web.Request, query: ArtistQuery) -> ArtistList:
         sort=query.sort,
         limit=query.limit,
         offset=query.offset,
+        after=cursor_for(query.cursor, query.sort, query.offset),
     )
     return ArtistList(
-        items=[catalog.artist_view(d) for d in docs], total=total, limit=query.limit, offset=query.offset
+        items=[catalog.artist_view(d) for d in docs],
+        total=total,
+        limit=query.limit,
+        offset=query.offset,
+        next_cursor=PageCursor.after(query.sort, sort_field(query.sort, ARTIST_SORTS)[0], docs, query.limit),
     )
 
 
@@ -113,10 +122,18 @@ async def list_albums(request: web.Request, query: AlbumQuery) -> AlbumList:
     """Albums, optionally of one artist."""
     catalog = request.app[keys.CATALOG]
     docs, total = await catalog.albums.list(
-        artist_id=query.artist_id, sort=query.sort, limit=query.limit, offset=query.offset
+        artist_id=query.artist_id,
+        sort=query.sort,
+        limit=query.limit,
+        offset=query.offset,
+        after=cursor_for(query.cursor, query.sort, query.offset),
     )
     return AlbumList(
-        items=await catalog.album_views(docs), total=total, limit=query.limit, offset=query.offset
+        items=await catalog.album_views(docs),
+        total=total,
+        limit=query.limit,
+        offset=query.offset,
+        next_cursor=PageCursor.after(query.sort, sort_field(query.sort, ALBUM_SORTS)[0], docs, query.limit),
     )
 
 
@@ -165,9 +182,19 @@ async def list_tracks(request: web.Request, query: TrackQueryIn) -> TrackList:
         visible_to=principal.user_id,
         everything=principal.is_admin,
     )
-    docs, total = await catalog.tracks.list(flt, sort=query.sort, limit=query.limit, offset=query.offset)
+    docs, total = await catalog.tracks.list(
+        flt,
+        sort=query.sort,
+        limit=query.limit,
+        offset=query.offset,
+        after=cursor_for(query.cursor, query.sort, query.offset),
+    )
     return TrackList(
-        items=await catalog.track_views(records(docs)), total=total, limit=query.limit, offset=query.offset
+        items=await catalog.track_views(records(docs)),
+        total=total,
+        limit=query.limit,
+        offset=query.offset,
+        next_cursor=PageCursor.after(query.sort, sort_field(query.sort, TRACK_SORTS)[0], docs, query.limit),
     )
 
 

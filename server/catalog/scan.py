@@ -5,9 +5,13 @@ and modification time with what the last run saw and touches nothing that did no
 file has its tags re-read and is transcoded again; a file that vanished is marked ``missing`` (its
 renditions stay playable); a file that reappears unchanged is unmarked.
 
-Fast on purpose: one query loads what previous scans saw, the tree is walked with ``os.scandir``, tags
-and durations come from mutagen (no process per file; the transcoder's ffprobe has the last word and
-fails a track that mutagen misjudged), and new tracks are inserted in batches.
+Fast and flat on purpose: the tree is walked with ``os.scandir`` in path order while what previous
+scans saw streams from the store in the same order (a range of the ``scan_path`` index at a time), and
+the two are merged like sorted lists: no file list and no map of known tracks is ever held whole, so
+memory stays the same at a hundred files or a million. Tags and durations come from mutagen (no process
+per file; the transcoder's ffprobe has the last word and fails a track that mutagen misjudged), and new
+tracks are inserted in batches. Killed half-way, a scan loses nothing: what it inserted is "unchanged"
+to the next run, which goes on with the rest.
 
 Safe beside a running ``serve``: every write is a single-document or batch write the other process
 also sees; the unique ``scan_path`` index stops two scans adding one file twice; artists and albums
@@ -17,6 +21,7 @@ are created with insert-then-reread.
 from __future__ import annotations
 
 import asyncio
+import itertools
 import os
 import time
 from collections.abc import Awaitable, Callable, Iterator
@@ -28,9 +33,11 @@ from media.tags import Tags, read_tags
 from server.catalog.ingest import MIME_TYPES, UNKNOWN_ARTIST, UNTITLED
 from server.catalog.names import GENRE_MAX, NAME_MAX, TITLE_MAX, clean_name, sort_key, title_from_filename
 from server.catalog.service import CatalogService
+from server.documents import utcnow
 
 EXTENSIONS = frozenset({"mp3", "flac", "ogg", "opus", "m4a", "wav"})
 BATCH = 200
+WALK_CHUNK = 1000  # files taken from the walk per trip to its thread
 
 Enqueue = Callable[[str], Awaitable[Any]]
 Progress = Callable[[int, int], None]
@@ -77,12 +84,50 @@ def _printable(path: str) -> str:
 
 
 def walk(root: Path) -> Iterator[FoundFile]:
-    """Audio files under ``root`` by extension; hidden entries skipped; directory links not followed."""
+    """Audio files under ``root`` by extension, in path order (as the store sorts ``scan_path``).
+
+    Hidden entries skipped; directory links not followed. Children are visited sorted by name, a folder
+    as ``name/``: every path below it starts with that, so the walk yields whole paths in the order
+    of their code points, which is how SQLite and MongoDB compare strings.
+    """
+    yield from _visit(str(root))
+
+
+def _visit(folder: str) -> Iterator[FoundFile]:
+    try:
+        entries = list(os.scandir(folder))
+    except OSError:
+        return
+    keyed: list[tuple[str, os.DirEntry[str], bool]] = []
+    for entry in entries:
+        if entry.name.startswith("."):
+            continue
+        try:
+            if entry.is_dir(follow_symlinks=False):
+                keyed.append((entry.name + os.sep, entry, True))
+            elif entry.name.rpartition(".")[2].lower() in EXTENSIONS and entry.is_file():
+                keyed.append((entry.name, entry, False))
+        except OSError:
+            continue
+    keyed.sort(key=lambda item: item[0])
+    for _, entry, is_folder in keyed:
+        if is_folder:
+            yield from _visit(entry.path)
+            continue
+        try:
+            st = entry.stat()
+        except OSError:
+            continue
+        yield FoundFile(entry.path, st.st_size, st.st_mtime_ns)
+
+
+def count_files(root: Path) -> int:
+    """How many files :func:`walk` will yield, near enough for a progress bar (names only, no stat)."""
+    total = 0
     stack = [str(root)]
     while stack:
-        folder = stack.pop()
         try:
-            entries = list(os.scandir(folder))
+            entries = list(os.scandir(stack.pop()))
         except OSError:
             continue
         for entry in entries:
@@ -91,11 +136,77 @@ def walk(root: Path) -> Iterator[FoundFile]:
             try:
                 if entry.is_dir(follow_symlinks=False):
                     stack.append(entry.path)
-                elif entry.name.rpartition(".")[2].lower() in EXTENSIONS and entry.is_file():
-                    st = entry.stat()
-                    yield FoundFile(entry.path, st.st_size, st.st_mtime_ns)
+                elif entry.name.rpartition(".")[2].lower() in EXTENSIONS:
+                    total += 1
             except OSError:
                 continue
+    return total
+
+
+class _Run:
+    """One scan's pending work, flushed a batch at a time so that memory stays bounded."""
+
+    def __init__(
+        self, scanner: LibraryScanner, summary: ScanSummary, on_progress: Progress | None, expected: int
+    ):
+        self._scanner = scanner
+        self._summary = summary
+        self._on_progress = on_progress
+        self._expected = expected
+        self._done = 0
+        self._new: list[FoundFile] = []
+        self._vanished: list[str] = []
+        self._restored: list[str] = []
+
+    def _advance(self, count: int) -> None:
+        self._done += count
+        if self._on_progress:
+            self._on_progress(self._done, max(self._expected, self._summary.found))
+
+    async def new(self, f: FoundFile) -> None:
+        self._new.append(f)
+        if len(self._new) >= BATCH:
+            await self._flush_new()
+
+    async def seen(self, f: FoundFile, doc: dict[str, Any]) -> None:
+        original = doc.get("original") or {}
+        if original.get("size") != f.size or original.get("mtime_ns") != f.mtime_ns:
+            await self._scanner._update(f, doc["_id"], self._summary)
+        else:
+            self._summary.unchanged += 1
+            if doc.get("missing"):
+                self._restored.append(doc["_id"])
+                if len(self._restored) >= BATCH:
+                    await self._flush_marks()
+        self._advance(1)
+
+    async def gone(self, doc: dict[str, Any]) -> None:
+        """A track whose file the walk did not meet: marked missing, a batch at a time."""
+        if not doc.get("missing"):
+            self._vanished.append(doc["_id"])
+            if len(self._vanished) >= BATCH:
+                await self._flush_marks()
+
+    async def _flush_new(self) -> None:
+        batch, self._new = self._new, []
+        if batch:
+            await self._scanner._add(batch, self._summary)
+            self._advance(len(batch))
+
+    async def _flush_marks(self) -> None:
+        vanished, restored = self._vanished, self._restored
+        self._vanished, self._restored = [], []
+        for ids, missing in ((vanished, True), (restored, False)):
+            if ids:
+                await self._scanner._mark(ids, missing)
+        self._summary.missing += len(vanished)
+        self._summary.restored += len(restored)
+
+    async def finish(self) -> None:
+        await self._flush_new()
+        await self._flush_marks()
+        if self._on_progress:
+            self._on_progress(self._done, self._summary.found)
 
 
 class LibraryScanner:
@@ -112,100 +223,87 @@ class LibraryScanner:
         if not await asyncio.to_thread(root.is_dir):
             raise NotADirectoryError(f"{root} is not a folder")
         summary = ScanSummary()
-        files = await asyncio.to_thread(lambda: list(walk(root)))
-        summary.found = len(files)
-        known = {d["scan_path"]: d for d in await self._catalog.tracks.scanned()}
+        expected = await asyncio.to_thread(count_files, root)
         prefix = str(root).rstrip(os.sep) + os.sep
-        new: list[FoundFile] = []
-        changed: list[tuple[FoundFile, str]] = []
-        restored: list[str] = []
-        for f in files:
-            doc = known.get(f.path)
-            if doc is None:
-                new.append(f)
-                continue
-            original = doc.get("original") or {}
-            if original.get("size") != f.size or original.get("mtime_ns") != f.mtime_ns:
-                changed.append((f, doc["_id"]))
-            else:
-                summary.unchanged += 1
-                if doc.get("missing"):
-                    restored.append(doc["_id"])
-        seen = {f.path for f in files}
-        vanished = [
-            d["_id"]
-            for p, d in known.items()
-            if p.startswith(prefix) and p not in seen and not d.get("missing")
-        ]
-        done = summary.unchanged
-        if on_progress:
-            on_progress(done, summary.found)
-
-        for start in range(0, len(new), BATCH):
-            batch = new[start : start + BATCH]
-            read = await asyncio.to_thread(_read_all, batch)
-            usable = [(f, tags) for f, tags in read if not isinstance(tags, str)]
-            summary.skipped += [(f.path, tags) for f, tags in read if isinstance(tags, str)]
-            await self._resolve([tags for _, tags in usable])
-            docs = [
-                self._catalog.tracks.new_document(
-                    {
-                        **self._fields(f, tags),
-                        "owner_id": None,
-                        "status": "processing",
-                        "scan_path": f.path,
-                        "missing": False,
-                        "original": _original(f),
-                    }
-                )
-                for f, tags in usable
-            ]
-            inserted = await self._catalog.tracks.insert_many(docs)
-            summary.added += len(inserted)
-            kept = set(inserted)
-            pairs = zip(docs, usable, strict=True)
-            await self._keep_lyrics([(doc["_id"], tags) for doc, (_, tags) in pairs if doc["_id"] in kept])
-            for track_id in inserted:
-                await self._catalog.library("track", track_id, "created")
-            await self._queue(inserted, summary)
-            done += len(batch)
-            if on_progress:
-                on_progress(done, summary.found)
-
-        for f, track_id in changed:
-            ((_, tags),) = await asyncio.to_thread(_read_all, [f])
-            if isinstance(tags, str):
-                summary.skipped.append((f.path, tags))
-            else:
-                await self._resolve([tags])
-                await self._catalog.tracks.update(
-                    track_id,
-                    {
-                        **self._fields(f, tags),
-                        "status": "processing",
-                        "progress": 0,
-                        "error": None,
-                        "missing": False,
-                        "original": _original(f),
-                    },
-                )
-                await self._catalog.cache.invalidate("track", track_id)
-                await self._keep_lyrics([(track_id, tags)], changed=True)
-                await self._catalog.library("track", track_id, "updated")
-                summary.updated += 1
-                await self._queue([track_id], summary)
-            done += 1
-            if on_progress:
-                on_progress(done, summary.found)
-
-        for ids, missing in ((vanished, True), (restored, False)):
-            await self._catalog.tracks.set_many(ids, {"missing": missing})
-            await self._catalog.cache.invalidate("track", *ids)
-            for track_id in ids:
-                await self._catalog.library("track", track_id, "updated")
-        summary.missing, summary.restored = len(vanished), len(restored)
+        run = _Run(self, summary, on_progress, expected)
+        files = walk(root)
+        known = self._catalog.tracks.scanned_under(prefix, before=utcnow())
+        doc = await anext(known, None)
+        while chunk := await asyncio.to_thread(lambda: list(itertools.islice(files, WALK_CHUNK))):
+            for f in chunk:
+                summary.found += 1
+                while doc is not None and doc["scan_path"] < f.path:
+                    await run.gone(doc)
+                    doc = await anext(known, None)
+                if doc is not None and doc["scan_path"] == f.path:
+                    await run.seen(f, doc)
+                    doc = await anext(known, None)
+                else:
+                    await run.new(f)
+        while doc is not None:
+            await run.gone(doc)
+            doc = await anext(known, None)
+        await run.finish()
         summary.elapsed_s = time.perf_counter() - started
         return summary
+
+    async def _add(self, batch: list[FoundFile], summary: ScanSummary) -> None:
+        """Read the tags of new files and insert them as tracks, in one batch."""
+        read = await asyncio.to_thread(_read_all, batch)
+        usable = [(f, tags) for f, tags in read if not isinstance(tags, str)]
+        summary.skipped += [(f.path, tags) for f, tags in read if isinstance(tags, str)]
+        await self._resolve([tags for _, tags in usable])
+        docs = [
+            self._catalog.tracks.new_document(
+                {
+                    **self._fields(f, tags),
+                    "owner_id": None,
+                    "status": "processing",
+                    "scan_path": f.path,
+                    "missing": False,
+                    "original": _original(f),
+                }
+            )
+            for f, tags in usable
+        ]
+        inserted = await self._catalog.tracks.insert_many(docs)
+        summary.added += len(inserted)
+        kept = set(inserted)
+        pairs = zip(docs, usable, strict=True)
+        await self._keep_lyrics([(doc["_id"], tags) for doc, (_, tags) in pairs if doc["_id"] in kept])
+        for track_id in inserted:
+            await self._catalog.library("track", track_id, "created")
+        await self._queue(inserted, summary)
+
+    async def _update(self, f: FoundFile, track_id: str, summary: ScanSummary) -> None:
+        """A file that changed since the last scan: tags read again, transcoded again."""
+        ((_, tags),) = await asyncio.to_thread(_read_all, [f])
+        if isinstance(tags, str):
+            summary.skipped.append((f.path, tags))
+            return
+        await self._resolve([tags])
+        await self._catalog.tracks.update(
+            track_id,
+            {
+                **self._fields(f, tags),
+                "status": "processing",
+                "progress": 0,
+                "error": None,
+                "missing": False,
+                "original": _original(f),
+            },
+        )
+        await self._catalog.cache.invalidate("track", track_id)
+        await self._keep_lyrics([(track_id, tags)], changed=True)
+        await self._catalog.library("track", track_id, "updated")
+        summary.updated += 1
+        await self._queue([track_id], summary)
+
+    async def _mark(self, ids: list[str], missing: bool) -> None:
+        await self._catalog.tracks.set_many(ids, {"missing": missing})
+        await self._catalog.cache.invalidate("track", *ids)
+        for track_id in ids:
+            await self._catalog.library("track", track_id, "updated")
 
     async def _keep_lyrics(self, tracks: list[tuple[str, Tags]], *, changed: bool = False) -> None:
         """Lyrics from the files' tags or ``.lrc`` sidecars; a changed file replaces what it gave."""

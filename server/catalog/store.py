@@ -19,8 +19,9 @@ modification time seen by the last scan) and ``missing`` (a scanned file that va
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
 from pymongo.errors import BulkWriteError, DuplicateKeyError
@@ -28,9 +29,12 @@ from pymongo.errors import BulkWriteError, DuplicateKeyError
 from media.records import Track, check_track_changes, check_transition
 from server.catalog.deletions import Deletions
 from server.catalog.names import sort_key
+from server.catalog.paging import PageCursor, keyset_page, sort_field
 from server.documents import any_of, new_id, utcnow
 from server.errors import NotFound
 from server.handles import Database
+
+_SCANNED = {"_id": 1, "scan_path": 1, "original.size": 1, "original.mtime_ns": 1, "missing": 1}
 
 SORTS = {
     "title": "title_sort",
@@ -198,10 +202,17 @@ class TrackStore:
         await self._deletions.record("track", track_id)
         return doc
 
-    async def list(self, query: TrackQuery, *, sort: str, limit: int, offset: int) -> tuple[list[dict], int]:
+    async def list(
+        self, query: TrackQuery, *, sort: str, limit: int, offset: int, after: PageCursor | None = None
+    ) -> tuple[list[dict], int]:
+        """A page and the total; from ``after`` (a cursor) or ``offset`` items in."""
         flt = query.to_filter()
-        cursor = self._tracks.find(flt).sort(sort_spec(sort)).skip(offset).limit(limit)
-        return await cursor.to_list(None), await self._tracks.count_documents(flt)
+        if after is not None:
+            field, direction = sort_field(sort, SORTS)
+            docs = await keyset_page(self._tracks, flt, field, direction, after, limit)
+        else:
+            docs = await self._tracks.find(flt).sort(sort_spec(sort)).skip(offset).limit(limit).to_list(None)
+        return docs, await self._tracks.count_documents(flt)
 
     async def count(self, flt: dict[str, Any]) -> int:
         return await self._tracks.count_documents(flt)
@@ -234,9 +245,24 @@ class TrackStore:
             out.setdefault(doc["album_id"], doc["_id"])
         return out
 
-    async def scanned(self) -> list[dict[str, Any]]:
-        """Every scanned track with just what a rescan compares: path, size, mtime, missing."""
-        return await self._tracks.find(
-            {"scan_path": {"$exists": True}},
-            {"_id": 1, "scan_path": 1, "original.size": 1, "original.mtime_ns": 1, "missing": 1},
-        ).to_list(None)
+    async def scanned_under(
+        self, prefix: str, before: datetime, batch: int = 1000
+    ) -> AsyncIterator[dict[str, Any]]:
+        """Scanned tracks whose path starts with ``prefix``, in path order, ``batch`` at a time, with
+        just what a rescan compares: path, size, mtime, missing. Each batch is one range of the
+        ``scan_path`` index, so memory stays flat however many files a library holds. Only tracks
+        created ``before``: those a running scan adds itself must not show up in its own stream."""
+        end = prefix + "\U0010ffff"  # above every path that starts with the prefix
+        bound: dict[str, Any] = {"$gte": prefix, "$lt": end}
+        while True:
+            docs = (
+                await self._tracks.find({"scan_path": bound, "created_at": {"$lt": before}}, _SCANNED)
+                .sort("scan_path", 1)
+                .limit(batch)
+                .to_list(None)
+            )
+            for doc in docs:
+                yield doc
+            if len(docs) < batch:
+                return
+            bound = {"$gt": docs[-1]["scan_path"], "$lt": end}

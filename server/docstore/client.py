@@ -21,6 +21,7 @@ from server.docstore.engine import Doc, DocumentFile, SortSpec, default_index_na
 T = TypeVar("T")
 
 STREAM_BATCH = 1000  # documents fetched per trip while iterating a cursor
+MAX_ROWS = 2**62
 
 
 def _sort_spec(key: Any, direction: int | None = None) -> SortSpec:
@@ -142,7 +143,7 @@ class EmbeddedCollection:
         return found[0] if found else None
 
     async def count_documents(self, filter: Doc, *, skip: int = 0, limit: int = 0, **_: Any) -> int:
-        return await self._call("count", filter, skip, limit)
+        return await self._call("count", filter, min(skip, MAX_ROWS), min(limit, MAX_ROWS))
 
     async def estimated_document_count(self, **_: Any) -> int:
         return await self._call("estimated_count")
@@ -289,11 +290,11 @@ class EmbeddedCursor:
         return self
 
     def skip(self, count: int) -> EmbeddedCursor:
-        self._skip = count
+        self._skip = min(count, MAX_ROWS)  # SQLite counts in 64 bits; no collection is that long
         return self
 
     def limit(self, count: int) -> EmbeddedCursor:
-        self._limit = abs(count)
+        self._limit = min(abs(count), MAX_ROWS)
         return self
 
     def batch_size(self, _: int) -> EmbeddedCursor:

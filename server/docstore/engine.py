@@ -30,7 +30,7 @@ from pymongo.errors import BulkWriteError, DuplicateKeyError, OperationFailure
 
 from server.docstore import codec
 from server.docstore.matching import matches, sort_documents
-from server.docstore.sql import compile_filter, compile_sort, field, sql_path_ok
+from server.docstore.sql import Compiled, compile_filter, compile_sort, field, json_path, sql_path_ok
 from server.docstore.updating import (
     apply_update,
     check_replacement,
@@ -43,6 +43,7 @@ Doc = dict[str, Any]
 SortSpec = list[tuple[str, int]]
 
 SCAN_BATCH = 256  # rows read at a time while Python filters what SQL could only narrow
+COUNT_CACHE = 512  # totals kept per process, each valid until its collection changes
 
 
 @dataclass(frozen=True)
@@ -81,6 +82,33 @@ def _array_paths(doc: Doc, prefix: str = "") -> Iterator[str]:
             yield from _array_paths(value, prefix + key + ".")
 
 
+def _picked_paths(projection: Doc | None, arrays: set[str]) -> list[str] | None:
+    """The paths an inclusion projection keeps, ``_id`` first, if SQL can read each one out alone."""
+    if not projection or not all(v for k, v in projection.items() if k != "_id"):
+        return None
+    paths = [path for path in projection if path != "_id"]
+    if not paths or not all(sql_path_ok(path) for path in paths):
+        return None
+    for path in paths:
+        parts = path.split(".")
+        if any(".".join(parts[: i + 1]) in arrays for i in range(len(parts) - 1)):
+            return None  # through an array MongoDB projects each element
+    return (["_id"] if projection.get("_id", 1) else []) + paths
+
+
+def _assemble(paths: list[str], values: list[str | None]) -> Doc:
+    out: Doc = {}
+    for path, text in zip(paths, values, strict=True):
+        if text is None:
+            continue
+        *parents, leaf = path.split(".")
+        node = out
+        for part in parents:
+            node = node.setdefault(part, {})
+        node[leaf] = codec.decode_value(json.loads(text))
+    return out
+
+
 class DocumentFile:
     """One database: a SQLite file with a table per collection."""
 
@@ -94,11 +122,16 @@ class DocumentFile:
         self._conn.execute("PRAGMA synchronous=NORMAL")
         self._known: set[str] = set()
         self._arrays_seen: dict[str, set[str]] = {}
+        self._spec_cache: dict[str, tuple[tuple[Any, ...], list[IndexSpec]]] = {}
+        self._counts: dict[tuple[Any, ...], tuple[int, int]] = {}
         with self._write():
             self._conn.execute("CREATE TABLE IF NOT EXISTS _collections (name TEXT PRIMARY KEY)")
             self._conn.execute(
                 "CREATE TABLE IF NOT EXISTS _indexes (collection TEXT, name TEXT, spec TEXT, "
                 "PRIMARY KEY (collection, name))"
+            )
+            self._conn.execute(
+                "CREATE TABLE IF NOT EXISTS _versions (collection TEXT PRIMARY KEY, version INTEGER)"
             )
             self._conn.execute(
                 "CREATE TABLE IF NOT EXISTS _arrays (collection TEXT, path TEXT, "
@@ -142,6 +175,20 @@ class DocumentFile:
             self._known.add(collection)
         return row is not None
 
+    def _bump(self, collection: str) -> None:
+        """Count a change to the collection (inside the write transaction that makes it)."""
+        self._conn.execute(
+            "INSERT INTO _versions VALUES (?, 1) "
+            "ON CONFLICT (collection) DO UPDATE SET version = version + 1",
+            (collection,),
+        )
+
+    def _version(self, collection: str) -> int:
+        row = self._conn.execute(
+            "SELECT version FROM _versions WHERE collection = ?", (collection,)
+        ).fetchone()
+        return row[0] if row else 0
+
     def _arrays(self, collection: str) -> set[str]:
         """Paths that hold an array in some document of the collection (any process may add one)."""
         rows = self._conn.execute("SELECT path FROM _arrays WHERE collection = ?", (collection,))
@@ -159,22 +206,60 @@ class DocumentFile:
     # -- reading --------------------------------------------------------------------------------
 
     def _select(
-        self, collection: str, query: Doc, sort: SortSpec | None, skip: int = 0, limit: int = 0
+        self,
+        collection: str,
+        query: Doc,
+        sort: SortSpec | None,
+        skip: int = 0,
+        limit: int = 0,
+        projection: Doc | None = None,
     ) -> Iterator[tuple[int, Doc]]:
-        """(rid, document) of each match in ``sort`` order (else insertion order), skip and limit applied."""
+        """(rid, document) of each match in ``sort`` order (else insertion order), skip and limit applied.
+
+        With a ``projection`` the documents come projected; when SQL alone decides the match, only the
+        projected fields are read out of the stored JSON (a scan reading path, size and mtime of every
+        track decodes a few bytes per track, not the whole document).
+        """
         if not self._exists(collection):
             return
         arrays = self._arrays(collection)
         compiled = compile_filter(query, arrays)
         order = compile_sort(sort, arrays) if sort else "rid"
-        base = f"SELECT rid, doc FROM {_table(collection)} WHERE {compiled.where}"
+        hint = self._sorting_index(collection, compiled, sort) if sort and order else ""
+        base = f"SELECT rid, doc FROM {_table(collection)}{hint} WHERE {compiled.where}"
         if compiled.exact and order is not None:
+            picked = _picked_paths(projection, arrays)
+            if picked is not None:
+                columns = ", ".join(f"doc -> '{json_path(path)}'" for path in picked)
+                base = f"SELECT rid, {columns} FROM {_table(collection)}{hint} WHERE {compiled.where}"
             rows = self._conn.execute(
                 f"{base} ORDER BY {order} LIMIT ? OFFSET ?", [*compiled.params, limit or -1, skip]
             )
-            for rid, text in rows:
-                yield rid, codec.loads(text)
+            for rid, *values in rows:
+                if picked is not None:
+                    yield rid, _assemble(picked, values)
+                else:
+                    yield rid, project(codec.loads(values[0]), projection)
             return
+        yield from (
+            (rid, project(doc, projection))
+            for rid, doc in self._select_in_python(
+                collection, query, compiled, base, order, sort, skip, limit
+            )
+        )
+
+    def _select_in_python(
+        self,
+        collection: str,
+        query: Doc,
+        compiled: Compiled,
+        base: str,
+        order: str | None,
+        sort: SortSpec | None,
+        skip: int,
+        limit: int,
+    ) -> Iterator[tuple[int, Doc]]:
+        """Matches that SQL could only narrow: the Python matcher decides (and sorts, if SQL cannot)."""
         if order is not None:
             # SQL orders and narrows; Python decides, stopping as soon as the page is full.
             cursor = self._conn.execute(f"{base} ORDER BY {order}", compiled.params)
@@ -204,6 +289,47 @@ class DocumentFile:
         for doc in docs[skip:end]:
             yield rids[id(doc)], doc
 
+    def _sorting_index(self, collection: str, compiled: Compiled, sort: SortSpec) -> str:
+        """``INDEXED BY`` the index that serves ``sort`` after the fields the filter pins, if any.
+
+        SQLite plans without statistics, and guesses that an equality or an OR of equalities matches
+        few rows; for "ready tracks by title" it would then read every ready track and sort them.
+        MongoDB's planner races its candidate plans and lands on the index that gives the order; this
+        gives SQLite the same answer. The longest pinned prefix wins (an artist's tracks by title use
+        the artist-and-title index; all tracks by title, the title index). A partial index counts when
+        the filter bounds its fields (a range of ``scan_path`` uses the index of scanned paths).
+        """
+        pinned = compiled.equalities
+        best: tuple[int, str] | None = None
+        flipped = [(path, -direction) for path, direction in sort]
+        for spec in self._index_specs(collection):
+            if spec.partial and not set(spec.partial) <= compiled.bounded:
+                continue
+            prefix = 0
+            while prefix < len(spec.keys) and spec.keys[prefix][0] in pinned:
+                prefix += 1
+            rest = spec.keys[prefix : prefix + len(sort)]
+            if rest not in (sort, flipped) or len(rest) != len(sort):
+                continue
+            if best is None or prefix > best[0]:
+                best = (prefix, spec.name)
+        return f" INDEXED BY {self._index_sql_name(collection, best[1])}" if best else ""
+
+    def _index_specs(self, collection: str) -> list[IndexSpec]:
+        rows = self._conn.execute(
+            "SELECT name, spec FROM _indexes WHERE collection = ? ORDER BY rowid", (collection,)
+        ).fetchall()
+        key = tuple(rows)
+        cached = self._spec_cache.get(collection)
+        if cached is None or cached[0] != key:
+            specs = []
+            for name, spec in rows:
+                parsed = json.loads(spec)
+                keys = [(path, int(direction)) for path, direction in parsed["keys"]]
+                specs.append(IndexSpec(name, keys, parsed["unique"], parsed["partial"]))
+            cached = self._spec_cache[collection] = (key, specs)
+        return cached[1]
+
     def find(
         self,
         collection: str,
@@ -213,7 +339,7 @@ class DocumentFile:
         skip: int = 0,
         limit: int = 0,
     ) -> list[Doc]:
-        return [project(doc, projection) for _, doc in self._select(collection, query, sort, skip, limit)]
+        return [doc for _, doc in self._select(collection, query, sort, skip, limit, projection)]
 
     def find_after(
         self, collection: str, query: Doc, projection: Doc | None, after_rid: int, count: int
@@ -221,15 +347,21 @@ class DocumentFile:
         """Up to ``count`` matches in insertion order after ``after_rid``; the rid to go on from, or None."""
         if not self._exists(collection):
             return [], None
-        compiled = compile_filter(query, self._arrays(collection))
+        arrays = self._arrays(collection)
+        compiled = compile_filter(query, arrays)
+        picked = _picked_paths(projection, arrays) if compiled.exact else None
+        columns = ", ".join(f"doc -> '{json_path(path)}'" for path in picked) if picked else "doc"
         rows = self._conn.execute(
-            f"SELECT rid, doc FROM {_table(collection)} WHERE ({compiled.where}) AND rid > ? "
+            f"SELECT rid, {columns} FROM {_table(collection)} WHERE ({compiled.where}) AND rid > ? "
             "ORDER BY rid LIMIT ?",
             [*compiled.params, after_rid, count],
         ).fetchall()
         docs = []
-        for _, text in rows:
-            doc = codec.loads(text)
+        for _, *values in rows:
+            if picked:
+                docs.append(_assemble(picked, values))
+                continue
+            doc = codec.loads(values[0])
             if compiled.exact or matches(doc, query):
                 docs.append(project(doc, projection))
         return docs, (rows[-1][0] if len(rows) == count else None)
@@ -241,8 +373,9 @@ class DocumentFile:
         order = compile_sort(sort, arrays) if sort else "rid"
         if not compiled.exact or order is None:
             return []
+        hint = self._sorting_index(collection, compiled, sort) if sort else ""
         rows = self._conn.execute(
-            f"EXPLAIN QUERY PLAN SELECT rid, doc FROM {_table(collection)} WHERE {compiled.where} "
+            f"EXPLAIN QUERY PLAN SELECT rid, doc FROM {_table(collection)}{hint} WHERE {compiled.where} "
             f"ORDER BY {order} LIMIT 50",
             compiled.params,
         )
@@ -253,11 +386,21 @@ class DocumentFile:
             return 0
         compiled = compile_filter(query, self._arrays(collection))
         if compiled.exact:
+            # Counting a million matches reads a million index entries; a listing asks for the same
+            # total page after page, so it is kept until the collection changes (in any process).
+            version = self._version(collection)
+            key = (collection, compiled.where, *compiled.params, skip, limit)
+            cached = self._counts.get(key)
+            if cached is not None and cached[0] == version:
+                return cached[1]
             (total,) = self._conn.execute(
                 f"SELECT count(*) FROM (SELECT 1 FROM {_table(collection)} WHERE {compiled.where} "
                 "LIMIT ? OFFSET ?)",
                 [*compiled.params, limit or -1, skip],
             ).fetchone()
+            if len(self._counts) >= COUNT_CACHE:
+                self._counts.clear()
+            self._counts[key] = (version, total)
             return total
         return sum(1 for _ in self._select(collection, query, None, skip, limit))
 
@@ -293,6 +436,7 @@ class DocumentFile:
         except sqlite3.IntegrityError as exc:
             raise self._duplicate(collection, exc, stored) from None
         self._note_arrays(collection, stored)
+        self._bump(collection)
 
     def insert_many(self, collection: str, docs: list[Doc], ordered: bool) -> list[Any]:
         errors: list[Doc] = []
@@ -370,6 +514,7 @@ class DocumentFile:
                     except sqlite3.IntegrityError as exc:
                         raise self._duplicate(collection, exc, new) from None
                     self._note_arrays(collection, new)
+                    self._bump(collection)
                     modified += 1
                 last = new if return_after else doc
             if targets:
@@ -401,6 +546,7 @@ class DocumentFile:
             targets = list(self._select(collection, query, sort, 0, 0 if many else 1))
             for rid, _ in targets:
                 self._conn.execute(f"DELETE FROM {_table(collection)} WHERE rid = ?", (rid,))
+                self._bump(collection)
         first = project(targets[0][1], projection) if targets else None
         return len(targets), first
 
@@ -452,14 +598,7 @@ class DocumentFile:
 
     def indexes(self, collection: str) -> list[IndexSpec]:
         found = [IndexSpec("_id_", [("_id", 1)], True, None)] if self._exists(collection) else []
-        for name, spec in self._conn.execute(
-            "SELECT name, spec FROM _indexes WHERE collection = ? ORDER BY rowid", (collection,)
-        ):
-            parsed = json.loads(spec)
-            found.append(
-                IndexSpec(name, [tuple(k) for k in parsed["keys"]], parsed["unique"], parsed["partial"])
-            )
-        return found
+        return found + self._index_specs(collection)
 
     def _duplicate(self, collection: str, exc: sqlite3.IntegrityError, doc: Doc) -> DuplicateKeyError:
         message = str(exc)
@@ -486,6 +625,7 @@ class DocumentFile:
             self._conn.execute("DELETE FROM _collections WHERE name = ?", (collection,))
             self._conn.execute("DELETE FROM _indexes WHERE collection = ?", (collection,))
             self._conn.execute("DELETE FROM _arrays WHERE collection = ?", (collection,))
+            self._bump(collection)
         self._known.discard(collection)
         self._arrays_seen.pop(collection, None)
 

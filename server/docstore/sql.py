@@ -45,6 +45,10 @@ class Compiled:
     where: str
     params: list[Any]
     exact: bool
+    equalities: frozenset[str]
+    """Paths the filter pins to one value in every match (for choosing an index)."""
+    bounded: frozenset[str]
+    """Paths the filter holds to a non-null value or range (so a partial "exists" index covers them)."""
 
 
 def _array_touched(path: str, arrays: Collection[str]) -> bool:
@@ -55,7 +59,34 @@ def _array_touched(path: str, arrays: Collection[str]) -> bool:
 def compile_filter(query: dict[str, Any], arrays: Collection[str]) -> Compiled:
     params: list[Any] = []
     clauses, exact = _conjunction(query, arrays, params)
-    return Compiled(" AND ".join(clauses) if clauses else "1", params, exact)
+    pinned, bounded = _constrained(query, arrays)
+    return Compiled(" AND ".join(clauses) if clauses else "1", params, exact, pinned, bounded)
+
+
+def _constrained(query: dict[str, Any], arrays: Collection[str]) -> tuple[frozenset[str], frozenset[str]]:
+    """(paths pinned to one non-null value, paths held to a non-null value or range) in every match."""
+    pinned: set[str] = set()
+    bounded: set[str] = set()
+    for key, condition in query.items():
+        if key == "$and":
+            for sub in condition:
+                more_pinned, more_bounded = _constrained(sub, arrays)
+                pinned |= more_pinned
+                bounded |= more_bounded
+        elif not key.startswith("$") and not _array_touched(key, arrays):
+            if not _is_operator_doc(condition):
+                if _scalar(condition) and condition is not None:
+                    pinned.add(key)
+                    bounded.add(key)
+                continue
+            if _scalar(condition.get("$eq")) and condition.get("$eq") is not None:
+                pinned.add(key)
+            if any(_scalar(condition.get(op)) and condition.get(op) is not None for op in _BOUNDS):
+                bounded.add(key)
+    return frozenset(pinned), frozenset(bounded)
+
+
+_BOUNDS = ("$eq", "$gt", "$gte", "$lt", "$lte")
 
 
 def _conjunction(query: dict[str, Any], arrays: Collection[str], params: list[Any]) -> tuple[list[str], bool]:
@@ -142,7 +173,8 @@ def _operator(
         if sql is None:
             return None
         params.extend(inner)
-        return f"NOT coalesce({sql}, 0)"
+        # "IS NOT NULL" rather than its negation: SQLite reads that one as a range of an index.
+        return f"{expr} IS NOT NULL" if arg is None else f"NOT coalesce({sql}, 0)"
     if op in ("$in", "$nin"):
         if not isinstance(arg, list | tuple) or not all(_scalar(v) for v in arg):
             return None

@@ -180,3 +180,48 @@ def test_watch_mode_picks_up_new_files_until_stopped(tmp_path):
             proc.wait()
     bad = subprocess.run([*argv[:-1], "0"], env=env, capture_output=True, text=True, timeout=60)
     assert bad.returncode != 0 and "positive" in bad.stderr
+
+
+def test_the_walk_yields_paths_in_the_order_the_store_sorts_them(tmp_path):
+    """The rescan merges the walk with the store's scan_path order: both must agree on every name."""
+    from server.catalog.scan import count_files, walk
+
+    names = [
+        "b.mp3",
+        "b c/x.mp3",
+        "b/x.mp3",
+        "B.mp3",
+        "é.mp3",
+        "e.mp3",
+        "a-b/y.mp3",
+        "a/b/c.mp3",
+        "a.b/z.mp3",
+    ]
+    names += ["z/.hidden.mp3", "zz/notes.txt", "日本/曲.flac", "b/x/deeper/q.ogg"]
+    for name in names:
+        path = tmp_path / name
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_bytes(b"x")
+    found = [f.path for f in walk(tmp_path)]
+    assert found == sorted(found)
+    assert len(found) == count_files(tmp_path) == 11
+
+
+@pytest.mark.standin_deviation(reason=NESTED_PROJECTION)
+async def test_new_files_between_known_ones_are_added_and_nothing_is_marked_missing(client, tmp_path):
+    """A rescan inserts new files while it still streams what earlier scans saw; what it inserts
+    must not come back in that stream as a file the walk did not meet."""
+    settings = client.app[keys.SETTINGS]
+    root = tmp_path / "music"
+    root.mkdir()
+    seed = make_audio(tmp_path / "seed.mp3", "mp3", 0.5, tags={"title": "Seed", "artist": "X"})
+    # More known files than one batch of the stream (1,000), so inserts happen before its last batch.
+    for i in range(0, 2600, 2):
+        shutil.copyfile(seed, root / f"{i:04d}.mp3")
+    first = await run_scan(settings, root, out=io.StringIO(), err=io.StringIO())
+    assert first.added == 1300
+    for i in range(1, 2600, 2):
+        shutil.copyfile(seed, root / f"{i:04d}.mp3")
+    second = await run_scan(settings, root, out=io.StringIO(), err=io.StringIO())
+    assert (second.added, second.unchanged, second.missing, second.updated) == (1300, 1300, 0, 0)
+    assert await client.app[keys.DB]["tracks"].count_documents({"missing": True}) == 0

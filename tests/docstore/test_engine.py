@@ -17,6 +17,7 @@ from pymongo.errors import BulkWriteError, DuplicateKeyError
 from server.docstore import EmbeddedClient
 from server.docstore.engine import DocumentFile
 from server.docstore.matching import matches, sort_documents
+from server.docstore.updating import project
 
 T0 = datetime(2026, 1, 1)
 
@@ -24,7 +25,9 @@ T0 = datetime(2026, 1, 1)
 def _random_doc(rng: random.Random, n: int) -> dict:
     doc: dict = {"_id": f"d{n:04d}"}
     if rng.random() < 0.9:
-        doc["a"] = rng.choice([None, True, False, 0, 1, 2, 2.5, "x", "y", "Ä", "", T0, T0 + timedelta(days=1)])
+        doc["a"] = rng.choice(
+            [None, True, False, 0, 1, 2, 2.5, "x", "y", "Ä", "", T0, T0 + timedelta(days=1)]
+        )
     if rng.random() < 0.7:
         doc["b"] = {"c": rng.choice([1, 2, 3, "1"]), "d": rng.choice(["p", "q"])}
     if rng.random() < 0.3:
@@ -83,6 +86,8 @@ def test_sql_answers_agree_with_the_python_matcher(tmp_path: Path) -> None:
             continue
         assert [d["_id"] for d in got] == [d["_id"] for d in expected], (query, sort)
         assert store.count("c", query) == len(expected), query
+        picked = store.find("c", query, {"a": 1, "b.c": 1, "missing": 1}, sort=sort)
+        assert picked == [project(d, {"a": 1, "b.c": 1, "missing": 1}) for d in got], query
         if expected:
             page = store.find("c", query, sort=sort, skip=1, limit=2)
             assert [d["_id"] for d in page] == [d["_id"] for d in expected[1:3]], (query, sort)
@@ -116,7 +121,9 @@ def test_unique_and_partial_indexes(tmp_path: Path) -> None:
         store.insert_one("tracks", {"_id": "4", "scan_path": "/a"})
     assert caught.value.details["keyValue"] == {"scan_path": "/a"}
     with pytest.raises(BulkWriteError) as bulk:
-        store.insert_many("tracks", [{"_id": "5", "scan_path": "/b"}, {"_id": "1"}, {"_id": "6"}], ordered=False)
+        store.insert_many(
+            "tracks", [{"_id": "5", "scan_path": "/b"}, {"_id": "1"}, {"_id": "6"}], ordered=False
+        )
     assert [e["index"] for e in bulk.value.details["writeErrors"]] == [1]
     assert sorted(d["_id"] for d in store.find("tracks", {})) == ["1", "2", "3", "5", "6"]
     plan = " | ".join(store.explain("tracks", {"scan_path": "/b"}))
@@ -185,3 +192,40 @@ async def test_a_cursor_streams_a_collection_in_batches(tmp_path: Path) -> None:
     seen = [doc["n"] async for doc in tracks.find({"odd": True}, {"n": 1})]
     assert seen == list(range(1, 2500, 2))
     await client.close()
+
+
+def test_a_sorted_page_uses_the_index_that_gives_its_order(tmp_path: Path) -> None:
+    """An OR of equalities looks selective to SQLite's planner; the page still walks the sort index
+    (reading every ready track and sorting them would take seconds at a million)."""
+    store = DocumentFile(tmp_path / "t.sqlite3", "t")
+    store.create_index("tracks", [("status", 1)], "status", False, None)
+    store.create_index("tracks", [("owner_id", 1)], "owner", False, None)
+    store.create_index("tracks", [("title_sort", 1), ("_id", 1)], "title", False, None)
+    store.create_index(
+        "tracks", [("artist_id", 1), ("title_sort", 1), ("_id", 1)], "artist_title", False, None
+    )
+    store.insert_one(
+        "tracks", {"_id": "x", "status": "ready", "title_sort": "a", "owner_id": "u", "artist_id": "a"}
+    )
+    visible = {"$or": [{"status": "ready"}, {"owner_id": "u"}]}
+    for query, sort, index in [
+        (visible, [("title_sort", -1), ("_id", -1)], "ix:tracks:title"),
+        ({"$and": [visible, {"artist_id": "a"}]}, [("title_sort", 1), ("_id", 1)], "ix:tracks:artist_title"),
+    ]:
+        plan = " | ".join(store.explain("tracks", query, sort))
+        assert f"USING INDEX {index}" in plan and "TEMP B-TREE" not in plan, plan
+
+
+def test_counts_are_kept_until_the_collection_changes_in_any_process(tmp_path: Path) -> None:
+    path = tmp_path / "t.sqlite3"
+    first, second = DocumentFile(path, "t"), DocumentFile(path, "t")
+    first.insert_many("tracks", [{"_id": str(n), "status": "ready"} for n in range(5)], ordered=True)
+    assert first.count("tracks", {"status": "ready"}) == 5
+    second.insert_one("tracks", {"_id": "9", "status": "ready"})
+    assert first.count("tracks", {"status": "ready"}) == 6
+    second.update("tracks", {"_id": "9"}, {"$set": {"status": "failed"}})
+    assert first.count("tracks", {"status": "ready"}) == 5
+    second.delete("tracks", {"_id": "0"}, many=False)
+    assert first.count("tracks", {"status": "ready"}) == 4
+    first.close()
+    second.close()

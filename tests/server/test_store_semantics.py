@@ -12,7 +12,15 @@ from datetime import datetime
 import pytest
 
 from server.handles import open_database
-from tests.services import DATE_COMPARISON, INDEX_NAME, MULTIKEY_EQUALITY, NESTED_PROJECTION, SET_TYPES
+from tests.services import (
+    COMPOUND_ID,
+    DATE_COMPARISON,
+    INDEX_NAME,
+    MULTIKEY_EQUALITY,
+    NESTED_PROJECTION,
+    NULL_BESIDE,
+    SET_TYPES,
+)
 
 WHEN = datetime(2026, 1, 2, 3, 4, 5, 678000)
 
@@ -84,3 +92,21 @@ async def test_in_and_or_of_ids_match_the_same(settings):
             .to_list(None)
         )
     assert [d["n"] for d in by_in] == [d["n"] for d in by_or] == [1, 3]
+
+
+@pytest.mark.standin_deviation(reason=COMPOUND_ID)
+async def test_a_compound_index_may_end_in_the_id(settings):
+    async with open_database(settings) as db:
+        await db["probe"].create_index([("a", 1), ("_id", 1)], name="probe_a_id")
+        await db["probe"].insert_one({"_id": "x", "a": 1})
+        assert await db["probe"].count_documents({"a": 1}) == 1
+
+
+@pytest.mark.standin_deviation(reason=NULL_BESIDE)
+async def test_null_matches_null_and_missing_beside_another_condition(settings):
+    async with open_database(settings) as db:
+        await db["probe"].insert_many([{"_id": "a", "v": None}, {"_id": "b"}, {"_id": "c", "v": 1}])
+        found = await db["probe"].find({"v": None, "_id": {"$gt": ""}}).sort("_id", 1).to_list(None)
+        spelled_in = await db["probe"].find({"v": {"$in": [None]}, "_id": {"$gt": ""}}).to_list(None)
+    assert [d["_id"] for d in found] == ["a", "b"]
+    assert sorted(d["_id"] for d in spelled_in) == ["a", "b"]
