@@ -24,6 +24,7 @@ import asyncio
 import itertools
 import os
 import time
+from collections import deque
 from collections.abc import Awaitable, Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -144,7 +145,8 @@ def count_files(root: Path) -> int:
 
 
 class _Run:
-    """One scan's pending work, flushed a batch at a time so that memory stays bounded."""
+    """One scan's verdicts, file by file (plain calls: no awaiting per file), and the work they leave,
+    done a batch at a time by :meth:`settle` so that memory stays bounded."""
 
     def __init__(
         self, scanner: LibraryScanner, summary: ScanSummary, on_progress: Progress | None, expected: int
@@ -155,58 +157,52 @@ class _Run:
         self._expected = expected
         self._done = 0
         self._new: list[FoundFile] = []
+        self._changed: list[tuple[FoundFile, str]] = []
         self._vanished: list[str] = []
         self._restored: list[str] = []
 
-    def _advance(self, count: int) -> None:
-        self._done += count
-        if self._on_progress:
-            self._on_progress(self._done, max(self._expected, self._summary.found))
-
-    async def new(self, f: FoundFile) -> None:
+    def new(self, f: FoundFile) -> None:
         self._new.append(f)
-        if len(self._new) >= BATCH:
-            await self._flush_new()
 
-    async def seen(self, f: FoundFile, doc: dict[str, Any]) -> None:
+    def seen(self, f: FoundFile, doc: dict[str, Any]) -> None:
         original = doc.get("original") or {}
         if original.get("size") != f.size or original.get("mtime_ns") != f.mtime_ns:
-            await self._scanner._update(f, doc["_id"], self._summary)
-        else:
-            self._summary.unchanged += 1
-            if doc.get("missing"):
-                self._restored.append(doc["_id"])
-                if len(self._restored) >= BATCH:
-                    await self._flush_marks()
-        self._advance(1)
+            self._changed.append((f, doc["_id"]))
+            return
+        self._summary.unchanged += 1
+        self._done += 1
+        if doc.get("missing"):
+            self._restored.append(doc["_id"])
 
-    async def gone(self, doc: dict[str, Any]) -> None:
-        """A track whose file the walk did not meet: marked missing, a batch at a time."""
+    def gone(self, doc: dict[str, Any]) -> None:
+        """A track whose file the walk did not meet."""
         if not doc.get("missing"):
             self._vanished.append(doc["_id"])
-            if len(self._vanished) >= BATCH:
-                await self._flush_marks()
 
-    async def _flush_new(self) -> None:
-        batch, self._new = self._new, []
-        if batch:
+    async def settle(self, *, final: bool = False) -> None:
+        """Do what has piled up: new files a full batch at a time (all of them when ``final``)."""
+        while len(self._new) >= BATCH or (final and self._new):
+            batch, self._new = self._new[:BATCH], self._new[BATCH:]
             await self._scanner._add(batch, self._summary)
-            self._advance(len(batch))
+            self._done += len(batch)
+            self._report()
+        changed, self._changed = self._changed, []
+        for f, track_id in changed:
+            await self._scanner._update(f, track_id, self._summary)
+            self._done += 1
+        if final or len(self._vanished) + len(self._restored) >= BATCH:
+            vanished, restored = self._vanished, self._restored
+            self._vanished, self._restored = [], []
+            for ids, missing in ((vanished, True), (restored, False)):
+                if ids:
+                    await self._scanner._mark(ids, missing)
+            self._summary.missing += len(vanished)
+            self._summary.restored += len(restored)
+        self._report()
 
-    async def _flush_marks(self) -> None:
-        vanished, restored = self._vanished, self._restored
-        self._vanished, self._restored = [], []
-        for ids, missing in ((vanished, True), (restored, False)):
-            if ids:
-                await self._scanner._mark(ids, missing)
-        self._summary.missing += len(vanished)
-        self._summary.restored += len(restored)
-
-    async def finish(self) -> None:
-        await self._flush_new()
-        await self._flush_marks()
+    def _report(self) -> None:
         if self._on_progress:
-            self._on_progress(self._done, self._summary.found)
+            self._on_progress(self._done, max(self._expected, self._summary.found))
 
 
 class LibraryScanner:
@@ -228,22 +224,43 @@ class LibraryScanner:
         run = _Run(self, summary, on_progress, expected)
         files = walk(root)
         known = self._catalog.tracks.scanned_under(prefix, before=utcnow())
-        doc = await anext(known, None)
-        while chunk := await asyncio.to_thread(lambda: list(itertools.islice(files, WALK_CHUNK))):
+        # Known tracks read so far and not yet merged: at most one walk chunk's range and one batch.
+        buffer: deque[dict[str, Any]] = deque()
+
+        async def read_known(upto: str | None) -> bool:
+            """Buffer known tracks up to the path ``upto`` (one more batch when None); False at the end."""
+            while upto is None or not buffer or buffer[-1]["scan_path"] < upto:
+                more = await anext(known, None)
+                if more is None:
+                    return False
+                buffer.extend(more)
+                if upto is None:
+                    return True
+            return True
+
+        def take() -> asyncio.Future[list[FoundFile]]:
+            return asyncio.ensure_future(asyncio.to_thread(lambda: list(itertools.islice(files, WALK_CHUNK))))
+
+        # The walk runs a chunk ahead in its thread, the store a batch ahead in its own, while this
+        # loop merges the two sorted streams.
+        pending = take()
+        while chunk := await pending:
+            pending = take()
+            await read_known(chunk[-1].path)
             for f in chunk:
-                summary.found += 1
-                while doc is not None and doc["scan_path"] < f.path:
-                    await run.gone(doc)
-                    doc = await anext(known, None)
-                if doc is not None and doc["scan_path"] == f.path:
-                    await run.seen(f, doc)
-                    doc = await anext(known, None)
+                while buffer and buffer[0]["scan_path"] < f.path:
+                    run.gone(buffer.popleft())
+                if buffer and buffer[0]["scan_path"] == f.path:
+                    run.seen(f, buffer.popleft())
                 else:
-                    await run.new(f)
-        while doc is not None:
-            await run.gone(doc)
-            doc = await anext(known, None)
-        await run.finish()
+                    run.new(f)
+            summary.found += len(chunk)
+            await run.settle()
+        while buffer or await read_known(None):
+            while buffer:
+                run.gone(buffer.popleft())
+            await run.settle()
+        await run.settle(final=True)
         summary.elapsed_s = time.perf_counter() - started
         return summary
 

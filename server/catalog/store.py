@@ -19,6 +19,7 @@ modification time seen by the last scan) and ``missing`` (a scanned file that va
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -246,23 +247,29 @@ class TrackStore:
         return out
 
     async def scanned_under(
-        self, prefix: str, before: datetime, batch: int = 1000
-    ) -> AsyncIterator[dict[str, Any]]:
-        """Scanned tracks whose path starts with ``prefix``, in path order, ``batch`` at a time, with
+        self, prefix: str, before: datetime, batch: int = 5000
+    ) -> AsyncIterator[list[dict[str, Any]]]:
+        """Scanned tracks whose path starts with ``prefix``, in path order, in lists of ``batch``, with
         just what a rescan compares: path, size, mtime, missing. Each batch is one range of the
         ``scan_path`` index, so memory stays flat however many files a library holds. Only tracks
         created ``before``: those a running scan adds itself must not show up in its own stream."""
         end = prefix + "\U0010ffff"  # above every path that starts with the prefix
-        bound: dict[str, Any] = {"$gte": prefix, "$lt": end}
-        while True:
-            docs = (
-                await self._tracks.find({"scan_path": bound, "created_at": {"$lt": before}}, _SCANNED)
-                .sort("scan_path", 1)
-                .limit(batch)
-                .to_list(None)
-            )
-            for doc in docs:
-                yield doc
-            if len(docs) < batch:
-                return
-            bound = {"$gt": docs[-1]["scan_path"], "$lt": end}
+
+        def fetch(bound: dict[str, Any]) -> asyncio.Future[list[dict[str, Any]]]:
+            query = {"scan_path": bound, "created_at": {"$lt": before}}
+            cursor = self._tracks.find(query, _SCANNED).sort("scan_path", 1).limit(batch)
+            return asyncio.ensure_future(cursor.to_list(None))
+
+        # The next batch is read while the caller works through this one.
+        pending = fetch({"$gte": prefix, "$lt": end})
+        try:
+            while True:
+                docs = await pending
+                if len(docs) == batch:
+                    pending = fetch({"$gt": docs[-1]["scan_path"], "$lt": end})
+                if docs:
+                    yield docs
+                if len(docs) < batch:
+                    return
+        finally:
+            pending.cancel()

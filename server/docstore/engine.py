@@ -96,17 +96,46 @@ def _picked_paths(projection: Doc | None, arrays: set[str]) -> list[str] | None:
     return (["_id"] if projection.get("_id", 1) else []) + paths
 
 
-def _assemble(paths: list[str], values: list[str | None]) -> Doc:
-    out: Doc = {}
-    for path, text in zip(paths, values, strict=True):
-        if text is None:
-            continue
-        *parents, leaf = path.split(".")
-        node = out
-        for part in parents:
-            node = node.setdefault(part, {})
-        node[leaf] = codec.decode_value(json.loads(text))
-    return out
+_ABSENT_FIELD = "\x01M"  # in a picked row: the field is missing (stored strings never start so: codec)
+
+
+def _picked_sql(paths: list[str]) -> str:
+    """The picked values of a row as one JSON array, built by SQLite so that Python parses one text.
+
+    Multi-path ``json_extract`` parses the document once but shows a missing field and a stored null
+    alike; only rows with a null in them pay for ``->`` per field, which tells the two apart (SQL NULL
+    for missing, here a marker, ``null`` for a stored null).
+    """
+    quoted = [f"'{json_path(path)}'" for path in paths]
+    together = (
+        f"json_array(json_extract(doc, {', '.join(quoted)}))"
+        if len(paths) == 1
+        else (f"json_extract(doc, {', '.join(quoted)})")
+    )
+    one_by_one = " || ',' || ".join(f"coalesce(doc -> {path}, '\"\\u0001M\"')" for path in quoted)
+    return f"CASE WHEN instr({together}, 'null') THEN '[' || {one_by_one} || ']' ELSE {together} END"
+
+
+class Picked:
+    """How to rebuild a projected document from its picked values (paths split once per query)."""
+
+    def __init__(self, paths: list[str]) -> None:
+        self.paths = paths
+        self._parts = [tuple(path.split(".")) for path in paths]
+
+    def document(self, text: str) -> Doc:
+        out: Doc = {}
+        for parts, value in zip(self._parts, json.loads(text), strict=True):
+            if value == _ABSENT_FIELD:
+                continue
+            if len(parts) == 1:
+                out[parts[0]] = value
+                continue
+            node = out
+            for part in parts[:-1]:
+                node = node.setdefault(part, {})
+            node[parts[-1]] = value
+        return codec.decode_value(out) if "\\u0001" in text else out
 
 
 class DocumentFile:
@@ -230,16 +259,17 @@ class DocumentFile:
         if compiled.exact and order is not None:
             picked = _picked_paths(projection, arrays)
             if picked is not None:
-                columns = ", ".join(f"doc -> '{json_path(path)}'" for path in picked)
+                columns = _picked_sql(picked)
+                rebuild = Picked(picked)
                 base = f"SELECT rid, {columns} FROM {_table(collection)}{hint} WHERE {compiled.where}"
             rows = self._conn.execute(
                 f"{base} ORDER BY {order} LIMIT ? OFFSET ?", [*compiled.params, limit or -1, skip]
             )
-            for rid, *values in rows:
+            for rid, text in rows:
                 if picked is not None:
-                    yield rid, _assemble(picked, values)
+                    yield rid, rebuild.document(text)
                 else:
-                    yield rid, project(codec.loads(values[0]), projection)
+                    yield rid, project(codec.loads(text), projection)
             return
         yield from (
             (rid, project(doc, projection))
@@ -350,18 +380,19 @@ class DocumentFile:
         arrays = self._arrays(collection)
         compiled = compile_filter(query, arrays)
         picked = _picked_paths(projection, arrays) if compiled.exact else None
-        columns = ", ".join(f"doc -> '{json_path(path)}'" for path in picked) if picked else "doc"
+        columns = _picked_sql(picked) if picked else "doc"
+        rebuild = Picked(picked) if picked else None
         rows = self._conn.execute(
             f"SELECT rid, {columns} FROM {_table(collection)} WHERE ({compiled.where}) AND rid > ? "
             "ORDER BY rid LIMIT ?",
             [*compiled.params, after_rid, count],
         ).fetchall()
         docs = []
-        for _, *values in rows:
-            if picked:
-                docs.append(_assemble(picked, values))
+        for _, text in rows:
+            if rebuild is not None:
+                docs.append(rebuild.document(text))
                 continue
-            doc = codec.loads(values[0])
+            doc = codec.loads(text)
             if compiled.exact or matches(doc, query):
                 docs.append(project(doc, projection))
         return docs, (rows[-1][0] if len(rows) == count else None)
