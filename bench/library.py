@@ -135,6 +135,7 @@ def corpus(
                 {
                     "title": phrase(rng, 1, 4), "artist_id": album["artist_id"], "album_id": album["_id"],
                     "genre": rng.choice(GENRES), "release_year": album["release_year"],
+                    "track_no": i // n_albums + 1,
                     # Finished or failed: the in-process transcoder has no original to work on here.
                     "status": "ready" if rng.random() < 0.97 else "failed",
                     "error": None, "play_count": int(rng.paretovariate(1.2)),

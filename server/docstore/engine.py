@@ -30,6 +30,7 @@ from pymongo.errors import BulkWriteError, DuplicateKeyError, OperationFailure
 
 from server.docstore import codec
 from server.docstore.matching import matches, sort_documents
+from server.docstore.planning import WALK_SHARE, Statistics, estimate, parse_stat1
 from server.docstore.sql import Compiled, compile_filter, compile_sort, field, json_path, sql_path_ok
 from server.docstore.updating import (
     apply_update,
@@ -44,6 +45,8 @@ SortSpec = list[tuple[str, int]]
 
 SCAN_BATCH = 256  # rows read at a time while Python filters what SQL could only narrow
 COUNT_CACHE = 512  # totals kept per process, each valid until its collection changes
+ANALYSIS_SAMPLE = 1000  # rows ANALYZE reads per index
+REANALYSE = 1000  # changes to a collection after which its index statistics are sampled again
 
 
 @dataclass(frozen=True)
@@ -153,6 +156,7 @@ class DocumentFile:
         self._arrays_seen: dict[str, set[str]] = {}
         self._spec_cache: dict[str, tuple[tuple[Any, ...], list[IndexSpec]]] = {}
         self._counts: dict[tuple[Any, ...], tuple[int, int]] = {}
+        self._stats: dict[str, tuple[int, Statistics]] = {}
         with self._write():
             self._conn.execute("CREATE TABLE IF NOT EXISTS _collections (name TEXT PRIMARY KEY)")
             self._conn.execute(
@@ -254,7 +258,7 @@ class DocumentFile:
         arrays = self._arrays(collection)
         compiled = compile_filter(query, arrays)
         order = compile_sort(sort, arrays) if sort else "rid"
-        hint = self._sorting_index(collection, compiled, sort) if sort and order else ""
+        hint = self._sorting_index(collection, query, compiled, sort) if sort and order else ""
         base = f"SELECT rid, doc FROM {_table(collection)}{hint} WHERE {compiled.where}"
         if compiled.exact and order is not None:
             picked = _picked_paths(projection, arrays)
@@ -319,7 +323,7 @@ class DocumentFile:
         for doc in docs[skip:end]:
             yield rids[id(doc)], doc
 
-    def _sorting_index(self, collection: str, compiled: Compiled, sort: SortSpec) -> str:
+    def _sorting_index(self, collection: str, query: Doc, compiled: Compiled, sort: SortSpec) -> str:
         """``INDEXED BY`` the index that serves ``sort`` after the fields the filter pins, if any.
 
         SQLite plans without statistics, and guesses that an equality or an OR of equalities matches
@@ -327,7 +331,9 @@ class DocumentFile:
         MongoDB's planner races its candidate plans and lands on the index that gives the order; this
         gives SQLite the same answer. The longest pinned prefix wins (an artist's tracks by title use
         the artist-and-title index; all tracks by title, the title index). A partial index counts when
-        the filter bounds its fields (a range of ``scan_path`` uses the index of scanned paths).
+        the filter bounds its fields (a range of ``scan_path`` uses the index of scanned paths). An index
+        of the sort alone is forced only when the filter may match many (``server/docstore/planning``):
+        the covers of 50 albums are better fetched by album and sorted.
         """
         pinned = compiled.equalities
         best: tuple[int, str] | None = None
@@ -343,7 +349,29 @@ class DocumentFile:
                 continue
             if best is None or prefix > best[0]:
                 best = (prefix, spec.name)
+        if best is not None and best[0] == 0:
+            stats = self._statistics(collection)
+            if estimate(query, stats) < WALK_SHARE * stats.rows:
+                return ""
         return f" INDEXED BY {self._index_sql_name(collection, best[1])}" if best else ""
+
+    def _statistics(self, collection: str) -> Statistics:
+        """Rows per key of the collection's indexes, analysed again after every ``REANALYSE`` changes."""
+        version = self._version(collection)
+        cached = self._stats.get(collection)
+        if cached is not None and abs(version - cached[0]) < REANALYSE:
+            return cached[1]
+        # A sample of each index (analysis_limit): milliseconds, even at a million documents.
+        self._conn.execute(f"PRAGMA analysis_limit = {ANALYSIS_SAMPLE}")
+        self._conn.execute(f"ANALYZE {_table(collection)}")
+        leading = {f"ix:{collection}:{spec.name}": spec.keys[0][0] for spec in self._index_specs(collection)}
+        rows = self._conn.execute(
+            "SELECT idx, stat FROM sqlite_stat1 WHERE tbl = ?", ("c:" + collection,)
+        ).fetchall()
+        table_rows = next((int(stat.split()[0]) for _, stat in rows if stat), 0)
+        stats = parse_stat1(rows, leading, table_rows, ANALYSIS_SAMPLE)
+        self._stats[collection] = (version, stats)
+        return stats
 
     def _index_specs(self, collection: str) -> list[IndexSpec]:
         rows = self._conn.execute(
@@ -404,7 +432,7 @@ class DocumentFile:
         order = compile_sort(sort, arrays) if sort else "rid"
         if not compiled.exact or order is None:
             return []
-        hint = self._sorting_index(collection, compiled, sort) if sort else ""
+        hint = self._sorting_index(collection, query, compiled, sort) if sort else ""
         rows = self._conn.execute(
             f"EXPLAIN QUERY PLAN SELECT rid, doc FROM {_table(collection)}{hint} WHERE {compiled.where} "
             f"ORDER BY {order} LIMIT 50",

@@ -195,8 +195,9 @@ async def test_a_cursor_streams_a_collection_in_batches(tmp_path: Path) -> None:
 
 
 def test_a_sorted_page_uses_the_index_that_gives_its_order(tmp_path: Path) -> None:
-    """An OR of equalities looks selective to SQLite's planner; the page still walks the sort index
-    (reading every ready track and sorting them would take seconds at a million)."""
+    """An OR of equalities looks selective to SQLite's planner; when it matches most tracks, the page
+    still walks the sort index (reading every ready track and sorting them would take seconds at a
+    million). When it matches a few (the tracks of two albums), they are fetched by their index."""
     store = DocumentFile(tmp_path / "t.sqlite3", "t")
     store.create_index("tracks", [("status", 1)], "status", False, None)
     store.create_index("tracks", [("owner_id", 1)], "owner", False, None)
@@ -204,16 +205,33 @@ def test_a_sorted_page_uses_the_index_that_gives_its_order(tmp_path: Path) -> No
     store.create_index(
         "tracks", [("artist_id", 1), ("title_sort", 1), ("_id", 1)], "artist_title", False, None
     )
-    store.insert_one(
-        "tracks", {"_id": "x", "status": "ready", "title_sort": "a", "owner_id": "u", "artist_id": "a"}
-    )
-    visible = {"$or": [{"status": "ready"}, {"owner_id": "u"}]}
+    store.create_index("tracks", [("album_id", 1)], "album", False, None)
+    docs = [
+        {
+            "_id": f"t{n:05d}",
+            "status": "ready" if n % 30 else "failed",
+            "title_sort": f"title {n * 7919 % 5000:05d}",
+            "owner_id": f"u{n % 7}",
+            "artist_id": f"a{n % 40}",
+            "album_id": f"b{n % 400}",
+        }
+        for n in range(5000)
+    ]
+    store.insert_many("tracks", docs, ordered=True)
+    visible = {"$or": [{"status": "ready"}, {"owner_id": "u1"}]}
     for query, sort, index in [
         (visible, [("title_sort", -1), ("_id", -1)], "ix:tracks:title"),
-        ({"$and": [visible, {"artist_id": "a"}]}, [("title_sort", 1), ("_id", 1)], "ix:tracks:artist_title"),
+        ({"$and": [visible, {"artist_id": "a3"}]}, [("title_sort", 1), ("_id", 1)], "ix:tracks:artist_title"),
     ]:
         plan = " | ".join(store.explain("tracks", query, sort))
         assert f"USING INDEX {index}" in plan and "TEMP B-TREE" not in plan, plan
+    few = {"$or": [{"album_id": "b1"}, {"album_id": "b2"}]}
+    plan = " | ".join(store.explain("tracks", few, [("title_sort", 1), ("_id", 1)]))
+    assert "USING INDEX ix:tracks:album" in plan, plan
+    assert [d["_id"] for d in store.find("tracks", few, sort=[("title_sort", 1), ("_id", 1)])] == sorted(
+        (d["_id"] for d in docs if d["album_id"] in ("b1", "b2")),
+        key=lambda i: (next(d["title_sort"] for d in docs if d["_id"] == i), i),
+    )
 
 
 def test_counts_are_kept_until_the_collection_changes_in_any_process(tmp_path: Path) -> None:
