@@ -1,9 +1,10 @@
 """Redis read-through cache of catalog documents (artists, albums, tracks), invalidated on every write.
 
 A read is one ``MGET`` of the value and its generation counter. On a miss the loader reads the
-database and the value is stored only if the generation is still the one seen before the read
-(``WATCH``/``MULTI``): a write bumps the generation before deleting the value, so a reader that
-loaded the old document while a write happened can never put it back in the cache.
+database and the value is stored only if the generation is still the one seen before the read (one
+Lua script for all the misses of a read, atomic like ``WATCH``/``MULTI`` but one round trip): a write
+bumps the generation before deleting the value, so a reader that loaded the old document while a
+write happened can never put it back in the cache.
 
 Documents are stored as BSON, which keeps datetimes and nested documents exactly as the stores
 return them.
@@ -16,7 +17,6 @@ from typing import Any, Literal
 
 import bson
 import redis.asyncio as aioredis
-from redis.exceptions import WatchError
 
 Kind = Literal["artist", "album", "track"]
 Doc = dict[str, Any]
@@ -25,6 +25,20 @@ DEFAULT_TTL = 300
 """Seconds a cached document lives. Bounded so that writes from another process whose Redis we do not
 share (``scan`` beside an embedded ``serve``) show within minutes."""
 GENERATION_TTL = 86400
+
+# KEYS: value and generation key per document; ARGV: the TTL, then per document the generation seen
+# before loading ("" when there was none) and the value.
+_FILL = """
+local ttl = tonumber(ARGV[1])
+for i = 1, #KEYS, 2 do
+    local seen = ARGV[i + 1]
+    local now = redis.call('GET', KEYS[i + 1])
+    if (now == false and seen == '') or now == seen then
+        redis.call('SET', KEYS[i], ARGV[i + 2], 'EX', ttl)
+    end
+end
+return 0
+"""
 
 
 class CatalogCache:
@@ -52,7 +66,7 @@ class CatalogCache:
             return bson.decode(raw)
         doc = await load()
         if doc is not None and (cacheable is None or cacheable(doc)):
-            await self._fill(key, gen_key, gen, doc)
+            await self._fill([(key, gen_key, gen, doc)])
         return doc
 
     async def get_many(
@@ -78,10 +92,12 @@ class CatalogCache:
             else:
                 missing[doc_id] = gen
         if missing:
+            fills = []
             for doc in await load_many(list(missing)):
                 found[doc["_id"]] = doc
                 if cacheable is None or cacheable(doc):
-                    await self._fill(*self._keys(kind, doc["_id"]), missing[doc["_id"]], doc)
+                    fills.append((*self._keys(kind, doc["_id"]), missing[doc["_id"]], doc))
+            await self._fill(fills)
         return found
 
     async def invalidate(self, kind: Kind, *ids: str) -> None:
@@ -96,14 +112,13 @@ class CatalogCache:
                 pipe.delete(key)
             await pipe.execute()
 
-    async def _fill(self, key: str, gen_key: str, seen_gen: Any, doc: Doc) -> None:
-        async with self._redis.pipeline(transaction=True) as pipe:
-            try:
-                await pipe.watch(gen_key)
-                if await pipe.get(gen_key) != seen_gen:
-                    return  # a write happened since we read the generation: our copy may be stale
-                pipe.multi()
-                pipe.set(key, bson.encode(doc), ex=self._ttl)
-                await pipe.execute()
-            except WatchError:
-                pass
+    async def _fill(self, items: list[tuple[str, str, Any, Doc]]) -> None:
+        """Cache each (key, generation key, generation seen, document) whose generation is unchanged."""
+        if not items:
+            return
+        keys: list[str] = []
+        args: list[Any] = [self._ttl]
+        for key, gen_key, seen_gen, doc in items:
+            keys += [key, gen_key]
+            args += [seen_gen if seen_gen is not None else b"", bson.encode(doc)]
+        await self._redis.eval(_FILL, len(keys), *keys, *args)

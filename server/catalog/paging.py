@@ -5,10 +5,9 @@ half the library for a page in the middle. A cursor names the last item shown (i
 and the next page starts right after it, down an index in sort order.
 
 Null sort values (tracks without a year, albums without a release year) come first ascending and last
-descending, as MongoDB orders them. So a listing is two runs, nulls and the rest, and a page may close
-one run and open the next. Each run is one range over the index: ``value > v`` or ``value = v and
-id > i``, asked as ``value >= v`` (the range) plus that test, which both MongoDB and SQLite turn into
-an index scan that stops at the page's end.
+descending, as MongoDB orders them. So after an item the listing goes on in runs (the item's ties, the
+values beyond it, the nulls), and a page may close one run and open the next. Each run is one range
+of the (value, id) index, which both MongoDB and SQLite scan from its start to the page's end.
 """
 
 from __future__ import annotations
@@ -86,22 +85,24 @@ def cursor_for(text: str | None, sort: str, offset: int) -> PageCursor | None:
 
 
 def _runs(field: str, direction: int, after: PageCursor | None) -> list[Doc]:
-    """The filters of the runs still to read, in order, each starting right after ``after``."""
+    """The filters of the runs still to read, in order, each starting right after ``after``.
+
+    After a value ``v``: first the ties (``field = v`` and a later id), then the values beyond ``v``.
+    Each is a single range of the (field, id) index, however many items share ``v``; one filter
+    ``field >= v and (field > v or id > i)`` would make the store step over every earlier tie.
+    """
     beyond = "$gt" if direction > 0 else "$lt"
     # "$in": [None] is MongoDB's {field: None} (null or missing); the nx-27017 stand-in answers only
     # this spelling right beside another condition (docs/MONGODB.md).
     nulls: Doc = {field: {"$in": [None]}}
-    values: Doc = {field: {"$ne": None}}
-    if after is not None and after.value is None:
-        nulls = {field: {"$in": [None]}, "_id": {beyond: after.id}}
-    elif after is not None:
-        values = {
-            field: {"$gte" if direction > 0 else "$lte": after.value},
-            "$or": [{field: {beyond: after.value}}, {"_id": {beyond: after.id}}],
-        }
-    if direction > 0:
-        return [values] if after is not None and after.value is not None else [nulls, values]
-    return [values, nulls] if after is None or after.value is not None else [nulls]
+    if after is None:
+        return [nulls, {field: {"$ne": None}}] if direction > 0 else [{field: {"$ne": None}}, nulls]
+    if after.value is None:
+        later_nulls = {field: {"$in": [None]}, "_id": {beyond: after.id}}
+        return [later_nulls, {field: {"$ne": None}}] if direction > 0 else [later_nulls]
+    ties = {field: after.value, "_id": {beyond: after.id}}
+    values = {field: {beyond: after.value}}
+    return [ties, values] if direction > 0 else [ties, values, nulls]
 
 
 async def keyset_page(

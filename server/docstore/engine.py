@@ -257,7 +257,7 @@ class DocumentFile:
             return
         arrays = self._arrays(collection)
         compiled = compile_filter(query, arrays)
-        order = compile_sort(sort, arrays) if sort else "rid"
+        order = compile_sort(sort, arrays, compiled.equalities) if sort else "rid"
         hint = self._sorting_index(collection, query, compiled, sort) if sort and order else ""
         base = f"SELECT rid, doc FROM {_table(collection)}{hint} WHERE {compiled.where}"
         if compiled.exact and order is not None:
@@ -337,6 +337,7 @@ class DocumentFile:
         """
         pinned = compiled.equalities
         best: tuple[int, str] | None = None
+        sort = [key for key in sort if key[0] not in pinned] or sort[-1:]  # a pinned field orders nothing
         flipped = [(path, -direction) for path, direction in sort]
         for spec in self._index_specs(collection):
             if spec.partial and not set(spec.partial) <= compiled.bounded:
@@ -429,7 +430,7 @@ class DocumentFile:
         """SQLite's plan for a find, one line per step (empty when the SQL is not exact)."""
         arrays = self._arrays(collection)
         compiled = compile_filter(query, arrays)
-        order = compile_sort(sort, arrays) if sort else "rid"
+        order = compile_sort(sort, arrays, compiled.equalities) if sort else "rid"
         if not compiled.exact or order is None:
             return []
         hint = self._sorting_index(collection, query, compiled, sort) if sort else ""

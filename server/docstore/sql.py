@@ -249,14 +249,20 @@ def _regex_prefix(expr: str, pattern: Any, options: str, params: list[Any]) -> s
     return f"{expr} >= ? AND {expr} < ?"
 
 
-def compile_sort(spec: list[tuple[str, int]], arrays: Collection[str]) -> str | None:
+def compile_sort(
+    spec: list[tuple[str, int]], arrays: Collection[str], pinned: Collection[str] = ()
+) -> str | None:
     """ORDER BY for ``spec``, or None when Python must sort.
 
     Ties go in insertion order, unless ``_id`` (unique) already breaks them; the tie-break runs the way
     the last key does, so that an index on the keys (which ends in the rowid) serves the whole order.
+    Fields the filter ``pinned`` to one value order nothing and are left out: SQLite then sees that an
+    index on (pinned field, next key) gives the order, instead of sorting every match.
     """
     terms = []
     for path, direction in spec:
+        if path in pinned:
+            continue
         if path != "_id" and (not sql_path_ok(path) or _array_touched(path, arrays)):
             return None
         terms.append(f"{field(path)} {'DESC' if direction < 0 else 'ASC'}")

@@ -1,0 +1,36 @@
+"""The catalog cache against a real Redis: a read-through fill never stores a copy a write replaced."""
+
+from __future__ import annotations
+
+import uuid
+
+import redis.asyncio as aioredis
+
+from media.catalog_cache import CatalogCache
+
+
+async def test_a_fill_skips_documents_written_while_they_were_loaded(redis_url):
+    redis = aioredis.from_url(redis_url)
+    cache = CatalogCache(redis, f"hstest:{uuid.uuid4().hex[:12]}:")
+    calls: list[list[str]] = []
+
+    async def load_during_a_write(ids: list[str]) -> list[dict]:
+        calls.append(sorted(ids))
+        await cache.invalidate("artist", "a1")  # a write to a1 lands while its old copy is read
+        return [{"_id": i, "name": f"old {i}"} for i in ids]
+
+    async def load_now(ids: list[str]) -> list[dict]:
+        calls.append(sorted(ids))
+        return [{"_id": i, "name": f"new {i}"} for i in ids]
+
+    try:
+        first = await cache.get_many("artist", ["a1", "a2", "a3"], load_during_a_write)
+        assert first["a1"]["name"] == "old a1"
+        again = await cache.get_many("artist", ["a1", "a2", "a3"], load_now)
+        # a2 and a3 came from the cache; a1's stale copy was never stored, so it was read again.
+        assert calls == [["a1", "a2", "a3"], ["a1"]]
+        assert [again[i]["name"] for i in ("a1", "a2", "a3")] == ["new a1", "old a2", "old a3"]
+        assert (await cache.get("artist", "a1", lambda: load_now(["a1"])))["name"] == "new a1"
+        assert len(calls) == 2  # a1 is cached now
+    finally:
+        await redis.aclose()
