@@ -180,7 +180,8 @@ async def _services_ctx(app: web.Application) -> AsyncIterator[None]:
     app[keys.ANNOTATIONS] = Annotations(db)
     app[keys.TRACKS] = TrackStore(db)
     app[keys.LYRICS] = LyricsStore(db)
-    cache = CatalogCache(app[keys.REDIS], settings.redis_prefix)
+    # The embedded Redis stand-in is slower than the local store it would cache: no cache then.
+    cache = CatalogCache(app[keys.REDIS] if settings.redis_url else None, settings.redis_prefix)
     app[keys.CATALOG] = CatalogService(
         tracks=app[keys.TRACKS],
         artists=ArtistStore(db),

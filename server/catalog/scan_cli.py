@@ -118,7 +118,7 @@ async def run_scan(
                 tracks=TrackStore(db),
                 artists=ArtistStore(db),
                 albums=AlbumStore(db),
-                cache=CatalogCache(redis, settings.redis_prefix),
+                cache=CatalogCache(redis if settings.redis_url else None, settings.redis_prefix),
                 events=EventBus(),
                 layout=MediaLayout(settings.media_dir),
                 lyrics=LyricsStore(db),

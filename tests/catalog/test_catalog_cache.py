@@ -34,3 +34,17 @@ async def test_a_fill_skips_documents_written_while_they_were_loaded(redis_url):
         assert len(calls) == 2  # a1 is cached now
     finally:
         await redis.aclose()
+
+
+async def test_without_a_redis_server_reads_go_straight_to_the_store():
+    cache = CatalogCache(None, "unused:")
+    calls: list[list[str]] = []
+
+    async def load(ids: list[str]) -> list[dict]:
+        calls.append(ids)
+        return [{"_id": i} for i in ids if i != "gone"]
+
+    assert await cache.get_many("album", ["b1", "gone", "b1"], load) == {"b1": {"_id": "b1"}}
+    await cache.invalidate("album", "b1")
+    assert await cache.get_many("album", ["b1"], load) == {"b1": {"_id": "b1"}}
+    assert calls == [["b1", "gone"], ["b1"]]  # nothing kept between reads
