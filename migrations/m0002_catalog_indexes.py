@@ -13,7 +13,7 @@ async def apply(db: Any) -> None:
     )
     await db["tracks"].create_index([("artist_id", 1), ("title_sort", 1)], name="tracks_artist")
     await db["tracks"].create_index([("album_id", 1), ("track_no", 1)], name="tracks_album")
-    # Ascending only: the embedded store refuses descending keys, and either direction serves both sorts.
+    # Ascending: either direction serves both sorts.
     await db["tracks"].create_index([("status", 1), ("created_at", 1)], name="tracks_status_created")
     await db["tracks"].create_index("owner_id", name="tracks_owner")
     await db["tracks"].create_index("genre_key", name="tracks_genre")

@@ -110,13 +110,13 @@ def _picked_sql(paths: list[str]) -> str:
     for missing, here a marker, ``null`` for a stored null).
     """
     quoted = [f"'{json_path(path)}'" for path in paths]
-    together = (
-        f"json_array(json_extract(doc, {', '.join(quoted)}))"
-        if len(paths) == 1
-        else (f"json_extract(doc, {', '.join(quoted)})")
+    one_by_one = (
+        "'[' || " + " || ',' || ".join(f"coalesce(doc -> {p}, '\"\\u0001M\"')" for p in quoted) + " || ']'"
     )
-    one_by_one = " || ',' || ".join(f"coalesce(doc -> {path}, '\"\\u0001M\"')" for path in quoted)
-    return f"CASE WHEN instr({together}, 'null') THEN '[' || {one_by_one} || ']' ELSE {together} END"
+    if len(paths) == 1:
+        return one_by_one  # json_extract of one path gives SQL values (true would read as 1)
+    together = f"json_extract(doc, {', '.join(quoted)})"
+    return f"CASE WHEN instr({together}, 'null') THEN {one_by_one} ELSE {together} END"
 
 
 class Picked:

@@ -88,6 +88,8 @@ def test_sql_answers_agree_with_the_python_matcher(tmp_path: Path) -> None:
         assert store.count("c", query) == len(expected), query
         picked = store.find("c", query, {"a": 1, "b.c": 1, "missing": 1}, sort=sort)
         assert picked == [project(d, {"a": 1, "b.c": 1, "missing": 1}) for d in got], query
+        alone = store.find("c", query, {"a": 1, "_id": 0}, sort=sort)
+        assert alone == [project(d, {"a": 1, "_id": 0}) for d in got], query
         if expected:
             page = store.find("c", query, sort=sort, skip=1, limit=2)
             assert [d["_id"] for d in page] == [d["_id"] for d in expected[1:3]], (query, sort)
