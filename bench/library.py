@@ -173,7 +173,7 @@ def index_only(data_dir: Path, tracks: int) -> None:
     n_artists, n_albums = sizes(tracks)
     done = 0
     for kind, docs in corpus(random.Random(42), tracks, n_artists, n_albums):
-        index.put_many(kind, docs, fresh=True)
+        index.build_step(kind, docs)
         done += len(docs)
         if done % 100_000 < BATCH:
             index.table.commit()

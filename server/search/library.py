@@ -148,13 +148,9 @@ class LibraryIndex:
         else:
             self._put_track(doc)
 
-    def put_many(self, kind: Kind, docs: list[Doc], *, fresh: bool = False) -> None:
-        """Index many documents of one kind. ``fresh``: the library is being built from nothing
-        (artists, then albums, then tracks), so nothing indexed before can depend on them."""
-        if not fresh:
-            for doc in docs:
-                self.put(kind, doc)
-            return
+    def build_step(self, kind: Kind, docs: list[Doc]) -> None:
+        """Index a batch of one kind while the library is built from nothing (artists, then albums,
+        then tracks): nothing indexed before can depend on them, so no propagation is needed."""
         if kind == "artist":
             rows = [artist_row(d) for d in docs]
         elif kind == "album":

@@ -187,7 +187,7 @@ class SearchService:
     @staticmethod
     def _build_step(index: LibraryIndex, kind: Kind, docs: list[dict[str, Any]]) -> int:
         if docs:
-            index.put_many(kind, [d for d in docs if _valid(kind, d)], fresh=True)
+            index.build_step(kind, [d for d in docs if _valid(kind, d)])
         return len(docs)
 
     def _state(self) -> dict[str, Any]:

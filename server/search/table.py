@@ -186,9 +186,6 @@ class LibraryTable:
     def play_counts(self) -> dict[str, int]:
         return dict(self._db.execute("SELECT id, play_count FROM rows WHERE kind = 'track'").fetchall())
 
-    def count(self, kind: Kind) -> int:
-        return self._db.execute("SELECT count(*) FROM rows WHERE kind = ?", (kind,)).fetchone()[0]
-
     def listing(
         self, kind: Kind, offset: int, limit: int, *, viewer_id: str | None, everything: bool
     ) -> tuple[list[Row], int]:
