@@ -21,11 +21,14 @@ are created with insert-then-reread.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import itertools
+import multiprocessing
 import os
 import time
 from collections import deque
 from collections.abc import Awaitable, Callable, Iterator
+from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -144,6 +147,37 @@ def count_files(root: Path) -> int:
     return total
 
 
+class TagReader:
+    """Reads the tags of a batch of files: in a thread of this process, or split among worker processes.
+
+    mutagen is pure Python, so threads would share one core; a first scan of a big folder spends most
+    of its time here. Workers are started (``forkserver``: never a fork of this threaded process) on
+    the first pooled read, so a small scan or a rescan pays nothing for them.
+    """
+
+    def __init__(self, workers: int | None = None) -> None:
+        self._workers = workers or max(1, min(os.cpu_count() or 1, 4))
+        self._pool: ProcessPoolExecutor | None = None
+
+    async def read(self, files: list[FoundFile], *, pooled: bool) -> list[tuple[FoundFile, Tags | str]]:
+        if not pooled or self._workers < 2 or len(files) < self._workers:
+            return await asyncio.to_thread(_read_all, files)
+        if self._pool is None:
+            self._pool = ProcessPoolExecutor(
+                self._workers, mp_context=multiprocessing.get_context("forkserver")
+            )
+        loop = asyncio.get_running_loop()
+        size = -(-len(files) // self._workers)
+        parts = [files[i : i + size] for i in range(0, len(files), size)]
+        done = await asyncio.gather(*(loop.run_in_executor(self._pool, _read_all, part) for part in parts))
+        return [pair for part in done for pair in part]
+
+    def close(self) -> None:
+        if self._pool is not None:
+            self._pool.shutdown(wait=True, cancel_futures=True)
+            self._pool = None
+
+
 class _Run:
     """One scan's verdicts, file by file (plain calls: no awaiting per file), and the work they leave,
     done a batch at a time by :meth:`settle` so that memory stays bounded."""
@@ -160,6 +194,8 @@ class _Run:
         self._changed: list[tuple[FoundFile, str]] = []
         self._vanished: list[str] = []
         self._restored: list[str] = []
+        self._reading: asyncio.Future[list[tuple[FoundFile, Tags | str]]] | None = None
+        self._batches = 0
 
     def new(self, f: FoundFile) -> None:
         self._new.append(f)
@@ -183,9 +219,14 @@ class _Run:
         """Do what has piled up: new files a full batch at a time (all of them when ``final``)."""
         while len(self._new) >= BATCH or (final and self._new):
             batch, self._new = self._new[:BATCH], self._new[BATCH:]
-            await self._scanner._add(batch, self._summary)
-            self._done += len(batch)
-            self._report()
+            # Tags of this batch are read while the one before is written: reading is most of a first
+            # scan, and from the second batch on it runs in worker processes, one per core.
+            reading = asyncio.ensure_future(self._scanner._tags.read(batch, pooled=self._batches > 0))
+            self._batches += 1
+            await self._insert_read()
+            self._reading = reading
+        if final:
+            await self._insert_read()
         changed, self._changed = self._changed, []
         for f, track_id in changed:
             await self._scanner._update(f, track_id, self._summary)
@@ -200,6 +241,20 @@ class _Run:
             self._summary.restored += len(restored)
         self._report()
 
+    async def _insert_read(self) -> None:
+        if self._reading is None:
+            return
+        read, self._reading = await self._reading, None
+        await self._scanner._add(read, self._summary)
+        self._done += len(read)
+        self._report()
+
+    async def abandon(self) -> None:
+        """Wait for a read still running (a scan that failed half-way), so that nothing outlives it."""
+        if self._reading is not None:
+            with contextlib.suppress(Exception):
+                await self._reading
+
     def _report(self) -> None:
         if self._on_progress:
             self._on_progress(self._done, max(self._expected, self._summary.found))
@@ -212,6 +267,7 @@ class LibraryScanner:
         self._artists: dict[str, str] = {}
         self._albums: dict[tuple[str, str], str] = {}
         # Ids met during this scan, by name_key and by (artist id, title_key).
+        self._tags = TagReader()
 
     async def scan(self, root: Path, on_progress: Progress | None = None) -> ScanSummary:
         started = time.perf_counter()
@@ -222,6 +278,18 @@ class LibraryScanner:
         expected = await asyncio.to_thread(count_files, root)
         prefix = str(root).rstrip(os.sep) + os.sep
         run = _Run(self, summary, on_progress, expected)
+        try:
+            await self._merge(root, prefix, run, summary)
+        except BaseException:
+            await run.abandon()
+            raise
+        finally:
+            await asyncio.to_thread(self._tags.close)
+        summary.elapsed_s = time.perf_counter() - started
+        return summary
+
+    async def _merge(self, root: Path, prefix: str, run: _Run, summary: ScanSummary) -> None:
+        """Walk ``root`` and stream what earlier scans saw under it, both in path order, side by side."""
         files = walk(root)
         known = self._catalog.tracks.scanned_under(prefix, before=utcnow())
         # Known tracks read so far and not yet merged: at most one walk chunk's range and one batch.
@@ -261,12 +329,9 @@ class LibraryScanner:
                 run.gone(buffer.popleft())
             await run.settle()
         await run.settle(final=True)
-        summary.elapsed_s = time.perf_counter() - started
-        return summary
 
-    async def _add(self, batch: list[FoundFile], summary: ScanSummary) -> None:
-        """Read the tags of new files and insert them as tracks, in one batch."""
-        read = await asyncio.to_thread(_read_all, batch)
+    async def _add(self, read: list[tuple[FoundFile, Tags | str]], summary: ScanSummary) -> None:
+        """Insert new files as tracks, in one batch, given their tags (or why they cannot be read)."""
         usable = [(f, tags) for f, tags in read if not isinstance(tags, str)]
         summary.skipped += [(f.path, tags) for f, tags in read if isinstance(tags, str)]
         await self._resolve([tags for _, tags in usable])
