@@ -223,10 +223,11 @@ class _Run:
             # scan, and from the second batch on it runs in worker processes, one per core.
             reading = asyncio.ensure_future(self._scanner._tags.read(batch, pooled=self._batches > 0))
             self._batches += 1
-            await self._insert_read()
-            self._reading = reading
+            previous, self._reading = self._reading, reading
+            await self._insert(previous)
         if final:
-            await self._insert_read()
+            last, self._reading = self._reading, None
+            await self._insert(last)
         changed, self._changed = self._changed, []
         for f, track_id in changed:
             await self._scanner._update(f, track_id, self._summary)
@@ -241,10 +242,10 @@ class _Run:
             self._summary.restored += len(restored)
         self._report()
 
-    async def _insert_read(self) -> None:
-        if self._reading is None:
+    async def _insert(self, reading: asyncio.Future[list[tuple[FoundFile, Tags | str]]] | None) -> None:
+        if reading is None:
             return
-        read, self._reading = await self._reading, None
+        read = await reading
         await self._scanner._add(read, self._summary)
         self._done += len(read)
         self._report()
