@@ -191,16 +191,9 @@ class EmbeddedCollection:
         return_document: bool = False,
         **_: Any,
     ) -> Doc | None:
-        outcome = await self._call(
-            "update",
-            filter,
-            update,
-            upsert=upsert,
-            sort=_sort_spec(sort) if sort is not None else None,
-            return_after=bool(return_document),
-            projection=_projection(projection),
+        return await self._find_one_and(
+            filter, update, projection, sort, upsert, return_document, replace=False
         )
-        return outcome.document
 
     async def find_one_and_replace(
         self,
@@ -212,14 +205,29 @@ class EmbeddedCollection:
         return_document: bool = False,
         **_: Any,
     ) -> Doc | None:
+        return await self._find_one_and(
+            filter, replacement, projection, sort, upsert, return_document, replace=True
+        )
+
+    async def _find_one_and(
+        self,
+        filter: Doc,
+        change: Doc,
+        projection: Any,
+        sort: Any,
+        upsert: bool,
+        after: bool,
+        *,
+        replace: bool,
+    ) -> Doc | None:
         outcome = await self._call(
             "update",
             filter,
-            replacement,
+            change,
             upsert=upsert,
-            replace=True,
+            replace=replace,
             sort=_sort_spec(sort) if sort is not None else None,
-            return_after=bool(return_document),
+            return_after=bool(after),
             projection=_projection(projection),
         )
         return outcome.document
