@@ -106,11 +106,7 @@ class AlbumStore:
     ) -> tuple[list[dict[str, Any]], int]:
         flt: dict[str, Any] = {"artist_id": artist_id} if artist_id else {}
         field, direction = sort_field(sort, SORTS)
-        if after is not None:
-            docs = await keyset_page(self._albums, flt, field, direction, after, limit)
-        else:
-            order = [(field, direction), ("_id", direction)]
-            docs = await self._albums.find(flt).sort(order).skip(offset).limit(limit).to_list(None)
+        docs = await keyset_page(self._albums, flt, field, direction, limit=limit, offset=offset, after=after)
         return docs, await self._albums.count_documents(flt)
 
     async def count(self, flt: dict[str, Any]) -> int:

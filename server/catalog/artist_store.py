@@ -108,11 +108,9 @@ class ArtistStore:
         if owner_id:
             flt["owner_ids"] = owner_id
         field, direction = sort_field(sort, SORTS)
-        if after is not None:
-            docs = await keyset_page(self._artists, flt, field, direction, after, limit)
-        else:
-            order = [(field, direction), ("_id", direction)]
-            docs = await self._artists.find(flt).sort(order).skip(offset).limit(limit).to_list(None)
+        docs = await keyset_page(
+            self._artists, flt, field, direction, limit=limit, offset=offset, after=after
+        )
         return docs, await self._artists.count_documents(flt)
 
     async def update(self, artist_id: str, changes: dict[str, Any]) -> dict[str, Any]:

@@ -84,7 +84,7 @@ def cursor_for(text: str | None, sort: str, offset: int) -> PageCursor | None:
     return PageCursor.decode(text, sort)
 
 
-def _runs(field: str, direction: int, after: PageCursor | None) -> list[Doc]:
+def _runs(field: str, direction: int, after: PageCursor) -> list[Doc]:
     """The filters of the runs still to read, in order, each starting right after ``after``.
 
     After a value ``v``: first the ties (``field = v`` and a later id), then the values beyond ``v``.
@@ -95,8 +95,6 @@ def _runs(field: str, direction: int, after: PageCursor | None) -> list[Doc]:
     # "$in": [None] is MongoDB's {field: None} (null or missing); the nx-27017 stand-in answers only
     # this spelling right beside another condition (docs/MONGODB.md).
     nulls: Doc = {field: {"$in": [None]}}
-    if after is None:
-        return [nulls, {field: {"$ne": None}}] if direction > 0 else [{field: {"$ne": None}}, nulls]
     if after.value is None:
         later_nulls = {field: {"$in": [None]}, "_id": {beyond: after.id}}
         return [later_nulls, {field: {"$ne": None}}] if direction > 0 else [later_nulls]
@@ -106,12 +104,20 @@ def _runs(field: str, direction: int, after: PageCursor | None) -> list[Doc]:
 
 
 async def keyset_page(
-    collection: Any, flt: Doc, field: str, direction: int, after: PageCursor | None, limit: int
+    collection: Any,
+    flt: Doc,
+    field: str,
+    direction: int,
+    *,
+    limit: int,
+    offset: int = 0,
+    after: PageCursor | None = None,
 ) -> list[Doc]:
-    """Up to ``limit`` documents matching ``flt`` in (``field``, ``_id``) order, after ``after``."""
+    """Up to ``limit`` documents matching ``flt`` in (``field``, ``_id``) order: after the cursor
+    ``after`` when given, else ``offset`` documents in."""
     order = [(field, direction), ("_id", direction)]
     if after is None:
-        return await collection.find(flt).sort(order).limit(limit).to_list(None)
+        return await collection.find(flt).sort(order).skip(offset).limit(limit).to_list(None)
     docs: list[Doc] = []
     for run in _runs(field, direction, after):
         query = {"$and": [flt, run]} if flt else run

@@ -83,13 +83,6 @@ class TrackQuery:
         return clauses[0] if len(clauses) == 1 else {"$and": clauses}
 
 
-def sort_spec(sort: str) -> list[tuple[str, int]]:
-    """``"-created_at"`` → ``[("created_at", -1), ("_id", -1)]``; the id makes pages stable."""
-    direction = -1 if sort.startswith("-") else 1
-    field = SORTS[sort.lstrip("-")]
-    return [(field, direction), ("_id", direction)]
-
-
 def _derived(fields: dict[str, Any]) -> dict[str, Any]:
     out: dict[str, Any] = {}
     if "title" in fields:
@@ -208,11 +201,8 @@ class TrackStore:
     ) -> tuple[list[dict], int]:
         """A page and the total; from ``after`` (a cursor) or ``offset`` items in."""
         flt = query.to_filter()
-        if after is not None:
-            field, direction = sort_field(sort, SORTS)
-            docs = await keyset_page(self._tracks, flt, field, direction, after, limit)
-        else:
-            docs = await self._tracks.find(flt).sort(sort_spec(sort)).skip(offset).limit(limit).to_list(None)
+        field, direction = sort_field(sort, SORTS)
+        docs = await keyset_page(self._tracks, flt, field, direction, limit=limit, offset=offset, after=after)
         return docs, await self._tracks.count_documents(flt)
 
     async def count(self, flt: dict[str, Any]) -> int:
