@@ -145,12 +145,6 @@ class EmbeddedCollection:
     async def count_documents(self, filter: Doc, *, skip: int = 0, limit: int = 0, **_: Any) -> int:
         return await self._call("count", filter, min(skip, MAX_ROWS), min(limit, MAX_ROWS))
 
-    async def estimated_document_count(self, **_: Any) -> int:
-        return await self._call("estimated_count")
-
-    async def distinct(self, key: str, filter: Doc | None = None, **_: Any) -> list[Any]:
-        return await self._call("distinct", key, filter or {})
-
     async def insert_one(self, document: Doc, **_: Any) -> InsertOneResult:
         return InsertOneResult(await self._call("insert_one", document), True)
 
@@ -191,43 +185,13 @@ class EmbeddedCollection:
         return_document: bool = False,
         **_: Any,
     ) -> Doc | None:
-        return await self._find_one_and(
-            filter, update, projection, sort, upsert, return_document, replace=False
-        )
-
-    async def find_one_and_replace(
-        self,
-        filter: Doc,
-        replacement: Doc,
-        projection: Any = None,
-        sort: Any = None,
-        upsert: bool = False,
-        return_document: bool = False,
-        **_: Any,
-    ) -> Doc | None:
-        return await self._find_one_and(
-            filter, replacement, projection, sort, upsert, return_document, replace=True
-        )
-
-    async def _find_one_and(
-        self,
-        filter: Doc,
-        change: Doc,
-        projection: Any,
-        sort: Any,
-        upsert: bool,
-        after: bool,
-        *,
-        replace: bool,
-    ) -> Doc | None:
         outcome = await self._call(
             "update",
             filter,
-            change,
+            update,
             upsert=upsert,
-            replace=replace,
             sort=_sort_spec(sort) if sort is not None else None,
-            return_after=bool(after),
+            return_after=bool(return_document),
             projection=_projection(projection),
         )
         return outcome.document

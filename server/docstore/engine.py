@@ -29,7 +29,7 @@ from bson import ObjectId
 from pymongo.errors import BulkWriteError, DuplicateKeyError, OperationFailure
 
 from server.docstore import codec
-from server.docstore.matching import matches, sort_documents
+from server.docstore.matching import matches, sort_documents, values_at
 from server.docstore.planning import WALK_SHARE, Statistics, estimate, parse_stat1
 from server.docstore.sql import Compiled, compile_filter, compile_sort, field, json_path, sql_path_ok
 from server.docstore.updating import (
@@ -464,22 +464,6 @@ class DocumentFile:
             return total
         return sum(1 for _ in self._select(collection, query, None, skip, limit))
 
-    def estimated_count(self, collection: str) -> int:
-        if not self._exists(collection):
-            return 0
-        return self._conn.execute(f"SELECT count(*) FROM {_table(collection)}").fetchone()[0]
-
-    def distinct(self, collection: str, key: str, query: Doc) -> list[Any]:
-        from server.docstore.matching import values_at
-
-        out: list[Any] = []
-        for _, doc in self._select(collection, query, None):
-            for value in values_at(doc, key):
-                for item in value if isinstance(value, list) else [value]:
-                    if item not in out:
-                        out.append(item)
-        return out
-
     # -- writing --------------------------------------------------------------------------------
 
     def _insert(self, collection: str, doc: Doc) -> None:
@@ -666,8 +650,6 @@ class DocumentFile:
             (s for s in self.indexes(collection) if f"'ix:{collection}:{s.name}'" in message),
             IndexSpec("_id_", [("_id", 1)], True, None),
         )
-        from server.docstore.matching import values_at
-
         key_value = {path: next(iter(values_at(doc, path)), None) for path, _ in spec.keys}
         errmsg = (
             f"E11000 duplicate key error collection: {self.name}.{collection} index: {spec.name} "
