@@ -590,7 +590,8 @@ class DocumentFile:
             targets = list(self._select(collection, query, sort, 0, 0 if many else 1))
             for rid, _ in targets:
                 self._conn.execute(f"DELETE FROM {_table(collection)} WHERE rid = ?", (rid,))
-                self._bump(collection)
+            if targets:
+                self._bump(collection)  # one change for the transaction, however many it removed
         first = project(targets[0][1], projection) if targets else None
         return len(targets), first
 
