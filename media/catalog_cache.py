@@ -16,10 +16,12 @@ answers faster than the stand-in does: ``CatalogCache(None, …)`` reads straigh
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, Iterable
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 import bson
-import redis.asyncio as aioredis
+
+if TYPE_CHECKING:  # a scan without a Redis server never loads the client
+    import redis.asyncio as aioredis
 
 Kind = Literal["artist", "album", "track"]
 Doc = dict[str, Any]

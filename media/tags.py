@@ -74,29 +74,33 @@ class Tags:
     lyrics: Lyrics | None = None
 
 
-def read_tags(path: Path, *, sidecar_lyrics: bool = False) -> Tags:
+def read_tags(path: Path, *, sidecar_lyrics: bool = False, cover: bool = True) -> Tags:
     """Tags of ``path``. Blocking (file I/O): from async code use :func:`read_tags_async`.
 
     ``sidecar_lyrics``: a ``.lrc`` file beside ``path`` gives the lyrics (scans; see media.lyrics).
-    FileNotFoundError if the file does not exist; anything else wrong with the file gives empty or
-    partial tags.
+    ``cover=False`` skips the embedded picture (a library scan has no use for it: the transcoder takes
+    covers from the files, and pictures are the bulk of a tag). FileNotFoundError if the file does not
+    exist; anything else wrong with the file gives empty or partial tags.
+
+    The file is parsed once, in the format's own tag object (not mutagen's "easy" wrappers, which hide
+    pictures and lyrics frames and would need a second parse): text fields are looked up per format.
     """
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(path)
     try:
-        easy = mutagen.File(path, easy=True)
+        audio = mutagen.File(path)
     except Exception as exc:  # mutagen raises a zoo (struct.error, IndexError, …) on malformed files
         log.info("tags unreadable", extra={"path": str(path), "error": repr(exc)})
         return Tags()
-    if easy is None:
+    if audio is None:
         return Tags()
-    text = _easy_fields(easy)
-    if path.suffix.lower() in (".wav", ".wave") or type(easy).__name__ == "WAVE":
+    raw = getattr(audio, "tags", None)
+    text = _text_fields(raw)
+    if path.suffix.lower() in (".wav", ".wave") or type(audio).__name__ == "WAVE":
         # ID3 inside a WAV (rare) wins; RIFF INFO fills what it lacks.
         for key, value in read_riff_info(path).items():
             text.setdefault(key, value)
-    raw = _safe_raw_tags(path, easy)
     return Tags(
         title=clean_text(text.get("title")),
         artist=clean_text(text.get("artist")),
@@ -106,9 +110,9 @@ def read_tags(path: Path, *, sidecar_lyrics: bool = False) -> Tags:
         year=parse_year(text.get("date") or text.get("originaldate") or text.get("year")),
         track_no=parse_number(text.get("tracknumber")),
         disc_no=parse_number(text.get("discnumber")),
-        duration_ms=_duration_ms(easy),
-        cover=_safe_cover(path, easy, raw),
-        lyrics=(read_sidecar(path) if sidecar_lyrics else None) or _safe_lyrics(path, easy, raw),
+        duration_ms=_duration_ms(audio),
+        cover=_safe_cover(path, audio, raw) if cover else None,
+        lyrics=(read_sidecar(path) if sidecar_lyrics else None) or _safe_lyrics(path, audio, raw),
     )
 
 
@@ -166,7 +170,6 @@ def _as_list(value: Any) -> list[Any]:
         return [value]
 
 
-# Containers whose ID3 tag mutagen.File(easy=True) does not wrap in EasyID3 (WAV, AIFF, DSF…).
 _ID3_FRAMES = {
     "title": "TIT2",
     "artist": "TPE1",
@@ -179,42 +182,53 @@ _ID3_FRAMES = {
     "tracknumber": "TRCK",
     "discnumber": "TPOS",
 }
+"""Our field names → ID3v2.4 frames (mutagen upgrades v2.3 frames such as TYER to TDRC on load)."""
+
+_MP4_ATOMS = {
+    "title": "\xa9nam",
+    "artist": "\xa9ART",
+    "album": "\xa9alb",
+    "albumartist": "aART",
+    "genre": "\xa9gen",
+    "date": "\xa9day",
+    "tracknumber": "trkn",  # (number, total) pairs, which parse_number takes
+    "discnumber": "disk",
+}
+
+_FIELDS = tuple(_ID3_FRAMES)
 
 
-def _easy_fields(easy: Any) -> dict[str, Any]:
-    tags = getattr(easy, "tags", None)
+def _text_fields(tags: Any) -> dict[str, Any]:
+    """The text fields of a tag object, by our names (those of mutagen's easy interfaces)."""
     if tags is None:
         return {}
     fields: dict[str, Any] = {}
     if isinstance(tags, ID3):
         for key, frame_id in _ID3_FRAMES.items():
             frame = tags.get(frame_id)
-            if frame is not None and getattr(frame, "text", None):
-                fields[key] = [str(t) for t in frame.text]
+            if frame is None or not getattr(frame, "text", None):
+                continue
+            # TCON may hold ID3v1 genre numbers ("(17)"); .genres spells them out, as EasyID3 does.
+            values = frame.genres if frame_id == "TCON" else frame.text
+            fields[key] = [str(t) for t in values]
         return fields
-    for key in (
-        "title",
-        "artist",
-        "album",
-        "albumartist",
-        "genre",
-        "date",
-        "originaldate",
-        "year",
-        "tracknumber",
-        "discnumber",
-    ):
+    if isinstance(tags, MP4Tags):
+        for key, atom in _MP4_ATOMS.items():
+            if value := tags.get(atom):
+                fields[key] = value
+        return fields
+    for key in _FIELDS:  # Vorbis comments, APEv2: keys are the easy names, case-insensitive
         try:
             value = tags.get(key)
-        except Exception:  # EasyID3/EasyMP4 raise on keys that a given format cannot map
+        except Exception:  # some tag classes raise on keys they cannot hold
             value = None
         if value:
             fields[key] = value
     return fields
 
 
-def _duration_ms(easy: Any) -> int | None:
-    length = getattr(getattr(easy, "info", None), "length", None)
+def _duration_ms(audio: Any) -> int | None:
+    length = getattr(getattr(audio, "info", None), "length", None)
     if isinstance(length, int | float) and math.isfinite(length) and length > 0:
         return round(length * 1000)
     return None
@@ -236,9 +250,9 @@ def sniff_image(data: bytes) -> str | None:
     return None
 
 
-def _safe_cover(path: Path, easy: Any, raw: Any) -> Cover | None:
+def _safe_cover(path: Path, audio: Any, raw: Any) -> Cover | None:
     try:
-        candidates = list(_cover_candidates(easy, raw))
+        candidates = list(_cover_candidates(audio, raw))
     except Exception as exc:  # a broken picture block must not cost us the text tags
         log.info("cover unreadable", extra={"path": str(path), "error": repr(exc)})
         return None
@@ -248,40 +262,26 @@ def _safe_cover(path: Path, easy: Any, raw: Any) -> Cover | None:
     return None
 
 
-def _safe_lyrics(path: Path, easy: Any, raw: Any) -> Lyrics | None:
+def _safe_lyrics(path: Path, audio: Any, raw: Any) -> Lyrics | None:
     try:
-        return lyrics_from_tags(raw, easy)
+        return lyrics_from_tags(raw, audio)
     except Exception as exc:  # broken lyrics frames must not cost us the text tags
         log.info("lyrics unreadable", extra={"path": str(path), "error": repr(exc)})
         return None
 
 
-def _cover_candidates(easy: Any, raw: Any) -> Iterable[bytes]:
+def _cover_candidates(audio: Any, raw: Any) -> Iterable[bytes]:
     """Picture bytes in preference order (front cover first), per tag format."""
-    pictures = getattr(easy, "pictures", None)  # FLAC metadata blocks
+    pictures = getattr(audio, "pictures", None)  # FLAC metadata blocks
     if pictures:
         yield from (p.data for p in sorted(pictures, key=lambda p: p.type != _FRONT_COVER))
-    tags = getattr(easy, "tags", None)
-    if isinstance(tags, VCommentDict):
-        yield from _vorbis_pictures(tags)
+    if isinstance(raw, VCommentDict):
+        yield from _vorbis_pictures(raw)
     if isinstance(raw, ID3):
         frames = raw.getall("APIC")
         yield from (f.data for f in sorted(frames, key=lambda f: f.type != _FRONT_COVER))
     elif isinstance(raw, MP4Tags):
         yield from (bytes(c) for c in raw.get("covr", []) if isinstance(c, MP4Cover))
-
-
-def _safe_raw_tags(path: Path, easy: Any) -> Any:
-    """The format's own tag object, read once for the cover and the lyrics: easy wrappers (EasyID3,
-    EasyMP4) hide pictures and lyrics frames, so those files are opened again. None if that fails."""
-    tags = getattr(easy, "tags", None)
-    if tags is None or type(tags).__name__ not in ("EasyID3", "EasyMP4Tags"):
-        return tags
-    try:
-        return getattr(mutagen.File(path), "tags", None)
-    except Exception as exc:  # a file the easy reader took but the full one chokes on
-        log.info("tags unreadable", extra={"path": str(path), "error": repr(exc)})
-        return None
 
 
 def _vorbis_pictures(tags: Any) -> Iterable[bytes]:

@@ -9,14 +9,15 @@ from __future__ import annotations
 import json
 from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
-from typing import Annotated, Any, TypeVar
+from datetime import datetime
+from typing import Any, TypeVar
 
 from aiohttp import web
-from pydantic import BaseModel, PlainSerializer, ValidationError
+from pydantic import BaseModel, ValidationError
 
 from server import keys
 from server.errors import Forbidden, Invalid, Unauthorized, UnsupportedMedia
+from server.timestamps import iso
 
 Handler = Callable[..., Awaitable[Any]]
 M = TypeVar("M", bound=BaseModel)
@@ -178,15 +179,3 @@ def _json_default(value: Any) -> Any:
     if isinstance(value, BaseModel):
         return value.model_dump(mode="json")
     raise TypeError(f"not JSON serialisable: {type(value).__name__}")
-
-
-def iso(value: datetime) -> str:
-    """ISO 8601 UTC with a Z; stores hand back naive datetimes that are UTC."""
-    if value.tzinfo is None:
-        return value.isoformat(timespec="milliseconds") + "Z"
-    return value.astimezone(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
-
-
-Timestamp = Annotated[datetime, PlainSerializer(iso, return_type=str, when_used="json")]
-"""A time in a JSON answer: ISO 8601 UTC with milliseconds and a Z, as API.md asks, whether the store
-handed back a naive UTC datetime (the embedded store, PyMongo without tz_aware) or an aware one."""

@@ -10,11 +10,12 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from typing import Any
-
-import redis.asyncio as aioredis
+from typing import TYPE_CHECKING, Any
 
 from server.settings import Settings
+
+if TYPE_CHECKING:
+    import redis.asyncio as aioredis
 
 Database = Any
 """A ``pymongo.asynchronous.database.AsyncDatabase`` or the embedded store's database (same calls)."""
@@ -46,6 +47,8 @@ async def open_database(settings: Settings) -> AsyncIterator[Database]:
 def make_redis(settings: Settings) -> aioredis.Redis:
     """A Redis client; it connects lazily, so it can be made before the event loop runs."""
     if settings.redis_url:
+        import redis.asyncio as aioredis  # here: a command that needs no Redis does not load the client
+
         return aioredis.from_url(
             settings.redis_url,
             socket_timeout=settings.dependency_timeout,

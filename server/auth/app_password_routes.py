@@ -6,10 +6,11 @@ from aiohttp import web
 from pydantic import BaseModel, Field
 
 from server import keys
-from server.api import SIGNED_IN, Api, Timestamp
+from server.api import SIGNED_IN, Api
 from server.auth.app_passwords import MAX_PER_USER, AppPassword
 from server.catalog.schemas import Strict
 from server.errors import Conflict
+from server.timestamps import Timestamp
 
 api = Api("/api/v1")
 

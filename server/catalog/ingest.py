@@ -23,7 +23,15 @@ from media.ffmpeg import ProbeResult, probe
 from media.tags import Tags, read_tags_async
 from server.api import validate
 from server.auth.service import Principal
-from server.catalog.names import GENRE_MAX, NAME_MAX, TITLE_MAX, clean_name, title_from_filename
+from server.catalog.formats import MIME_TYPES
+from server.catalog.names import (
+    GENRE_MAX,
+    NAME_MAX,
+    TITLE_MAX,
+    UNTITLED,
+    clean_name,
+    title_from_filename,
+)
 from server.catalog.schemas import UploadFields
 from server.catalog.service import CatalogService
 from server.catalog.upload import ReceivedUpload
@@ -33,21 +41,6 @@ from server.errors import Conflict, Unprocessable
 log = structlog.get_logger("harmonystream.ingest")
 
 Enqueue = Callable[[str], Awaitable[Any]]
-UNKNOWN_ARTIST = "Unknown Artist"
-UNTITLED = "Untitled"
-
-MIME_TYPES = {
-    "mp3": "audio/mpeg",
-    "flac": "audio/flac",
-    "wav": "audio/wav",
-    "ogg": "audio/ogg",
-    "oga": "audio/ogg",
-    "opus": "audio/ogg",
-    "m4a": "audio/mp4",
-    "aac": "audio/aac",
-    "aiff": "audio/aiff",
-    "mka": "audio/x-matroska",
-}
 
 
 def pick(form: str | None, tag: str | None, max_len: int) -> str | None:

@@ -15,6 +15,8 @@ TITLE_MAX = 200
 NAME_MAX = 200
 GENRE_MAX = 64
 BIO_MAX = 5000
+UNKNOWN_ARTIST = "Unknown Artist"
+UNTITLED = "Untitled"
 
 _SPACES = re.compile(r"\s+")
 # Bidi overrides and isolates can make a name display as something else ("gpj.exe"); drop them.
@@ -25,7 +27,12 @@ def clean_name(value: object, max_len: int = NAME_MAX) -> str | None:
     """``value`` as a one-line display name of at most ``max_len`` characters, or None if empty."""
     if value is None:
         return None
-    text = unicodedata.normalize("NFC", str(value)).translate(_BIDI)
+    text = str(value)
+    if text.isascii() and text.isprintable():
+        # Most names: nothing to normalise or remove, so skip the per-character pass below.
+        text = _SPACES.sub(" ", text).strip()
+        return text[:max_len].rstrip() or None
+    text = unicodedata.normalize("NFC", text).translate(_BIDI)
     # Category C* (controls, format chars other than joiners, unassigned, surrogates) never belongs in a name.
     text = "".join(
         ch for ch in text if ch in "\u200c\u200d" or unicodedata.category(ch)[0] != "C" or ch.isspace()
@@ -50,6 +57,8 @@ def sort_key(name: str | None) -> str:
     """The case- and accent-insensitive form names are sorted and matched by."""
     if not name:
         return ""
+    if name.isascii():
+        return name.lower()  # what the general form below gives for ASCII, without the per-character pass
     decomposed = unicodedata.normalize("NFKD", name.casefold())
     return "".join(ch for ch in decomposed if not unicodedata.combining(ch))
 

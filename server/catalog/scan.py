@@ -5,13 +5,20 @@ and modification time with what the last run saw and touches nothing that did no
 file has its tags re-read and is transcoded again; a file that vanished is marked ``missing`` (its
 renditions stay playable); a file that reappears unchanged is unmarked.
 
-Fast and flat on purpose: the tree is walked with ``os.scandir`` in path order while what previous
-scans saw streams from the store in the same order (a range of the ``scan_path`` index at a time), and
-the two are merged like sorted lists: no file list and no map of known tracks is ever held whole, so
-memory stays the same at a hundred files or a million. Tags and durations come from mutagen (no process
-per file; the transcoder's ffprobe has the last word and fails a track that mutagen misjudged), and new
-tracks are inserted in batches. Killed half-way, a scan loses nothing: what it inserted is "unchanged"
-to the next run, which goes on with the rest.
+Fast and flat on purpose. The tree is walked a folder at a time with ``os.scandir``, in the order of
+the paths (a folder, then each subfolder's tree, by name). Each folder is summed up in a fingerprint
+(names, sizes and mtimes of its audio files, names of its subfolders) and compared with the one the
+last scan saved (:mod:`server.catalog.scan_folders`, streamed in the same order): a folder that did not
+change costs its ``stat`` calls and nothing else, so a rescan of an unchanged library never reads its
+tracks back. Only a folder that changed has its tracks read (a range of the ``scan_path`` index), and
+the two sorted lists are merged, file by file. No file list and no map of known tracks is ever held
+whole, so memory stays the same at a hundred files or a million.
+
+Tags and durations come from mutagen (no process per file; the transcoder's ffprobe has the last
+word and fails a track that mutagen misjudged), read in worker processes, which also clean the names;
+new tracks are inserted in batches. Killed half-way, a scan loses nothing: what it inserted is
+"unchanged" to the next run, which goes on with the rest; a folder's fingerprint is saved only once
+everything the scan did in it is written.
 
 Safe beside a running ``serve``: every write is a single-document or batch write the other process
 also sees; the unique ``scan_path`` index stops two scans adding one file twice; artists and albums
@@ -22,20 +29,33 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import itertools
+import hashlib
 import multiprocessing
 import os
+import stat
 import time
 from collections import deque
-from collections.abc import Awaitable, Callable, Iterator
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from media.tags import Tags, read_tags
-from server.catalog.ingest import MIME_TYPES, UNKNOWN_ARTIST, UNTITLED
-from server.catalog.names import GENRE_MAX, NAME_MAX, TITLE_MAX, clean_name, sort_key, title_from_filename
+from media.lyrics import Lyrics
+from media.tags import read_tags
+from server.catalog.formats import MIME_TYPES
+from server.catalog.names import (
+    GENRE_MAX,
+    NAME_MAX,
+    TITLE_MAX,
+    UNKNOWN_ARTIST,
+    UNTITLED,
+    clean_name,
+    sort_key,
+    title_from_filename,
+)
+from server.catalog.scan_folders import TOP, FolderRecord, folder_of
 from server.catalog.service import CatalogService
 from server.documents import utcnow
 
@@ -53,6 +73,48 @@ class FoundFile:
     path: str
     size: int
     mtime_ns: int
+
+
+@dataclass(frozen=True, slots=True)
+class Folder:
+    """One folder as the walk found it."""
+
+    path: str
+    """Absolute, with a trailing separator (the key of its :class:`FolderRecord`)."""
+    entries: list[tuple[str, int, int]]
+    """(name, size, mtime_ns) of the audio files directly in it, by name."""
+    subfolders: list[str]
+    """Names of the folders directly in it, each with a trailing separator, sorted."""
+    fingerprint: str
+
+    def files(self) -> list[FoundFile]:
+        return [FoundFile(self.path + name, size, mtime) for name, size, mtime in self.entries]
+
+    def gaps(self) -> list[tuple[str, str]]:
+        """Ranges of paths below this folder that are in none of its subfolders' trees: where its own
+        files are, and the trees of subfolders that are gone."""
+        out, low = [], self.path
+        for sub in filter(_storable, self.subfolders):  # no track lies below a name the store cannot hold
+            out.append((low, self.path + sub))
+            low = self.path + sub + TOP
+        out.append((low, self.path + TOP))
+        return out
+
+
+@dataclass(frozen=True, slots=True)
+class FileTags:
+    """A file's tags as the catalog takes them, cleaned in the tag worker (off the scan's process)."""
+
+    title: str
+    artist: str
+    artist_key: str
+    album: str | None
+    album_key: str
+    genre: str | None
+    year: int | None
+    track_no: int | None
+    duration_ms: int
+    lyrics: Lyrics | None
 
 
 @dataclass(slots=True)
@@ -87,46 +149,54 @@ def _printable(path: str) -> str:
     return path.encode("utf-8", "surrogateescape").decode("utf-8", "replace")
 
 
-def walk(root: Path) -> Iterator[FoundFile]:
-    """Audio files under ``root`` by extension, in path order (as the store sorts ``scan_path``).
+def walk_folders(root: Path) -> Iterator[Folder]:
+    """Every folder under ``root`` (itself first) with its audio files, in the order of their paths.
 
-    Hidden entries skipped; directory links not followed. Children are visited sorted by name, a folder
-    as ``name/``: every path below it starts with that, so the walk yields whole paths in the order
-    of their code points, which is how SQLite and MongoDB compare strings.
+    Hidden entries skipped; directory links not followed. A folder comes before its subfolders, which
+    come by name: with the trailing separator in every path, that is the order of the paths' code
+    points, which is how SQLite and MongoDB compare strings (the order of the saved records).
     """
-    yield from _visit(str(root))
+    yield from _visit(str(root).rstrip(os.sep) + os.sep)
 
 
-def _visit(folder: str) -> Iterator[FoundFile]:
+def _visit(path: str) -> Iterator[Folder]:
+    entries: list[tuple[str, int, int]] = []
+    subfolders: list[str] = []
     try:
-        entries = list(os.scandir(folder))
+        with os.scandir(path) as listing:
+            for entry in listing:
+                name = entry.name
+                if name.startswith("."):
+                    continue
+                try:
+                    if entry.is_dir(follow_symlinks=False):
+                        subfolders.append(name + os.sep)
+                    elif name.rpartition(".")[2].lower() in EXTENSIONS:
+                        st = entry.stat()
+                        if stat.S_ISREG(st.st_mode):
+                            entries.append((name, st.st_size, st.st_mtime_ns))
+                except OSError:
+                    continue
     except OSError:
-        return
-    keyed: list[tuple[str, os.DirEntry[str], bool]] = []
-    for entry in entries:
-        if entry.name.startswith("."):
-            continue
-        try:
-            if entry.is_dir(follow_symlinks=False):
-                keyed.append((entry.name + os.sep, entry, True))
-            elif entry.name.rpartition(".")[2].lower() in EXTENSIONS and entry.is_file():
-                keyed.append((entry.name, entry, False))
-        except OSError:
-            continue
-    keyed.sort(key=lambda item: item[0])
-    for _, entry, is_folder in keyed:
-        if is_folder:
-            yield from _visit(entry.path)
-            continue
-        try:
-            st = entry.stat()
-        except OSError:
-            continue
-        yield FoundFile(entry.path, st.st_size, st.st_mtime_ns)
+        pass  # an unreadable folder counts as empty: what was in it is marked missing
+    entries.sort()
+    subfolders.sort()
+    yield Folder(path, entries, subfolders, _fingerprint(entries, subfolders))
+    for sub in subfolders:
+        yield from _visit(path + sub)
+
+
+def _fingerprint(entries: list[tuple[str, int, int]], subfolders: list[str]) -> str:
+    digest = hashlib.blake2b(digest_size=16)
+    for name, size, mtime in entries:
+        digest.update(f"{name}\0{size}\0{mtime}\n".encode("utf-8", "surrogateescape"))
+    for name in subfolders:
+        digest.update(f"{name}\n".encode("utf-8", "surrogateescape"))
+    return digest.hexdigest()
 
 
 def count_files(root: Path) -> int:
-    """How many files :func:`walk` will yield, near enough for a progress bar (names only, no stat)."""
+    """How many files the walk will find, near enough for a progress bar (names only, no stat)."""
     total = 0
     stack = [str(root)]
     while stack:
@@ -159,7 +229,7 @@ class TagReader:
         self._workers = workers or max(1, min(os.cpu_count() or 1, 4))
         self._pool: ProcessPoolExecutor | None = None
 
-    async def read(self, files: list[FoundFile], *, pooled: bool) -> list[tuple[FoundFile, Tags | str]]:
+    async def read(self, files: list[FoundFile], *, pooled: bool) -> list[tuple[FoundFile, FileTags | str]]:
         if not pooled or self._workers < 2 or len(files) < self._workers:
             return await asyncio.to_thread(_read_all, files)
         if self._pool is None:
@@ -180,7 +250,8 @@ class TagReader:
 
 class _Run:
     """One scan's verdicts, file by file (plain calls: no awaiting per file), and the work they leave,
-    done a batch at a time by :meth:`settle` so that memory stays bounded."""
+    done a batch at a time by :meth:`settle` so that memory stays bounded. Folders whose work is all
+    written have their fingerprints saved."""
 
     def __init__(
         self, scanner: LibraryScanner, summary: ScanSummary, on_progress: Progress | None, expected: int
@@ -194,11 +265,24 @@ class _Run:
         self._changed: list[tuple[FoundFile, str]] = []
         self._vanished: list[str] = []
         self._restored: list[str] = []
-        self._reading: asyncio.Future[list[tuple[FoundFile, Tags | str]]] | None = None
+        self._reading: asyncio.Future[list[tuple[FoundFile, FileTags | str]]] | None = None
         self._batches = 0
+        # Folders looked at in full, oldest first, each with how many new files had been queued when
+        # its own were: it is finished once that many are inserted.
+        self._open: deque[tuple[FolderRecord, int]] = deque()
+        self._queued_new = 0
+        self._inserted_new = 0
+        self._finished: list[FolderRecord] = []
+        self._failed: set[str] = set()  # folders with a file that could not be imported
+        self._stale: list[str] = []  # records of folders the walk did not meet
+
+    def unchanged(self, folder: Folder) -> None:
+        self._summary.unchanged += len(folder.entries)
+        self._done += len(folder.entries)
 
     def new(self, f: FoundFile) -> None:
         self._new.append(f)
+        self._queued_new += 1
 
     def seen(self, f: FoundFile, doc: dict[str, Any]) -> None:
         original = doc.get("original") or {}
@@ -215,6 +299,18 @@ class _Run:
         if not doc.get("missing"):
             self._vanished.append(doc["_id"])
 
+    def looked_at(self, folder: Folder) -> None:
+        """Every file of ``folder`` has had its verdict: save its fingerprint once their work is done."""
+        if _storable(folder.path):
+            record = FolderRecord(folder.path, folder.fingerprint, len(folder.entries))
+            self._open.append((record, self._queued_new))
+
+    def stale(self, paths: list[str]) -> None:
+        self._stale += paths
+
+    def failed(self, path: str) -> None:
+        self._failed.add(folder_of(path))
+
     async def settle(self, *, final: bool = False) -> None:
         """Do what has piled up: new files a full batch at a time (all of them when ``final``)."""
         while len(self._new) >= BATCH or (final and self._new):
@@ -230,24 +326,36 @@ class _Run:
             await self._insert(last)
         changed, self._changed = self._changed, []
         for f, track_id in changed:
-            await self._scanner._update(f, track_id, self._summary)
+            await self._scanner._update(f, track_id, self._summary, self)
             self._done += 1
-        if final or len(self._vanished) + len(self._restored) >= BATCH:
-            vanished, restored = self._vanished, self._restored
-            self._vanished, self._restored = [], []
-            for ids, missing in ((vanished, True), (restored, False)):
-                if ids:
-                    await self._scanner._mark(ids, missing)
-            self._summary.missing += len(vanished)
-            self._summary.restored += len(restored)
+        while self._open and self._open[0][1] <= self._inserted_new:
+            self._finished.append(self._open.popleft()[0])
+        if final or len(self._vanished) + len(self._restored) >= BATCH or len(self._finished) >= BATCH:
+            await self._mark()
+            # Only now, with every change in these folders written, may their fingerprints say so.
+            finished, self._finished = self._finished, []
+            await self._scanner._folders.save([r for r in finished if r.path not in self._failed])
+        if final or len(self._stale) >= BATCH:
+            stale, self._stale = self._stale, []
+            await self._scanner._folders.forget(stale)
         self._report()
 
-    async def _insert(self, reading: asyncio.Future[list[tuple[FoundFile, Tags | str]]] | None) -> None:
+    async def _mark(self) -> None:
+        vanished, restored = self._vanished, self._restored
+        self._vanished, self._restored = [], []
+        for ids, missing in ((vanished, True), (restored, False)):
+            if ids:
+                await self._scanner._mark(ids, missing)
+        self._summary.missing += len(vanished)
+        self._summary.restored += len(restored)
+
+    async def _insert(self, reading: asyncio.Future[list[tuple[FoundFile, FileTags | str]]] | None) -> None:
         if reading is None:
             return
         read = await reading
-        await self._scanner._add(read, self._summary)
+        await self._scanner._add(read, self._summary, self)
         self._done += len(read)
+        self._inserted_new += len(read)
         self._report()
 
     async def abandon(self) -> None:
@@ -261,9 +369,37 @@ class _Run:
             self._on_progress(self._done, max(self._expected, self._summary.found))
 
 
+class _Records:
+    """The saved folder records, streamed in path order and met one walked folder at a time."""
+
+    def __init__(self, batches: AsyncIterator[list[FolderRecord]]) -> None:
+        self._batches = batches
+        self._buffer: deque[FolderRecord] = deque()
+        self._ended = False
+
+    async def upto(self, path: str | None) -> tuple[list[str], FolderRecord | None]:
+        """(paths of records before ``path``, which the walk passed by; the record of ``path``).
+        With None, every record left."""
+        passed: list[str] = []
+        while True:
+            while self._buffer and (path is None or self._buffer[0].path < path):
+                passed.append(self._buffer.popleft().path)
+            if self._buffer or self._ended:
+                break
+            more = await anext(self._batches, None)
+            if more is None:
+                self._ended = True
+            else:
+                self._buffer.extend(more)
+        if path is not None and self._buffer and self._buffer[0].path == path:
+            return passed, self._buffer.popleft()
+        return passed, None
+
+
 class LibraryScanner:
     def __init__(self, catalog: CatalogService, enqueue: Enqueue | None) -> None:
         self._catalog = catalog
+        self._folders = catalog.tracks.scan_folders
         self._enqueue = enqueue
         self._artists: dict[str, str] = {}
         self._albums: dict[tuple[str, str], str] = {}
@@ -276,8 +412,9 @@ class LibraryScanner:
         if not await asyncio.to_thread(root.is_dir):
             raise NotADirectoryError(f"{root} is not a folder")
         summary = ScanSummary()
-        expected = await asyncio.to_thread(count_files, root)
         prefix = str(root).rstrip(os.sep) + os.sep
+        # The last scan's records say how many files to expect; a first scan counts them.
+        expected = await self._folders.files_under(prefix) or await asyncio.to_thread(count_files, root)
         run = _Run(self, summary, on_progress, expected)
         try:
             await self._merge(root, prefix, run, summary)
@@ -290,56 +427,86 @@ class LibraryScanner:
         return summary
 
     async def _merge(self, root: Path, prefix: str, run: _Run, summary: ScanSummary) -> None:
-        """Walk ``root`` and stream what earlier scans saw under it, both in path order, side by side."""
-        files = walk(root)
-        known = self._catalog.tracks.scanned_under(prefix, before=utcnow())
-        # Known tracks read so far and not yet merged: at most one walk chunk's range and one batch.
-        buffer: deque[dict[str, Any]] = deque()
+        """Walk ``root`` beside the folder records of the last scan, both in path order."""
+        folders = walk_folders(root)
+        records = _Records(self._folders.under(prefix))
+        before = utcnow()
+        # A tree no scan has seen has no tracks to read back: say so once, not once per folder.
+        known = await self._catalog.tracks.any_scanned(prefix, prefix + TOP)
 
-        async def read_known(upto: str | None) -> bool:
-            """Buffer known tracks up to the path ``upto`` (one more batch when None); False at the end."""
-            while upto is None or not buffer or buffer[-1]["scan_path"] < upto:
-                more = await anext(known, None)
-                if more is None:
-                    return False
-                buffer.extend(more)
-                if upto is None:
-                    return True
-            return True
+        def take() -> asyncio.Future[list[Folder]]:
+            def chunk() -> list[Folder]:
+                out, files = [], 0
+                for folder in folders:
+                    out.append(folder)
+                    files += len(folder.entries)
+                    if files >= WALK_CHUNK:
+                        break
+                return out
 
-        def take() -> asyncio.Future[list[FoundFile]]:
-            return asyncio.ensure_future(asyncio.to_thread(lambda: list(itertools.islice(files, WALK_CHUNK))))
+            return asyncio.ensure_future(asyncio.to_thread(chunk))
 
-        # The walk runs a chunk ahead in its thread, the store a batch ahead in its own, while this
-        # loop merges the two sorted streams.
+        # The walk runs a chunk ahead in its thread while this loop compares.
         pending = take()
         while chunk := await pending:
             pending = take()
-            await read_known(chunk[-1].path)
-            for f in chunk:
-                while buffer and buffer[0]["scan_path"] < f.path:
-                    run.gone(buffer.popleft())
-                if buffer and buffer[0]["scan_path"] == f.path:
-                    run.seen(f, buffer.popleft())
-                else:
-                    run.new(f)
-            summary.found += len(chunk)
+            for folder in chunk:
+                passed, record = await records.upto(folder.path)
+                run.stale(passed)
+                summary.found += len(folder.entries)
+                if record is not None and record.fingerprint == folder.fingerprint:
+                    run.unchanged(folder)
+                    continue
+                if record is not None:
+                    # Gone before anything here changes: a scan killed half-way must not leave a
+                    # record that vouches for a state the folder is no longer in.
+                    await self._folders.forget([record.path])
+                await self._compare(folder, run, before if known else None)
+                run.looked_at(folder)
             await run.settle()
-        while buffer or await read_known(None):
-            while buffer:
-                run.gone(buffer.popleft())
-            await run.settle()
+        passed, _ = await records.upto(None)
+        run.stale(passed)
         await run.settle(final=True)
 
-    async def _add(self, read: list[tuple[FoundFile, Tags | str]], summary: ScanSummary) -> None:
+    async def _compare(self, folder: Folder, run: _Run, before: datetime | None) -> None:
+        """A folder that changed (or was never seen): its files and its known tracks (those created
+        ``before`` the scan; None when there are none at all), merged by path."""
+        files = folder.files()
+        if before is None or not _storable(folder.path):
+            for f in files:
+                run.new(f)
+            return
+        at = 0
+        async for docs in self._catalog.tracks.scanned_in(folder.gaps(), before):
+            for doc in docs:
+                path = doc["scan_path"]
+                while at < len(files) and files[at].path < path:
+                    run.new(files[at])
+                    at += 1
+                if at < len(files) and files[at].path == path:
+                    run.seen(files[at], doc)
+                    at += 1
+                else:
+                    run.gone(doc)
+        for f in files[at:]:
+            run.new(f)
+
+    async def _add(
+        self, read: list[tuple[FoundFile, FileTags | str]], summary: ScanSummary, run: _Run
+    ) -> None:
         """Insert new files as tracks, in one batch, given their tags (or why they cannot be read)."""
-        usable = [(f, tags) for f, tags in read if not isinstance(tags, str)]
-        summary.skipped += [(f.path, tags) for f, tags in read if isinstance(tags, str)]
+        usable: list[tuple[FoundFile, FileTags]] = []
+        for f, tags in read:
+            if isinstance(tags, str):
+                summary.skipped.append((f.path, tags))
+                run.failed(f.path)
+            else:
+                usable.append((f, tags))
         await self._resolve([tags for _, tags in usable])
         docs = [
             self._catalog.tracks.new_document(
                 {
-                    **self._fields(f, tags),
+                    **self._fields(tags),
                     "owner_id": None,
                     "status": "processing",
                     "scan_path": f.path,
@@ -358,17 +525,18 @@ class LibraryScanner:
             await self._catalog.library("track", track_id, "created")
         await self._queue(inserted, summary)
 
-    async def _update(self, f: FoundFile, track_id: str, summary: ScanSummary) -> None:
+    async def _update(self, f: FoundFile, track_id: str, summary: ScanSummary, run: _Run) -> None:
         """A file that changed since the last scan: tags read again, transcoded again."""
         ((_, tags),) = await asyncio.to_thread(_read_all, [f])
         if isinstance(tags, str):
             summary.skipped.append((f.path, tags))
+            run.failed(f.path)
             return
         await self._resolve([tags])
         await self._catalog.tracks.update(
             track_id,
             {
-                **self._fields(f, tags),
+                **self._fields(tags),
                 "status": "processing",
                 "progress": 0,
                 "error": None,
@@ -388,7 +556,7 @@ class LibraryScanner:
         for track_id in ids:
             await self._catalog.library("track", track_id, "updated")
 
-    async def _keep_lyrics(self, tracks: list[tuple[str, Tags]], *, changed: bool = False) -> None:
+    async def _keep_lyrics(self, tracks: list[tuple[str, FileTags]], *, changed: bool = False) -> None:
         """Lyrics from the files' tags or ``.lrc`` sidecars; a changed file replaces what it gave."""
         store = self._catalog.lyrics
         if store is None:
@@ -397,31 +565,29 @@ class LibraryScanner:
             if tags.lyrics is not None or changed:
                 await store.put_from_file(track_id, tags.lyrics)
 
-    async def _resolve(self, all_tags: list[Tags]) -> None:
+    async def _resolve(self, all_tags: list[FileTags]) -> None:
         """Find or create, in bulk, the artists and albums these tags name that this scan has not met."""
-        names = {_artist_name(t) for t in all_tags}
-        unknown = [n for n in names if sort_key(n) not in self._artists]
+        unknown = {t.artist_key: t.artist for t in all_tags if t.artist_key not in self._artists}
         if unknown:
-            found = await self._catalog.resolve_artists(unknown, None)
+            found = await self._catalog.resolve_artists(list(unknown.values()), None)
             self._artists.update((key, doc["_id"]) for key, doc in found.items())
         wanted: dict[tuple[str, str], tuple[str, str, int | None]] = {}
         for t in all_tags:
-            if title := clean_name(t.album, TITLE_MAX):
-                artist_id = self._artists[sort_key(_artist_name(t))]
-                if (artist_id, sort_key(title)) not in self._albums:
-                    wanted[(artist_id, sort_key(title))] = (title, artist_id, t.year)
+            if t.album is not None:
+                artist_id = self._artists[t.artist_key]
+                if (artist_id, t.album_key) not in self._albums:
+                    wanted[(artist_id, t.album_key)] = (t.album, artist_id, t.year)
         if wanted:
             found_albums = await self._catalog.resolve_albums(list(wanted.values()), None)
             self._albums.update((key, doc["_id"]) for key, doc in found_albums.items())
 
-    def _fields(self, f: FoundFile, tags: Tags) -> dict[str, Any]:
-        artist_id = self._artists[sort_key(_artist_name(tags))]
-        album_title = clean_name(tags.album, TITLE_MAX)
+    def _fields(self, tags: FileTags) -> dict[str, Any]:
+        artist_id = self._artists[tags.artist_key]
         return {
-            "title": clean_name(tags.title, TITLE_MAX) or title_from_filename(f.path) or UNTITLED,
+            "title": tags.title,
             "artist_id": artist_id,
-            "album_id": self._albums.get((artist_id, sort_key(album_title))) if album_title else None,
-            "genre": clean_name(tags.genre, GENRE_MAX),
+            "album_id": self._albums.get((artist_id, tags.album_key)) if tags.album is not None else None,
+            "genre": tags.genre,
             "release_year": tags.year,
             "track_no": tags.track_no,
             "duration_ms": tags.duration_ms,
@@ -435,8 +601,13 @@ class LibraryScanner:
             summary.queued += 1
 
 
-def _artist_name(tags: Tags) -> str:
-    return clean_name(tags.artist, NAME_MAX) or clean_name(tags.album_artist, NAME_MAX) or UNKNOWN_ARTIST
+def _storable(path: str) -> bool:
+    """Whether a path can be a key in the store at all (file names need not be valid UTF-8)."""
+    try:
+        path.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
 
 
 def _original(f: FoundFile) -> dict[str, Any]:
@@ -452,25 +623,39 @@ def _original(f: FoundFile) -> dict[str, Any]:
     }
 
 
-def _read_all(files: list[FoundFile]) -> list[tuple[FoundFile, Tags | str]]:
-    """Tags of each file, or the reason it cannot be imported. Blocking: run in a thread."""
-    out: list[tuple[FoundFile, Tags | str]] = []
+def _read_all(files: list[FoundFile]) -> list[tuple[FoundFile, FileTags | str]]:
+    """Tags of each file, or the reason it cannot be imported. Blocking: run in a thread or a worker."""
+    out: list[tuple[FoundFile, FileTags | str]] = []
     for f in files:
-        try:
-            f.path.encode("utf-8")
-        except UnicodeEncodeError:
+        if not _storable(f.path):
             out.append((f, "the file name is not valid UTF-8"))
             continue
         if f.size == 0:
             out.append((f, "the file is empty"))
             continue
         try:
-            tags = read_tags(Path(f.path), sidecar_lyrics=True)
+            tags = read_tags(Path(f.path), sidecar_lyrics=True, cover=False)
         except OSError as exc:
             out.append((f, f"cannot be read ({exc.strerror or exc})"))
             continue
         if tags.duration_ms is None:
             out.append((f, "not a readable audio file"))
             continue
-        out.append((f, tags))
+        artist = (
+            clean_name(tags.artist, NAME_MAX) or clean_name(tags.album_artist, NAME_MAX) or UNKNOWN_ARTIST
+        )
+        album = clean_name(tags.album, TITLE_MAX)
+        named = FileTags(
+            title=clean_name(tags.title, TITLE_MAX) or title_from_filename(f.path) or UNTITLED,
+            artist=artist,
+            artist_key=sort_key(artist),
+            album=album,
+            album_key=sort_key(album),
+            genre=clean_name(tags.genre, GENRE_MAX),
+            year=tags.year,
+            track_no=tags.track_no,
+            duration_ms=tags.duration_ms,
+            lyrics=tags.lyrics,
+        )
+        out.append((f, named))
     return out

@@ -25,7 +25,6 @@ from server.catalog.service import CatalogService
 from server.catalog.store import TrackStore
 from server.events import EventBus
 from server.handles import make_redis, open_database
-from server.jobs.runtime import wake_sweeper
 from server.lyrics.store import LyricsStore
 from server.settings import Settings
 
@@ -101,13 +100,14 @@ async def run_scan(
     process) they cannot be: the tracks are saved ``processing`` and a running server is woken to
     queue them (``server.jobs.runtime.wake_sweeper``).
     """
-    redis = make_redis(settings)
+    # Redis only when it is a server's own: the embedded stand-in would be private to this process.
+    redis = make_redis(settings) if settings.redis_url else None
     bar = ProgressBar(err)
     enqueue: Enqueue | None = None
     try:
         async with open_database(settings) as db:
             await apply_pending(db)
-            if settings.redis_url:
+            if redis is not None:
                 from transcoder.jobs import JobStore
                 from transcoder.queue import JobQueue, QueueConfig
 
@@ -118,7 +118,7 @@ async def run_scan(
                 tracks=TrackStore(db),
                 artists=ArtistStore(db),
                 albums=AlbumStore(db),
-                cache=CatalogCache(redis if settings.redis_url else None, settings.redis_prefix),
+                cache=CatalogCache(redis, settings.redis_prefix),
                 events=EventBus(),
                 layout=MediaLayout(settings.media_dir),
                 lyrics=LyricsStore(db),
@@ -131,7 +131,8 @@ async def run_scan(
             if watch_every is not None:
                 await _watch(settings, catalog, enqueue, path, watch_every, out=out, err=err)
     finally:
-        await redis.aclose()
+        if redis is not None:
+            await redis.aclose()
     return summary
 
 
@@ -177,6 +178,8 @@ def _report(settings: Settings, summary: ScanSummary, *, queued: bool, out: Text
         out.write(line + "\n")
     if not queued and (summary.added or summary.updated):
         # A serve on this data dir notices within a second and queues their transcodes.
+        from server.jobs.runtime import wake_sweeper  # the job runtime is big; only this is needed
+
         wake_sweeper(settings)
         out.write("new and changed tracks are processing; a running server picks them up\n")
     out.flush()

@@ -22,11 +22,11 @@ import structlog
 from aiohttp import web
 
 from server import keys
-from server.api import iso
 from server.catalog.scan import Enqueue, LibraryScanner, ScanSummary
 from server.catalog.service import CatalogService
 from server.documents import new_id, utcnow
 from server.errors import Invalid, NotFound
+from server.timestamps import iso
 
 log = structlog.get_logger("harmonystream.scans")
 

@@ -6,8 +6,8 @@ from typing import Annotated, Literal
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field
 
-from server.api import Timestamp
 from server.catalog.names import BIO_MAX, GENRE_MAX, NAME_MAX, TITLE_MAX, clean_name, clean_text
+from server.timestamps import Timestamp
 
 TrackStatus = Literal["processing", "ready", "failed"]
 

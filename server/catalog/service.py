@@ -20,7 +20,7 @@ import asyncio
 from collections.abc import Iterable
 from dataclasses import asdict
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from media.catalog_cache import CatalogCache
 from media.errors import UnsafePath
@@ -28,7 +28,6 @@ from media.events import LIBRARY, TRACK, EventPublisher
 from media.layout import MediaLayout
 from media.records import Album, Artist, Track
 from media.storage import MediaStore, remove_track_objects
-from server.auth.service import Principal
 from server.catalog.album_store import AlbumStore
 from server.catalog.artist_store import ArtistStore
 from server.catalog.schemas import (
@@ -44,6 +43,9 @@ from server.catalog.store import TrackQuery, TrackStore
 from server.errors import Conflict, Forbidden, Invalid, NotFound, UnsupportedMedia
 from server.lyrics.store import LyricsStore
 from transcoder.albums import AlbumLoudness
+
+if TYPE_CHECKING:  # only named in signatures; the auth stack is not needed to scan a folder
+    from server.auth.service import Principal
 
 Doc = dict[str, Any]
 

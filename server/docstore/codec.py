@@ -26,9 +26,18 @@ PLAIN_LOW = "\x02"  # plain strings (not starting with the tag) are >= this
 
 def encode_value(value: Any) -> Any:
     """``value`` with dates, bytes and odd floats turned into tagged strings (recursively)."""
+    kind = type(value)  # exact types first: this runs for every value of every document written
+    if kind is str:
+        return _TAG + "S" + value if value.startswith(_TAG) else value
+    if kind is dict:
+        return {k if type(k) is str else _key(k): encode_value(v) for k, v in value.items()}
+    if value is None or kind is int or kind is bool:
+        return value
+    if kind is list:
+        return [encode_value(v) for v in value]
     if isinstance(value, str):
         return _TAG + "S" + value if value.startswith(_TAG) else value
-    if value is None or isinstance(value, bool | int):
+    if isinstance(value, bool | int):
         return value
     if isinstance(value, float):
         return value if math.isfinite(value) else _TAG + "F" + repr(value)

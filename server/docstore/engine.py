@@ -480,7 +480,6 @@ class DocumentFile:
         except sqlite3.IntegrityError as exc:
             raise self._duplicate(collection, exc, stored) from None
         self._note_arrays(collection, stored)
-        self._bump(collection)
 
     def insert_many(self, collection: str, docs: list[Doc], ordered: bool) -> list[Any]:
         errors: list[Doc] = []
@@ -495,6 +494,8 @@ class DocumentFile:
                     errors.append({"index": index, "code": 11000, "errmsg": str(exc), **(exc.details or {})})
                     if ordered:
                         break
+            if inserted:
+                self._bump(collection)  # one change for the batch
         if errors:
             raise BulkWriteError(
                 {
@@ -514,6 +515,7 @@ class DocumentFile:
         with self._write():
             self._ensure(collection)
             self._insert(collection, doc)
+            self._bump(collection)
         return doc["_id"]
 
     def update(

@@ -119,6 +119,7 @@ def wake_sweeper(settings: Settings) -> None:
     after saving its tracks, so their transcodes start within a second instead of at the next sweep.
     """
     path = settings.data_dir / WAKE_FILE
+    path.parent.mkdir(parents=True, exist_ok=True)  # a data dir nothing else wrote to yet (MongoDB)
     path.touch()
     os.utime(path)
 

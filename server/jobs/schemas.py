@@ -7,7 +7,7 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 from media.records import Job
-from server.api import Timestamp
+from server.timestamps import Timestamp
 
 JobStateName = Literal["queued", "running", "done", "failed"]
 

@@ -7,7 +7,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from server.api import Timestamp
+from server.timestamps import Timestamp
 
 DEVICE_ID = r"^[A-Za-z0-9._:-]{1,64}$"
 COMMAND_ID = r"^[A-Za-z0-9_-]{1,64}$"

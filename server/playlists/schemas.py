@@ -6,8 +6,8 @@ from typing import Annotated
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from server.api import Timestamp
 from server.catalog.schemas import Bio, Id, Name, TrackOut
+from server.timestamps import Timestamp
 
 MAX_TRACKS = 5000
 """Tracks one playlist may hold."""

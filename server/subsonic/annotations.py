@@ -19,13 +19,13 @@ from typing import Any
 from aiohttp import web
 
 from server import keys
-from server.api import iso
 from server.catalog.service import records
 from server.documents import utcnow
 from server.playback.service import PlaybackRequest
 from server.subsonic.auth import Caller
 from server.subsonic.browsing import album_element, songs
 from server.subsonic.protocol import Generic, MissingParameter, NotFound, Params
+from server.timestamps import iso
 
 QUEUE_TTL = 30 * 86400
 MAX_QUEUE = 1000

@@ -15,13 +15,13 @@ from aiohttp import web
 
 from media.records import Track
 from server import keys
-from server.api import iso
 from server.catalog.schemas import AlbumOut, TrackOut
 from server.catalog.service import CatalogService, cover_track_id, records
 from server.catalog.store import TrackQuery
 from server.search.service import NamedTrack
 from server.subsonic.auth import Caller
 from server.subsonic.protocol import NotFound, Params
+from server.timestamps import iso
 
 IGNORED_ARTICLES = "The El La Los Las Le Les"
 SUFFIXES = {

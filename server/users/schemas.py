@@ -7,7 +7,7 @@ from typing import Annotated, Literal
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
 from media.records import User
-from server.api import Timestamp
+from server.timestamps import Timestamp
 
 Role = Literal["listener", "artist", "admin"]
 USERNAME = r"^[A-Za-z0-9_.-]+$"

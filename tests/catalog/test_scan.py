@@ -15,7 +15,7 @@ from server import keys
 from server.catalog.scan_cli import run_scan
 from tests.audio import FORMATS, make_audio, make_garbage
 from tests.helpers import signed_in, wait_for_track
-from tests.services import NESTED_PROJECTION
+from tests.services import SET_TYPES
 
 
 def library(root):
@@ -33,7 +33,6 @@ def library(root):
     return root
 
 
-@pytest.mark.standin_deviation(reason=NESTED_PROJECTION)
 async def test_scan_imports_in_place_and_a_second_run_adds_nothing(client, tmp_path):
     settings = client.app[keys.SETTINGS]
     root = library(tmp_path / "music")
@@ -68,7 +67,7 @@ async def test_scan_imports_in_place_and_a_second_run_adds_nothing(client, tmp_p
     assert final["status"] == "ready", final["error"]
 
 
-@pytest.mark.standin_deviation(reason=NESTED_PROJECTION)
+@pytest.mark.standin_deviation(reason=SET_TYPES)
 async def test_changed_vanished_and_returning_files(client, tmp_path):
     settings = client.app[keys.SETTINGS]
     root = tmp_path / "music"
@@ -182,9 +181,10 @@ def test_watch_mode_picks_up_new_files_until_stopped(tmp_path):
     assert bad.returncode != 0 and "positive" in bad.stderr
 
 
-def test_the_walk_yields_paths_in_the_order_the_store_sorts_them(tmp_path):
-    """The rescan merges the walk with the store's scan_path order: both must agree on every name."""
-    from server.catalog.scan import count_files, walk
+def test_the_walk_yields_folders_in_the_order_the_store_sorts_them(tmp_path):
+    """The rescan merges the walk with the folder records in ``_id`` order, and a changed folder's
+    files with its tracks in ``scan_path`` order: both must agree with the store on every name."""
+    from server.catalog.scan import count_files, walk_folders
 
     names = [
         "b.mp3",
@@ -197,17 +197,22 @@ def test_the_walk_yields_paths_in_the_order_the_store_sorts_them(tmp_path):
         "a/b/c.mp3",
         "a.b/z.mp3",
     ]
-    names += ["z/.hidden.mp3", "zz/notes.txt", "日本/曲.flac", "b/x/deeper/q.ogg"]
+    names += ["z/.hidden.mp3", "zz/notes.txt", "日本/曲.flac", "b/x/deeper/q.ogg", ".secret/s.mp3"]
     for name in names:
         path = tmp_path / name
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_bytes(b"x")
-    found = [f.path for f in walk(tmp_path)]
-    assert found == sorted(found)
-    assert len(found) == count_files(tmp_path) == 11
+    folders = list(walk_folders(tmp_path))
+    paths = [folder.path for folder in folders]
+    assert paths == sorted(paths) and all(p.endswith(os.sep) for p in paths)
+    assert paths[0] == str(tmp_path) + os.sep
+    assert len(paths) == 12  # the root and every folder below it but the hidden one
+    for folder in folders:
+        files = [f.path for f in folder.files()]
+        assert files == sorted(files)
+    assert sum(len(folder.entries) for folder in folders) == count_files(tmp_path) == 11
 
 
-@pytest.mark.standin_deviation(reason=NESTED_PROJECTION)
 async def test_new_files_between_known_ones_are_added_and_nothing_is_marked_missing(client, tmp_path):
     """A rescan inserts new files while it still streams what earlier scans saw; what it inserts
     must not come back in that stream as a file the walk did not meet."""
@@ -225,3 +230,78 @@ async def test_new_files_between_known_ones_are_added_and_nothing_is_marked_miss
     second = await run_scan(settings, root, out=io.StringIO(), err=io.StringIO())
     assert (second.added, second.unchanged, second.missing, second.updated) == (1300, 1300, 0, 0)
     assert await client.app[keys.DB]["tracks"].count_documents({"missing": True}) == 0
+
+
+def _copies(seed, root, folders, count=3):
+    for folder in folders:
+        (root / folder).mkdir(parents=True, exist_ok=True)
+        for i in range(count):
+            shutil.copy2(seed, root / folder / f"{i}.mp3")
+
+
+async def test_a_rescan_reads_back_only_the_folders_that_changed(client, tmp_path):
+    """Each folder's fingerprint (names, sizes, mtimes, subfolders) vouches for its tracks: a rescan
+    reads back only folders whose fingerprint changed, and still finds every change below them."""
+    settings = client.app[keys.SETTINGS]
+    tracks = client.app[keys.DB]["tracks"]
+    root = tmp_path / "music"
+    seed = make_audio(tmp_path / "seed.mp3", "mp3", 0.5, tags={"title": "Seed", "artist": "X"})
+    _copies(seed, root, ["A/One", "A/Two", "B"])
+
+    def scan():
+        return run_scan(settings, root, out=io.StringIO(), err=io.StringIO())
+
+    assert (await scan()).added == 9
+    size = seed.stat().st_size
+    # Behind the scanner's back, every track now says its file had another size. A rescan that read
+    # tracks back would take all nine for changed; nothing on disk changed, so it reads none.
+    await tracks.update_many({}, {"$set": {"original.size": size + 1}})
+    again = await scan()
+    assert (again.found, again.unchanged, again.updated) == (9, 9, 0)
+
+    # One file touched: its folder is read back (and, with the tampered sizes, all three of it look
+    # changed); the other two folders are not.
+    os.utime(root / "A" / "Two" / "1.mp3", ns=(1, 1))
+    touched = await scan()
+    assert (touched.updated, touched.unchanged) == (3, 6)
+    await tracks.update_many({}, {"$set": {"original.size": size}})
+
+    # A folder gone, and a whole tree gone: the nearest folder still there has another fingerprint
+    # (its subfolders changed), and reading it back finds the tracks below the missing ones.
+    shutil.move(root / "A" / "One", tmp_path / "One")
+    assert (await scan()).missing == 3
+    shutil.move(root / "A", tmp_path / "A")
+    gone = await scan()
+    assert (gone.missing, gone.unchanged) == (3, 3)
+    assert await tracks.count_documents({"missing": True}) == 6
+    shutil.move(tmp_path / "A", root / "A")
+    shutil.move(tmp_path / "One", root / "A" / "One")
+    back = await scan()
+    assert (back.restored, back.unchanged, back.missing) == (6, 9, 0)
+    assert await tracks.count_documents({"missing": True}) == 0
+
+    # Deleting a scanned track drops its folder's fingerprint: the file is still there, and the next
+    # scan takes it in again, as it did before fingerprints.
+    _, admin_h = await signed_in(client, "admin")
+    doc = await tracks.find_one({"scan_path": str(root.resolve() / "B" / "0.mp3")})
+    resp = await client.delete(f"/api/v1/tracks/{doc['_id']}", headers=admin_h)
+    assert resp.status == 204
+    readded = await scan()
+    assert (readded.added, readded.unchanged) == (1, 8)
+
+
+async def test_a_file_that_cannot_be_imported_keeps_its_folder_looked_at(client, tmp_path):
+    """A folder with a file that failed gets no fingerprint: the file is retried at every scan."""
+    settings = client.app[keys.SETTINGS]
+    root = tmp_path / "music"
+    seed = make_audio(tmp_path / "seed.mp3", "mp3", 0.5, tags={"title": "Seed", "artist": "X"})
+    _copies(seed, root, ["Good", "Bad"], count=2)
+    make_garbage(root / "Bad" / "broken.mp3", "text")
+    for _ in range(2):
+        summary = await run_scan(settings, root, out=io.StringIO(), err=io.StringIO())
+        assert [os.path.basename(p) for p, _ in summary.skipped] == ["broken.mp3"]
+    assert summary.unchanged == 4
+    # Fixed in place, it is imported without anything else changing.
+    shutil.copy2(seed, root / "Bad" / "broken.mp3")
+    fixed = await run_scan(settings, root, out=io.StringIO(), err=io.StringIO())
+    assert (fixed.added, fixed.skipped, fixed.unchanged) == (1, [], 4)
