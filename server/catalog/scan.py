@@ -166,33 +166,28 @@ def _visit(path: str) -> Iterator[Folder]:
         with os.scandir(path) as listing:
             for entry in listing:
                 name = entry.name
-                if name.startswith("."):
+                if name[0] == ".":
                     continue
                 try:
                     if entry.is_dir(follow_symlinks=False):
                         subfolders.append(name + os.sep)
-                    elif name.rpartition(".")[2].lower() in EXTENSIONS:
-                        st = entry.stat()
-                        if stat.S_ISREG(st.st_mode):
-                            entries.append((name, st.st_size, st.st_mtime_ns))
+                        continue
+                    if name[name.rfind(".") + 1 :].lower() not in EXTENSIONS:
+                        continue
+                    st = entry.stat()
                 except OSError:
                     continue
+                if stat.S_ISREG(st.st_mode):
+                    entries.append((name, st.st_size, st.st_mtime_ns))
     except OSError:
         pass  # an unreadable folder counts as empty: what was in it is marked missing
     entries.sort()
     subfolders.sort()
-    yield Folder(path, entries, subfolders, _fingerprint(entries, subfolders))
+    # repr() writes every name unambiguously (quoted, odd characters and surrogates escaped) in one C call.
+    fingerprint = hashlib.blake2b(repr((entries, subfolders)).encode(), digest_size=16).hexdigest()
+    yield Folder(path, entries, subfolders, fingerprint)
     for sub in subfolders:
         yield from _visit(path + sub)
-
-
-def _fingerprint(entries: list[tuple[str, int, int]], subfolders: list[str]) -> str:
-    digest = hashlib.blake2b(digest_size=16)
-    for name, size, mtime in entries:
-        digest.update(f"{name}\0{size}\0{mtime}\n".encode("utf-8", "surrogateescape"))
-    for name in subfolders:
-        digest.update(f"{name}\n".encode("utf-8", "surrogateescape"))
-    return digest.hexdigest()
 
 
 def count_files(root: Path) -> int:
