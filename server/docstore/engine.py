@@ -574,6 +574,7 @@ class DocumentFile:
             else:
                 new = apply_update(seed, update, inserting=True)
             self._insert(collection, new)
+            self._bump(collection)
             shown = project(new, projection) if return_after else None
             return WriteOutcome(0, 0, new["_id"], shown)
 

@@ -247,5 +247,11 @@ def test_counts_are_kept_until_the_collection_changes_in_any_process(tmp_path: P
     assert first.count("tracks", {"status": "ready"}) == 5
     second.delete("tracks", {"_id": "0"}, many=False)
     assert first.count("tracks", {"status": "ready"}) == 4
+    second.update("tracks", {"_id": "new"}, {"$set": {"status": "ready"}}, upsert=True)
+    assert first.count("tracks", {"status": "ready"}) == 5
+    second.insert_many(
+        "tracks", [{"_id": "a", "status": "ready"}, {"_id": "b", "status": "ready"}], ordered=True
+    )
+    assert first.count("tracks", {"status": "ready"}) == 7
     first.close()
     second.close()

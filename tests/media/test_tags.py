@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 from mutagen.flac import FLAC, Picture
-from mutagen.id3 import ID3, TIT2, TRCK, TYER
+from mutagen.id3 import ID3, TCON, TIT2, TRCK, TYER
 
 from media.tags import MAX_COVER_BYTES, MAX_TEXT, Tags, clean_text, parse_number, parse_year, read_tags
 from tests.audio import FORMATS, embed_cover, make_audio, make_garbage
@@ -148,3 +148,19 @@ def test_clean_text_edge_cases() -> None:
     assert clean_text("\U0001f469\u200d\U0001f4bb") == "\U0001f469\u200d\U0001f4bb"  # ZWJ emoji intact
     assert clean_text(None) is None
     assert clean_text("\x00\x01") is None
+
+
+def test_id3v1_genre_numbers_are_spelled_out(tmp_path: Path) -> None:
+    """Tags are read from the format's own tag object, as mutagen's easy interface would give them."""
+    path = make_audio(tmp_path / "numbered.mp3", "mp3", 1)
+    id3 = ID3(path)
+    id3.add(TCON(encoding=3, text=["(17)"]))
+    id3.save(path)
+    assert read_tags(path).genre == "Rock"
+
+
+def test_a_scan_can_leave_the_cover_out(tagged_files: dict[str, Path]) -> None:
+    for fmt in ("mp3", "flac", "m4a", "ogg"):
+        with_cover, without = read_tags(tagged_files[fmt]), read_tags(tagged_files[fmt], cover=False)
+        assert with_cover.cover is not None and without.cover is None
+        assert without == Tags(**{**{f: getattr(with_cover, f) for f in Tags.__slots__}, "cover": None})
