@@ -61,6 +61,7 @@ from server.documents import utcnow
 
 EXTENSIONS = frozenset({"mp3", "flac", "ogg", "opus", "m4a", "wav"})
 BATCH = 200
+POOLED_MIN = 50  # files worth starting the tag workers for
 WALK_CHUNK = 1000  # files taken from the walk per trip to its thread
 
 Enqueue = Callable[[str], Awaitable[Any]]
@@ -320,9 +321,15 @@ class _Run:
             last, self._reading = self._reading, None
             await self._insert(last)
         changed, self._changed = self._changed, []
-        for f, track_id in changed:
-            await self._scanner._update(f, track_id, self._summary, self)
-            self._done += 1
+        for start in range(0, len(changed), BATCH):
+            part = changed[start : start + BATCH]
+            # A retagged album (or library) is read like new files: a batch at a time, in the
+            # workers when there are enough to pay for starting them.
+            read = await self._scanner._tags.read([f for f, _ in part], pooled=len(part) >= POOLED_MIN)
+            await self._scanner._resolve([tags for _, tags in read if not isinstance(tags, str)])
+            for (f, tags), (_, track_id) in zip(read, part, strict=True):
+                await self._scanner._update(f, track_id, tags, self._summary, self)
+                self._done += 1
         while self._open and self._open[0][1] <= self._inserted_new:
             self._finished.append(self._open.popleft()[0])
         if final or len(self._vanished) + len(self._restored) >= BATCH or len(self._finished) >= BATCH:
@@ -520,14 +527,15 @@ class LibraryScanner:
             await self._catalog.library("track", track_id, "created")
         await self._queue(inserted, summary)
 
-    async def _update(self, f: FoundFile, track_id: str, summary: ScanSummary, run: _Run) -> None:
-        """A file that changed since the last scan: tags read again, transcoded again."""
-        ((_, tags),) = await asyncio.to_thread(_read_all, [f])
+    async def _update(
+        self, f: FoundFile, track_id: str, tags: FileTags | str, summary: ScanSummary, run: _Run
+    ) -> None:
+        """A file that changed since the last scan, with its tags read again (their artist and album
+        resolved): its track updated, transcoded again."""
         if isinstance(tags, str):
             summary.skipped.append((f.path, tags))
             run.failed(f.path)
             return
-        await self._resolve([tags])
         await self._catalog.tracks.update(
             track_id,
             {

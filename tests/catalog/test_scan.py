@@ -305,3 +305,29 @@ async def test_a_file_that_cannot_be_imported_keeps_its_folder_looked_at(client,
     shutil.copy2(seed, root / "Bad" / "broken.mp3")
     fixed = await run_scan(settings, root, out=io.StringIO(), err=io.StringIO())
     assert (fixed.added, fixed.skipped, fixed.unchanged) == (1, [], 4)
+
+
+async def test_a_retagged_folder_is_read_again_a_batch_at_a_time(client, tmp_path):
+    """Changed files go through the tag workers like new ones; each track takes its file's new tags."""
+    from mutagen.easyid3 import EasyID3
+
+    settings = client.app[keys.SETTINGS]
+    db = client.app[keys.DB]
+    root = tmp_path / "music"
+    seed = make_audio(tmp_path / "seed.mp3", "mp3", 0.5, tags={"title": "Seed", "artist": "X"})
+    _copies(seed, root, ["Album"], count=60)  # more than the scanner starts its workers for
+    assert (await run_scan(settings, root, out=io.StringIO(), err=io.StringIO())).added == 60
+    for i in range(60):
+        path = root / "Album" / f"{i}.mp3"
+        tags = EasyID3(path)
+        tags.update({"title": f"Retagged {i}", "artist": "Y", "album": "New Album"})
+        tags.save(path)
+        os.utime(path, ns=(1, 10**9 + i))  # a different mtime whatever the clock's resolution
+    summary = await run_scan(settings, root, out=io.StringIO(), err=io.StringIO())
+    assert (summary.updated, summary.unchanged, summary.added, summary.skipped) == (60, 0, 0, [])
+    docs = await db["tracks"].find({}).to_list(None)
+    assert sorted(d["title"] for d in docs) == sorted(f"Retagged {i}" for i in range(60))
+    (artist_id,) = {d["artist_id"] for d in docs}
+    assert (await db["artists"].find_one({"_id": artist_id}))["name"] == "Y"
+    (album_id,) = {d["album_id"] for d in docs}
+    assert (await db["albums"].find_one({"_id": album_id}))["title"] == "New Album"
