@@ -44,3 +44,7 @@ class Annotations:
             return {d["item_id"]: d for d in docs if d["item_id"] in wanted}
         keys = [f"{user_id}:{i}" for i in item_ids]
         return {d["item_id"]: d for d in await self._docs.find(any_of("_id", keys)).to_list(None)}
+
+    async def forget_user(self, user_id: str) -> None:
+        """Every mark of a deleted account (through the user index)."""
+        await self._docs.delete_many({"user_id": user_id})

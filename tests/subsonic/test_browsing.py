@@ -13,7 +13,7 @@ import pytest
 from libopensonic import AsyncConnection
 
 from server import keys
-from tests.helpers import decoded_seconds
+from tests.helpers import decoded_seconds, signed_in
 from tests.subsonic.conftest import AppAccount, app_account, py_sonic, token_auth
 
 
@@ -208,3 +208,16 @@ async def test_ffmpeg_plays_hls_and_stream_urls_built_as_an_app_builds_them(clie
     resp = await client.get("/rest/hls.m3u8", params={**query, "bitRate": "64"})
     (only,) = [line for line in (await resp.text()).splitlines() if line and not line.startswith("#")]
     assert "/64k/" in only
+
+
+async def test_a_deleted_accounts_stars_and_ratings_go_with_it(client, library):
+    listener: AppAccount = library["listener"]
+    conn = py_sonic(client, listener, appName="Phone")
+    first = library["tracks"][0]["id"]
+    await asyncio.to_thread(conn.star, sids=[first], albumIds=[library["album_id"]])
+    await asyncio.to_thread(conn.setRating, first, 4)
+    marks = client.app[keys.DB]["annotations"]
+    assert await marks.count_documents({"user_id": listener.user["_id"]}) == 2
+    _, admin_h = await signed_in(client, "admin")
+    assert (await client.delete(f"/api/v1/users/{listener.user['_id']}", headers=admin_h)).status == 204
+    assert await marks.count_documents({"user_id": listener.user["_id"]}) == 0
