@@ -108,13 +108,12 @@ def _serve(args: argparse.Namespace, settings: Settings) -> None:
         return
     app = create_app(settings)
     app.on_startup.append(_freeze_startup_objects)  # after cleanup_ctx: everything opened at start
-    run(
-        app,
-        host,
-        port,
-        reuse_port=args.reuse_port,
-        started=lambda bound: print(f"HarmonyStream on http://{host}:{bound}/", flush=True),
-    )
+
+    def started(bound: int) -> None:
+        if not args.reuse_port:  # a child of --workers (its only user) leaves the saying to its parent
+            print(f"HarmonyStream on http://{host}:{bound}/", flush=True)
+
+    run(app, host, port, reuse_port=args.reuse_port, started=started)
 
 
 async def _freeze_startup_objects(app: web.Application) -> None:

@@ -18,6 +18,7 @@ import signal
 import socket
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Callable
 
@@ -140,8 +141,27 @@ def run_group(
     argv = [sys.executable, "-m", "server", "serve", "--host", host, "--port", str(bound), "--reuse-port"]
     if settings.data_dir:
         argv += ["--data-dir", str(settings.data_dir)]
-    started(bound)
+    done = threading.Event()
+    # Said once a child accepts connections, as a single process says it once it listens: whoever
+    # waits for the line (a user, a script, a test) can use the address at once.
+    announcer = threading.Thread(target=_announce, args=(host, bound, started, done), daemon=True)
+    announcer.start()
     try:
         ProcessGroup(argv, workers).run()
     finally:
+        done.set()
         holder.close()
+
+
+def _announce(host: str, port: int, started: Callable[[int], None], done: threading.Event) -> None:
+    """Call ``started(port)`` when a connection to the port succeeds (the holder socket takes none)."""
+    target = {"": "127.0.0.1", "0.0.0.0": "127.0.0.1", "::": "::1"}.get(host, host)
+    while not done.is_set():
+        try:
+            with socket.create_connection((target, port), timeout=1.0):
+                pass
+        except OSError:
+            done.wait(0.1)
+            continue
+        started(port)
+        return

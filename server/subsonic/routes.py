@@ -18,7 +18,8 @@ from aiohttp import web
 
 from server import keys
 from server.documents import MONGO_DOWN, REDIS_DOWN
-from server.errors import AppError, PreconditionFailed, RangeNotSatisfiable
+from server.errors import AppError, PreconditionFailed, RangeNotSatisfiable, RateLimited
+from server.middleware.client_ip import client_ip
 from server.subsonic import annotations, browsing, lists, media, playlists, searching, system
 from server.subsonic.auth import Caller, authenticate
 from server.subsonic.protocol import (
@@ -44,6 +45,9 @@ class Method:
     open: bool = False
     """Answered without signing in (``getOpenSubsonicExtensions``, as the extension says)."""
     admin: bool = False
+    media: bool = False
+    """Sends a file: not under the API rate limit, as media URLs are not (an app fetching every
+    cover of a library it syncs must not be cut off)."""
 
 
 METHODS: dict[str, Method] = {
@@ -60,10 +64,10 @@ METHODS: dict[str, Method] = {
     "getSong": Method(browsing.get_song),
     "search3": Method(searching.search3),
     "search2": Method(searching.search3),
-    "stream": Method(media.stream),
-    "download": Method(media.download),
-    "getCoverArt": Method(media.get_cover_art),
-    "hls.m3u8": Method(media.hls_playlist),
+    "stream": Method(media.stream, media=True),
+    "download": Method(media.download, media=True),
+    "getCoverArt": Method(media.get_cover_art, media=True),
+    "hls.m3u8": Method(media.hls_playlist, media=True),
     "getPlaylists": Method(playlists.get_playlists),
     "getPlaylist": Method(playlists.get_playlist),
     "createPlaylist": Method(playlists.create_playlist),
@@ -112,6 +116,8 @@ async def _front_door(request: web.Request) -> web.StreamResponse:
         if method is None:
             raise NotFound(f"Unknown method: {name}.")
         caller = None if method.open else await authenticate(request, params)
+        if not method.media:
+            await _count(request, caller)
         if method.admin and (caller is None or not caller.user.is_admin):
             raise NotAuthorized()
         answer = await method.handler(request, params, caller)
@@ -120,6 +126,14 @@ async def _front_door(request: web.Request) -> web.StreamResponse:
         return respond(params, version, answer)
     except SubsonicError as exc:
         return respond_error(params, version, exc)
+    except RateLimited as exc:
+        # The envelope apps read, with the status and Retry-After that HTTP clients back off on.
+        retry_after = exc.details["retry_after"]
+        message = f"Too many requests; try again in {retry_after} s."
+        response = respond_error(params, version, Generic(message))
+        response.set_status(429)
+        response.headers["Retry-After"] = str(retry_after)
+        return response
     except (RangeNotSatisfiable, PreconditionFailed):
         raise  # the HTTP answer of a byte-range request (416, 412), as for any media URL
     except AppError as exc:
@@ -132,6 +146,14 @@ async def _front_door(request: web.Request) -> web.StreamResponse:
     except Exception:
         log.exception("subsonic_failed", method=name)
         return respond_error(params, version, Generic("Something went wrong on our side."))
+
+
+async def _count(request: web.Request, caller: Caller | None) -> None:
+    """The general API limit (``HS_RATE_API_PER_CLIENT``), shared with the web API: per signed-in
+    user, else per client address. Sign-in attempts have their own, stricter limits (``authenticate``)."""
+    settings = request.app[keys.SETTINGS]
+    subject = f"u:{caller.user.id}" if caller else f"ip:{client_ip(request, settings)}"
+    await request.app[keys.RATE_LIMITER].hit("api", subject, settings.rate_limits.api_per_client)
 
 
 def _from_app_error(exc: AppError) -> SubsonicError:

@@ -9,6 +9,7 @@ import pytest
 from server.app import create_app
 from server.settings import RateLimits
 from tests.helpers import error_code, make_user
+from tests.subsonic.conftest import app_account, token_auth
 
 
 async def test_forty_failed_logins_in_a_row_give_429(client):
@@ -41,3 +42,22 @@ async def test_general_api_limit_per_client(client):
     assert statuses[:5] == [200] * 5 and statuses[5:] == [429, 429]
     # Health checks are not under /api and never limited.
     assert (await client.get("/healthz")).status == 200
+
+
+async def test_subsonic_calls_count_against_the_same_limit_and_media_does_not(client):
+    """/rest answers over the limit with the Subsonic error envelope, 429 and Retry-After; the web
+    API and /rest share one budget per user; files (covers here) are not counted."""
+    account = await app_account(client, "listener")  # its app password: 1 of the user's 5
+    auth = {**token_auth(account), "v": "1.16.1", "c": "test", "f": "json"}
+    statuses, bodies = [], []
+    for _ in range(5):
+        resp = await client.get("/rest/getMusicFolders", params=auth)
+        statuses.append(resp.status)
+        bodies.append((await resp.json())["subsonic-response"])
+    assert statuses == [200, 200, 200, 200, 429]
+    assert bodies[0]["status"] == "ok" and bodies[-1]["status"] == "failed"
+    assert bodies[-1]["error"]["code"] == 0 and "Too many requests" in bodies[-1]["error"]["message"]
+    assert 1 <= int(resp.headers["Retry-After"]) <= 120
+    assert (await client.get("/api/v1/me", headers=account.headers)).status == 429  # the same budget
+    cover = await client.get("/rest/getCoverArt", params={**auth, "id": "no-such-id"})
+    assert cover.status != 429

@@ -125,3 +125,33 @@ async def test_more_than_one_process_needs_redis(tmp_path):
         cli, "serve", "--port", "0", "--workers", "2", env=cli_env(tmp_path / "data")
     )
     assert done.returncode != 0 and "HS_REDIS_URL" in done.stderr
+
+
+async def test_the_address_is_printed_once_it_answers(tmp_path, redis_url):
+    """The parent says where it serves only once a child accepts connections, like a single process."""
+    env = cli_env(
+        tmp_path / "data",
+        HS_REDIS_URL=redis_url,
+        HS_REDIS_PREFIX=f"hstest:{uuid.uuid4().hex[:12]}:",
+        HS_SECRET_KEY="workers-" + uuid.uuid4().hex,
+    )
+    port = free_port()
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "server", "serve", "--port", str(port), "--workers", "2",
+        env=env, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.DEVNULL,
+    )  # fmt: skip
+    try:
+        assert proc.stdout is not None
+        line = (await asyncio.wait_for(proc.stdout.readline(), timeout=60)).decode()
+        assert line.startswith("HarmonyStream on http://") and f":{port}/ (2 processes)" in line
+        # Nothing waited for in between: the address answers as it is printed.
+        connector = aiohttp.TCPConnector(force_close=True)
+        async with (
+            aiohttp.ClientSession(connector=connector) as session,
+            session.get(f"http://127.0.0.1:{port}/healthz") as resp,
+        ):
+            assert resp.status == 200
+    finally:
+        if proc.returncode is None:
+            proc.send_signal(signal.SIGTERM)
+        assert await asyncio.wait_for(proc.wait(), timeout=60) == 0
