@@ -149,11 +149,11 @@ async def _front_door(request: web.Request) -> web.StreamResponse:
 
 
 async def _count(request: web.Request, caller: Caller | None) -> None:
-    """The general API limit (``HS_RATE_API_PER_CLIENT``), shared with the web API: per signed-in
-    user, else per client address. Sign-in attempts have their own, stricter limits (``authenticate``)."""
+    """The Subsonic API limit (``HS_RATE_SUBSONIC_PER_CLIENT``): per signed-in user, else per client
+    address. Sign-in attempts have their own, stricter limits (``authenticate``)."""
     settings = request.app[keys.SETTINGS]
     subject = f"u:{caller.user.id}" if caller else f"ip:{client_ip(request, settings)}"
-    await request.app[keys.RATE_LIMITER].hit("api", subject, settings.rate_limits.api_per_client)
+    await request.app[keys.RATE_LIMITER].hit("subsonic", subject, settings.rate_limits.subsonic_per_client)
 
 
 def _from_app_error(exc: AppError) -> SubsonicError:
