@@ -415,7 +415,7 @@ class SearchService:
         """The tracks of ``rows`` that ``principal`` may see, with their names."""
         out = []
         for row in rows:
-            track = Track.from_doc(row.doc())
+            track = Track.from_checked_doc(row.doc())  # checked when it entered the index (_valid)
             if track.play_count != row.play_count:
                 track = replace(track, play_count=row.play_count)
             if self._catalog.can_see(principal, track):
