@@ -72,13 +72,18 @@ async def fresh_connection_get(base: str, path: str, headers: dict[str, str]) ->
         return r.status
 
 
-async def test_workers_share_a_port_and_a_killed_one_is_replaced(tmp_path, redis_url):
-    env = cli_env(
+def _group_env(tmp_path: Path, redis_url: str) -> dict[str, str]:
+    """A group needs a shared Redis: the tests' own, under a prefix of this test's."""
+    return cli_env(
         tmp_path / "data",
         HS_REDIS_URL=redis_url,
         HS_REDIS_PREFIX=f"hstest:{uuid.uuid4().hex[:12]}:",
         HS_SECRET_KEY="workers-" + uuid.uuid4().hex,
     )
+
+
+async def test_workers_share_a_port_and_a_killed_one_is_replaced(tmp_path, redis_url):
+    env = _group_env(tmp_path, redis_url)
     await create_user(env, "wanda", "correct-horse-9", "listener")
     port = free_port()
     base = f"http://127.0.0.1:{port}"
@@ -129,12 +134,7 @@ async def test_more_than_one_process_needs_redis(tmp_path):
 
 async def test_the_address_is_printed_once_it_answers(tmp_path, redis_url):
     """The parent says where it serves only once a child accepts connections, like a single process."""
-    env = cli_env(
-        tmp_path / "data",
-        HS_REDIS_URL=redis_url,
-        HS_REDIS_PREFIX=f"hstest:{uuid.uuid4().hex[:12]}:",
-        HS_SECRET_KEY="workers-" + uuid.uuid4().hex,
-    )
+    env = _group_env(tmp_path, redis_url)
     port = free_port()
     proc = await asyncio.create_subprocess_exec(
         sys.executable, "-m", "server", "serve", "--port", str(port), "--workers", "2",
