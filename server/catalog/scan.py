@@ -304,8 +304,11 @@ class _Run:
     def stale(self, paths: list[str]) -> None:
         self._stale += paths
 
-    def failed(self, path: str) -> None:
-        self._failed.add(folder_of(path))
+    def skipped(self, f: FoundFile, reason: str) -> None:
+        """A file that could not be imported: reported, and its folder gets no fingerprint, so that
+        the next scan looks at the folder in full and tries the file again."""
+        self._summary.skipped.append((f.path, reason))
+        self._failed.add(folder_of(f.path))
 
     async def settle(self, *, final: bool = False) -> None:
         """Do what has piled up: new files a full batch at a time (all of them when ``final``)."""
@@ -403,9 +406,9 @@ class LibraryScanner:
         self._catalog = catalog
         self._folders = catalog.tracks.scan_folders
         self._enqueue = enqueue
+        # Ids met during this scan, by name_key and by (artist id, title_key).
         self._artists: dict[str, str] = {}
         self._albums: dict[tuple[str, str], str] = {}
-        # Ids met during this scan, by name_key and by (artist id, title_key).
         self._tags = TagReader()
 
     async def scan(self, root: Path, on_progress: Progress | None = None) -> ScanSummary:
@@ -500,8 +503,7 @@ class LibraryScanner:
         usable: list[tuple[FoundFile, FileTags]] = []
         for f, tags in read:
             if isinstance(tags, str):
-                summary.skipped.append((f.path, tags))
-                run.failed(f.path)
+                run.skipped(f, tags)
             else:
                 usable.append((f, tags))
         await self._resolve([tags for _, tags in usable])
@@ -533,8 +535,7 @@ class LibraryScanner:
         """A file that changed since the last scan, with its tags read again (their artist and album
         resolved): its track updated, transcoded again."""
         if isinstance(tags, str):
-            summary.skipped.append((f.path, tags))
-            run.failed(f.path)
+            run.skipped(f, tags)
             return
         await self._catalog.tracks.update(
             track_id,
