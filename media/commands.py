@@ -5,6 +5,11 @@ Built as plain lists rather than with ffmpeg-python's ``.compile()``: the ladder
 muxer's ``-var_stream_map``, none of which ffmpeg-python expresses more clearly than the list itself.
 Input and output paths are prefixed with ``file:`` so that a name containing ``:`` is never taken for
 a protocol (``http:``, ``concat:``…).
+
+Every input goes through :func:`input_args`, the input policy: the file protocol only, and exactly
+the demuxer :mod:`media.sniff` found in the file's first bytes (``-f``, and the same name as the only
+format allowed, so no demuxer can open another). ffmpeg never guesses a format, and never from a name.
+(The concat demuxer's ``-safe 1`` has no place here: that demuxer is never allowed.)
 """
 
 from __future__ import annotations
@@ -15,6 +20,7 @@ from pathlib import Path
 
 from media.ladder import Ladder, Rung
 from media.layout import INIT_SEGMENT, MEDIA_PLAYLIST, SEGMENT_TEMPLATE
+from media.sniff import Sniffed
 
 FFMPEG = "ffmpeg"
 FFPROBE = "ffprobe"
@@ -35,23 +41,48 @@ def file_url(path: Path) -> str:
     return f"file:{Path(path).absolute()}"
 
 
-def probe_argv(path: Path, *, binary: str = FFPROBE) -> list[str]:
+def input_args(path: Path, fmt: Sniffed) -> list[str]:
+    """``-i path`` under the input policy (module doc): only ``file:``, only the sniffed demuxer, and
+    past an ID3v2 tag too large to parse (:attr:`Sniffed.skip_bytes`)."""
+    skip = ["-skip_initial_bytes", str(fmt.skip_bytes)] if fmt.skip_bytes else []
+    return [
+        "-protocol_whitelist",
+        "file",
+        "-format_whitelist",
+        fmt.demuxer,
+        "-f",
+        fmt.demuxer,
+        *skip,
+        "-i",
+        file_url(path),
+    ]
+
+
+PROBE_ENTRIES = (
+    "format=format_name,duration,bit_rate:"
+    "stream=codec_type,codec_name,sample_rate,channels,bit_rate,duration:stream_disposition=attached_pic"
+)
+"""What the probe needs, no more: tags are mutagen's business (printing them costs ffprobe time)."""
+
+
+def probe_argv(path: Path, fmt: Sniffed, *, binary: str = FFPROBE) -> list[str]:
     """ffprobe printing format and streams as JSON; warnings kept (they tell estimated durations)."""
     return [
         binary,
         "-hide_banner",
         "-v",
         "warning",
-        "-show_format",
-        "-show_streams",
+        "-show_entries",
+        PROBE_ENTRIES,
         "-of",
         "json",
-        file_url(path),
+        *input_args(path, fmt),
     ]
 
 
 def hls_ladder_argv(
     source: Path,
+    fmt: Sniffed,
     ladder: Ladder,
     sample_rate: int,
     *,
@@ -87,7 +118,7 @@ def hls_ladder_argv(
     chosen = tuple(rungs) if rungs is not None else ladder.rungs
     n = len(chosen)
     rungs = "".join(f"[a{i}]" for i in range(n))
-    fmt = f"[0:a:0]aresample={sample_rate},aformat=sample_rates={sample_rate}:channel_layouts=stereo"
+    resample = f"[0:a:0]aresample={sample_rate},aformat=sample_rates={sample_rate}:channel_layouts=stereo"
     music = ["[body]"] + (["[lm]"] if measure_loudness else [])
     parts: list[str] = []
     if edges > 0:
@@ -103,7 +134,7 @@ def hls_ladder_argv(
         parts.append(f"{framed}concat=n={framed.count('[')}:v=0:a=1,asplit={n}{rungs}")
     else:
         parts.append(f"[body]asplit={n}{rungs}")
-    graph = ";".join([f"{fmt},asplit={len(music)}{''.join(music)}", *parts])
+    graph = ";".join([f"{resample},asplit={len(music)}{''.join(music)}", *parts])
     if measure_loudness:
         # volumedetect counts the samples of the music (the gapless bookkeeping needs the exact number;
         # a probe's duration is rounded, or estimated for some MP3s); it costs ~2 % of a pass.
@@ -122,8 +153,7 @@ def hls_ladder_argv(
         "-loglevel",
         "info",
         "-y",
-        "-i",
-        file_url(source),
+        *input_args(source, fmt),
         "-filter_complex",
         graph,
     ]
@@ -170,7 +200,7 @@ def _filter_path(path: Path) -> str:
     return text
 
 
-def loudness_argv(source: Path, *, binary: str = FFMPEG) -> list[str]:
+def loudness_argv(source: Path, fmt: Sniffed, *, binary: str = FFMPEG) -> list[str]:
     """A decode-only pass through the EBU R128 meter (for files not going through the ladder)."""
     return [
         binary,
@@ -178,8 +208,7 @@ def loudness_argv(source: Path, *, binary: str = FFMPEG) -> list[str]:
         "-hide_banner",
         "-loglevel",
         "info",
-        "-i",
-        file_url(source),
+        *input_args(source, fmt),
         "-map",
         "0:a:0",
         "-af",
@@ -190,7 +219,9 @@ def loudness_argv(source: Path, *, binary: str = FFMPEG) -> list[str]:
     ]
 
 
-def cover_argv(source: Path, dest: Path, *, max_px: int = COVER_MAX_PX, binary: str = FFMPEG) -> list[str]:
+def cover_argv(
+    source: Path, fmt: Sniffed, dest: Path, *, max_px: int = COVER_MAX_PX, binary: str = FFMPEG
+) -> list[str]:
     """Extract the first picture stream (the embedded cover) as a JPEG no larger than ``max_px``.
 
     Re-encoding (rather than copying the stream) gives one format to serve whatever the file held
@@ -207,8 +238,7 @@ def cover_argv(source: Path, dest: Path, *, max_px: int = COVER_MAX_PX, binary: 
         "-loglevel",
         "error",
         "-y",
-        "-i",
-        file_url(source),
+        *input_args(source, fmt),
         "-map",
         "0:v:0",
         "-frames:v",

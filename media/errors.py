@@ -32,6 +32,11 @@ class Undecodable(NotAudio):
     """It claims to be audio, but the audio cannot be decoded (empty, unknown codec, no duration)."""
 
 
+class FileTooComplex(NotAudio):
+    """Reading the file took ffmpeg or ffprobe its whole time budget *with the CPU to itself*: the
+    file's own doing (a pathological tag or stream), so retrying would only burn another core."""
+
+
 class TranscodeFailed(MediaError):
     """ffmpeg failed, timed out, or produced output that does not pass our checks."""
 

@@ -5,6 +5,12 @@ timeout, and the child is killed and reaped if the caller is cancelled or the ti
 lines come from :mod:`media.commands`; this module runs them and turns what the tools print into typed
 results or :mod:`media.errors` exceptions whose ``reason`` a human can read.
 
+Every input is read under one policy (:func:`media.commands.input_args`, with the demuxer that
+:func:`sniff_input` finds in the file's first bytes): the file protocol only, one named audio or image
+demuxer, never a playlist or manifest format that opens other files. A run that hits its time limit
+is blamed on the file (:class:`FileTooComplex`) only when the tool had the CPU nearly all that time;
+otherwise the machine was busy (:class:`ToolTimedOut`).
+
 The coroutines take a ``timeout`` argument (ruff's ASYNC109 would rather have callers wrap them in
 ``asyncio.timeout``) because an expired limit is part of the result here: it becomes a
 :class:`ToolTimedOut` (a :class:`TranscodeFailed`) with a reason, after the child has been killed,
@@ -21,6 +27,7 @@ import math
 import os
 import re
 import shutil
+import stat
 import sys
 import time
 from collections import deque
@@ -30,12 +37,24 @@ from pathlib import Path
 from typing import Any
 
 from media import commands
-from media.errors import MediaError, NotAudioFile, ToolMissing, ToolTimedOut, TranscodeFailed, Undecodable
+from media.errors import (
+    FileTooComplex,
+    MediaError,
+    NotAudioFile,
+    ToolMissing,
+    ToolTimedOut,
+    TranscodeFailed,
+    Undecodable,
+)
+from media.sniff import AUDIO_DEMUXERS, IMAGE_DEMUXERS, Sniffed, sniff_file
 
 ProgressCallback = Callable[[float], Awaitable[None] | None]
 """Receives a percentage 0-100; may be a plain function or a coroutine function."""
 
 PROBE_TIMEOUT_S = 30.0
+BUSY_CPU_SHARE = 0.8
+"""A tool that timed out having had at least this share of the wall time on a CPU was working on the
+file all along: the file is too complex. Below it, the machine was too busy to tell."""
 STDERR_TAIL_LINES = 500
 _MAX_LINE = 2000
 _LOG_PREFIX_RE = re.compile(r"^\[[^\]]+ @ 0x[0-9a-f]+\]\s*")
@@ -91,6 +110,31 @@ class Loudness:
     range_lu: float | None = None
 
 
+# --- the input policy ----------------------------------------------------------------------------
+
+
+async def sniff_input(path: Path, *, images: bool = False) -> Sniffed:
+    """The demuxer ``path`` must be read with (:mod:`media.sniff`); :class:`NotAudioFile` when its first
+    bytes are none of the audio formats (or, with ``images``, image formats) we read."""
+    try:
+        found = await asyncio.to_thread(_sniff, Path(path), images)
+    except OSError:
+        raise MediaError("the file does not exist") from None
+    if found is None:
+        kinds = "audio or image format" if images else "audio format"
+        raise NotAudioFile(f"not a recognised audio file (its first bytes are no {kinds} this server reads)")
+    return found
+
+
+def _sniff(path: Path, images: bool) -> Sniffed | None:
+    # O_NONBLOCK: a FIFO put in a file's place must not hang the read; only regular files are media.
+    fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK)
+    with os.fdopen(fd, "rb") as f:
+        if not stat.S_ISREG(os.fstat(fd).st_mode):
+            return None
+        return sniff_file(f, images=images)
+
+
 # --- probing -------------------------------------------------------------------------------------
 
 
@@ -107,7 +151,8 @@ async def probe(
         raise MediaError("the file does not exist")
     if size == 0:
         raise Undecodable("the file is empty")
-    rc, out, err = await _run_collect(commands.probe_argv(path, binary=binary), timeout=timeout)
+    sniffed = await sniff_input(path)
+    rc, out, err = await _run_collect(commands.probe_argv(path, sniffed, binary=binary), timeout=timeout)
     stderr = _scrub(err, path)
     if rc != 0:
         detail = _summarise(stderr.splitlines(), limit=1).removeprefix("the file: ") or "ffprobe failed"
@@ -116,12 +161,16 @@ async def probe(
         data = json.loads(out or "{}")
     except json.JSONDecodeError:
         raise NotAudioFile("not a recognised audio file (ffprobe printed no readable description)") from None
-    return _probe_result(data, stderr)
+    return _probe_result(data, stderr, sniffed)
 
 
-def _probe_result(data: dict[str, Any], stderr: str) -> ProbeResult:
+def _probe_result(data: dict[str, Any], stderr: str, sniffed: Sniffed) -> ProbeResult:
     streams = [s for s in data.get("streams") or [] if isinstance(s, dict)]
     fmt = data.get("format") if isinstance(data.get("format"), dict) else {}
+    names = str(fmt.get("format_name") or "").split(",")
+    if sniffed.demuxer not in names or sniffed.demuxer not in AUDIO_DEMUXERS:
+        # Cannot happen while -f is obeyed; a playlist or manifest format must never pass, whatever did.
+        raise NotAudioFile(f"the file was read as {names[0] or 'nothing'}, which is not an audio container")
     audio = [s for s in streams if s.get("codec_type") == "audio"]
     if not audio:
         raise NotAudioFile("the file has no audio stream" if streams else "not a recognised audio file")
@@ -203,7 +252,7 @@ async def run_ffmpeg(
             returncode = await proc.wait()
             await stderr_task
     except TimeoutError:
-        raise ToolTimedOut(f"ffmpeg did not finish within {timeout:g} s") from None
+        raise _timed_out(proc, "ffmpeg", timeout, started) from None
     finally:
         await _reap(proc)
         stderr_task.cancel()
@@ -265,7 +314,8 @@ async def measure_loudness(
     binary: str = commands.FFMPEG,
 ) -> Loudness:
     """A decode-only pass through the EBU R128 meter; :class:`TranscodeFailed` if no summary appears."""
-    run = await run_ffmpeg(commands.loudness_argv(source, binary=binary), timeout=timeout)
+    sniffed = await sniff_input(source)
+    run = await run_ffmpeg(commands.loudness_argv(source, sniffed, binary=binary), timeout=timeout)
     loudness = parse_ebur128_summary(run.stderr_tail)
     if loudness is None:
         raise TranscodeFailed("the loudness meter printed no summary")
@@ -321,7 +371,15 @@ async def extract_cover(
 ) -> Path:
     """Write the embedded cover of ``source`` (or the image ``source`` is) to ``dest`` as a JPEG no
     larger than ``max_px``; :class:`TranscodeFailed` if impossible."""
-    argv = commands.cover_argv(source, dest, max_px=max_px, binary=binary)
+    try:
+        sniffed = await sniff_input(source, images=True)
+    except NotAudioFile:
+        raise TranscodeFailed(
+            "could not extract the cover: the file is neither audio nor a picture"
+        ) from None
+    if sniffed.demuxer not in AUDIO_DEMUXERS | IMAGE_DEMUXERS:
+        raise TranscodeFailed("could not extract the cover: not a format covers are read from")
+    argv = commands.cover_argv(source, sniffed, dest, max_px=max_px, binary=binary)
     rc, _, err = await _run_collect(argv, timeout=timeout)
     if rc != 0 or not await asyncio.to_thread(_file_size, dest):
         await asyncio.to_thread(dest.unlink, missing_ok=True)
@@ -360,16 +418,47 @@ async def _spawn(argv: Sequence[str], *, cwd: Path | None, stdout: bool) -> asyn
 
 async def _run_collect(argv: Sequence[str], *, timeout: float | None) -> tuple[int, str, str]:  # noqa: ASYNC109
     """Run to completion collecting stdout and stderr (for small outputs: ffprobe, cover extraction)."""
+    started = time.monotonic()
     proc = await _spawn(argv, cwd=None, stdout=True)
     try:
         async with asyncio.timeout(timeout):
             out, err = await proc.communicate()
     except TimeoutError:
-        raise ToolTimedOut(f"{Path(argv[0]).name} did not finish within {timeout:g} s") from None
+        raise _timed_out(proc, Path(argv[0]).name, timeout, started) from None
     finally:
         await _reap(proc)
     assert proc.returncode is not None
     return proc.returncode, out.decode("utf-8", "replace"), err.decode("utf-8", "replace")
+
+
+def _timed_out(
+    proc: asyncio.subprocess.Process, tool: str, limit: float | None, started: float
+) -> MediaError:
+    """The error for a run that hit its limit (called before the child is reaped): the file's fault
+    when the tool was on a CPU for nearly all of the time, the machine's otherwise."""
+    cpu = _cpu_seconds(proc.pid)
+    wall = time.monotonic() - started
+    if cpu is not None and cpu >= BUSY_CPU_SHARE * wall:
+        return FileTooComplex(f"reading the file took {tool} more than {limit:g} s of processor time")
+    return ToolTimedOut(f"{tool} did not finish within {limit:g} s")
+
+
+_CLOCK_TICKS = os.sysconf("SC_CLK_TCK") if hasattr(os, "sysconf") else 100
+
+
+def _cpu_seconds(pid: int) -> float | None:
+    """User + system CPU time of a live child, from /proc (None where there is no /proc)."""
+    try:
+        with open(f"/proc/{pid}/stat", "rb") as f:  # procfs: never blocks
+            stat = f.read()
+    except OSError:
+        return None
+    # Fields after the command name (which may hold spaces) start after the last ')'.
+    fields = stat[stat.rfind(b")") + 2 :].split()
+    try:
+        return (int(fields[11]) + int(fields[12])) / _CLOCK_TICKS
+    except (IndexError, ValueError):
+        return None
 
 
 async def _reap(proc: asyncio.subprocess.Process) -> None:

@@ -11,7 +11,15 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from media.errors import MediaError, NotAudioFile, ToolMissing, ToolTimedOut, Undecodable, UnsafePath
+from media.errors import (
+    FileTooComplex,
+    MediaError,
+    NotAudioFile,
+    ToolMissing,
+    ToolTimedOut,
+    Undecodable,
+    UnsafePath,
+)
 from media.records import InvalidRecord
 
 
@@ -170,6 +178,11 @@ SHARED_ERRORS: dict[type[Exception], Callable[[Any], AppError]] = {
     Undecodable: lambda exc: Unprocessable(
         f"The audio cannot be decoded: {exc.reason}.",
         code="undecodable_audio",
+        details={"reason": exc.reason},
+    ),
+    FileTooComplex: lambda exc: Unprocessable(
+        f"The file is too complex to read within our limits: {exc.reason}.",
+        code="file_too_complex",
         details={"reason": exc.reason},
     ),
     UnsafePath: lambda exc: NotFound(),

@@ -7,6 +7,7 @@ product, and generating fixtures through the code under test would make its bugs
 from __future__ import annotations
 
 import base64
+import math
 import subprocess
 from collections.abc import Mapping
 from pathlib import Path
@@ -208,3 +209,21 @@ def ffmpeg_processes_mentioning(text: str) -> list[int]:
         if Path(argv[0]).name == "ffmpeg" and text in " ".join(argv) and state != "Z":
             pids.append(int(proc.name))
     return pids
+
+
+def tone_share(pcm: bytes, frequency: float, sample_rate: int = 8000) -> float:
+    """Share (0-1) of the energy of mono s16le ``pcm`` that lies at ``frequency`` (Goertzel, over
+    whole blocks of 0.1 s): near 1 for a pure tone at that frequency, near 0 for silence or others."""
+    samples = memoryview(pcm[: len(pcm) // 2 * 2]).cast("h")
+    block = sample_rate // 10
+    coeff = 2 * math.cos(2 * math.pi * frequency / sample_rate)
+    at_tone = total = 0.0
+    for start in range(0, len(samples) - block + 1, block):
+        s1 = s2 = 0.0
+        energy = 0.0
+        for x in samples[start : start + block]:
+            s1, s2 = x + coeff * s1 - s2, s1
+            energy += x * x
+        at_tone += (s1 * s1 + s2 * s2 - coeff * s1 * s2) * 2 / block
+        total += energy
+    return at_tone / total if total else 0.0

@@ -148,6 +148,12 @@ async def decoded_seconds(source: str | bytes) -> float:
 
     Of a master playlist, the first audio stream is decoded, as a player picks one rung.
     """
+    return len(await decoded_pcm(source)) / 16000
+
+
+async def decoded_pcm(source: str | bytes) -> bytes:
+    """The audio ffmpeg decodes from a URL or from bytes (see :func:`decoded_seconds`): mono 16-bit
+    little-endian samples at 8 kHz."""
     url = source if isinstance(source, str) else "pipe:0"
     proc = await asyncio.create_subprocess_exec(
         "ffmpeg", "-nostdin", "-v", "error", "-i", url, "-map", "0:a:0", "-f", "s16le", "-ac", "1",
@@ -159,4 +165,4 @@ async def decoded_seconds(source: str | bytes) -> float:
     data = None if isinstance(source, str) else source
     out, err = await asyncio.wait_for(proc.communicate(data), timeout=60)
     assert proc.returncode == 0, err.decode()
-    return len(out) / 16000
+    return out

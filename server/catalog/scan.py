@@ -87,6 +87,8 @@ class Folder:
     subfolders: list[str]
     """Names of the folders directly in it, each with a trailing separator, sorted."""
     fingerprint: str
+    refused: list[tuple[str, str]] = field(default_factory=list)
+    """(name, reason) of audio files not taken: links that lead outside the scanned folder."""
 
     def files(self) -> list[FoundFile]:
         return [FoundFile(self.path + name, size, mtime) for name, size, mtime in self.entries]
@@ -153,16 +155,21 @@ def _printable(path: str) -> str:
 def walk_folders(root: Path) -> Iterator[Folder]:
     """Every folder under ``root`` (itself first) with its audio files, in the order of their paths.
 
-    Hidden entries skipped; directory links not followed. A folder comes before its subfolders, which
+    Hidden entries skipped; directory links not followed; file links followed only when they lead to a
+    file inside ``root`` (a link to ``/etc/…`` or to another user's files must not become a playable
+    track: those are listed in :attr:`Folder.refused`). A folder comes before its subfolders, which
     come by name: with the trailing separator in every path, that is the order of the paths' code
     points, which is how SQLite and MongoDB compare strings (the order of the saved records).
+    ``root`` must be a real path (no link in it), as :meth:`LibraryScanner.scan` makes it.
     """
-    yield from _visit(str(root).rstrip(os.sep) + os.sep)
+    top = str(root).rstrip(os.sep) + os.sep
+    yield from _visit(top, top)
 
 
-def _visit(path: str) -> Iterator[Folder]:
+def _visit(path: str, root: str) -> Iterator[Folder]:
     entries: list[tuple[str, int, int]] = []
     subfolders: list[str] = []
+    refused: list[tuple[str, str]] = []
     try:
         with os.scandir(path) as listing:
             for entry in listing:
@@ -175,6 +182,9 @@ def _visit(path: str) -> Iterator[Folder]:
                         continue
                     if name[name.rfind(".") + 1 :].lower() not in EXTENSIONS:
                         continue
+                    if entry.is_symlink() and not os.path.realpath(entry.path).startswith(root):
+                        refused.append((name, "a link to a file outside the scanned folder"))
+                        continue
                     st = entry.stat()
                 except OSError:
                     continue
@@ -186,9 +196,9 @@ def _visit(path: str) -> Iterator[Folder]:
     subfolders.sort()
     # repr() writes every name unambiguously (quoted, odd characters and surrogates escaped) in one C call.
     fingerprint = hashlib.blake2b(repr((entries, subfolders)).encode(), digest_size=16).hexdigest()
-    yield Folder(path, entries, subfolders, fingerprint)
+    yield Folder(path, entries, subfolders, fingerprint, refused)
     for sub in subfolders:
-        yield from _visit(path + sub)
+        yield from _visit(path + sub, root)
 
 
 def count_files(root: Path) -> int:
@@ -459,6 +469,8 @@ class LibraryScanner:
                 passed, record = await records.upto(folder.path)
                 run.stale(passed)
                 summary.found += len(folder.entries)
+                # Reported on every scan (they are never imported, so no fingerprint vouches for them).
+                summary.skipped += [(folder.path + name, reason) for name, reason in folder.refused]
                 if record is not None and record.fingerprint == folder.fingerprint:
                     run.unchanged(folder)
                     continue

@@ -190,16 +190,17 @@ def _checked_folder(path: str, roots: tuple[Path, ...] = ()) -> Path:
             "Name the folder by its absolute path.", details={"fields": {"path": "must be an absolute path"}}
         )
     folder = Path(os.path.realpath(path))
-    if not folder.is_dir():
-        reason = "is not a folder" if folder.exists() else "does not exist"
-        raise Invalid(
-            f"{path} {reason} on the server.", code="bad_scan_path", details={"fields": {"path": reason}}
-        )
+    # The allowed folders first: outside them, whether a path exists or is a folder is not told.
     if roots and not any(folder == root or folder.is_relative_to(root) for root in roots):
         raise Invalid(
             "Scans from the console are limited to the library folders (HS_LIBRARY_FOLDERS).",
             code="scan_path_not_allowed",
             details={"fields": {"path": "outside the library folders"}},
+        )
+    if not folder.is_dir():
+        reason = "is not a folder" if folder.exists() else "does not exist"
+        raise Invalid(
+            f"{path} {reason} on the server.", code="bad_scan_path", details={"fields": {"path": reason}}
         )
     return folder
 

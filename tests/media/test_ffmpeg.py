@@ -56,6 +56,16 @@ async def test_probe_rejects_text_without_leaking_the_path(tmp_path: Path) -> No
 async def test_probe_rejects_an_image(tmp_path: Path) -> None:
     path = tmp_path / "photo.jpg"
     path.write_bytes(make_jpeg())
+    # Refused by the input policy before ffprobe runs: its first bytes are no audio container.
+    with pytest.raises(NotAudio, match="no audio format this server reads"):
+        await probe(path)
+
+
+async def test_probe_rejects_a_video_container_without_audio(tmp_path: Path) -> None:
+    path = tmp_path / "clip.mp4"
+    subprocess.run(  # noqa: ASYNC221 - a fixture made before anything runs
+        ["ffmpeg", "-v", "error", "-f", "lavfi", "-i", "color=c=red:s=32x32:d=1", "-y", str(path)], check=True
+    )
     with pytest.raises(NotAudio, match="no audio stream"):
         await probe(path)
 
@@ -195,19 +205,29 @@ async def test_extract_cover_without_picture_fails_cleanly(
     assert not dest.exists()
 
 
+async def test_a_fifo_in_a_files_place_is_refused_without_waiting(tmp_path: Path) -> None:
+    fifo = tmp_path / "never-written.mp3"
+    os.mkfifo(fifo)
+    async with asyncio.timeout(10):
+        with pytest.raises(MediaError):
+            await probe(fifo)
+        with pytest.raises(TranscodeFailed):
+            await extract_cover(fifo, tmp_path / "c.jpg")
+
+
 def test_ffmpeg_dies_with_the_process_that_started_it(tmp_path: Path) -> None:
     """SIGKILL the process running ffmpeg: the kernel ends ffmpeg too, even one that writes nothing.
 
     This ffmpeg waits forever to open a FIFO nobody writes to, so nothing but the parent-death signal
-    could end it (no broken pipe, no timeout).
+    could end it (no broken pipe, no timeout). (Given to run_ffmpeg as a command line: the input
+    policy would refuse a FIFO as a source before any ffmpeg starts, see the test below.)
     """
     fifo = tmp_path / "never-written.fifo"
     os.mkfifo(fifo)
+    argv = ["ffmpeg", "-nostdin", "-f", "s16le", "-i", f"file:{fifo}", "-f", "null", "-"]
     script = (
-        "import asyncio, pathlib\n"
-        "from media.ffmpeg import extract_cover\n"
-        f"asyncio.run(extract_cover(pathlib.Path({str(fifo)!r}), pathlib.Path({str(tmp_path / 'c.jpg')!r}),"
-        " timeout=600))\n"
+        "import asyncio\nfrom media.ffmpeg import run_ffmpeg\n"
+        f"asyncio.run(run_ffmpeg({argv!r}, timeout=600))\n"
     )
     parent = subprocess.Popen([sys.executable, "-c", script], cwd=Path(__file__).resolve().parents[2])
     try:

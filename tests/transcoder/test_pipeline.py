@@ -111,7 +111,11 @@ async def test_mono_48k_input_becomes_stereo_48k(tmp_path: Path) -> None:
     source = make_audio(tmp_path / "mono.wav", "wav", 7, sample_rate=48_000, channels=1)
     result = await transcode(source, tmp_path / "t")
     assert result.sample_rate == 48_000
-    init = await probe(tmp_path / "t" / "128k" / "index.m3u8")
+    # The rung as one file (init + first segment): a playlist is not something probe() reads.
+    rung = tmp_path / "t" / "128k"
+    joined = tmp_path / "rung.mp4"
+    joined.write_bytes((rung / "init.mp4").read_bytes() + (rung / "seg_00000.m4s").read_bytes())
+    init = await probe(joined)
     assert (init.channels, init.sample_rate, init.codec) == (2, 48_000, "aac")
 
 
