@@ -52,9 +52,11 @@ ProgressCallback = Callable[[float], Awaitable[None] | None]
 """Receives a percentage 0-100; may be a plain function or a coroutine function."""
 
 PROBE_TIMEOUT_S = 30.0
-BUSY_CPU_SHARE = 0.8
+BUSY_CPU_SHARE = 0.25
 """A tool that timed out having had at least this share of the wall time on a CPU was working on the
-file all along: the file is too complex. Below it, the machine was too busy to tell."""
+file: the file is too complex. Why so low a share: a sound file costs ffprobe ~50 ms of CPU, so one that
+reaches a 30 s limit with even a quarter of a core has cost 150 times that - the file, not a busy
+machine. A tool that waited (stopped, starved, stuck on a slow disk) has next to no CPU time."""
 STDERR_TAIL_LINES = 500
 _MAX_LINE = 2000
 _LOG_PREFIX_RE = re.compile(r"^\[[^\]]+ @ 0x[0-9a-f]+\]\s*")

@@ -139,6 +139,14 @@ def id3v2_size(head: bytes) -> int:
     return 10 + body + footer
 
 
+def oversized_id3_frames(f: BinaryIO) -> frozenset[str]:
+    """IDs of the over-budget frames of the ID3v2 tag at the start of ``f`` (none when the whole tag
+    is within the budget: only its header is read then)."""
+    f.seek(0)
+    size = id3v2_size(f.read(10))
+    return _oversized_id3_frames(f, size) if size > ID3_FRAME_BUDGET else frozenset()
+
+
 def _oversized_id3_frames(f: BinaryIO, tag_size: int) -> frozenset[str]:
     """IDs of the tag's non-picture frames over :data:`ID3_FRAME_BUDGET` (read header by header)."""
     f.seek(0)

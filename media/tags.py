@@ -28,11 +28,13 @@ from typing import Any
 import mutagen
 from mutagen._vorbis import VCommentDict  # the base of FLAC, Ogg Vorbis/Opus/FLAC comments
 from mutagen.flac import Picture
-from mutagen.id3 import ID3
+from mutagen.id3 import ID3, Frames
+from mutagen.mp3 import MP3
 from mutagen.mp4 import MP4Cover, MP4Tags
 
 from media.lyrics import Lyrics, lyrics_from_tags, read_sidecar
 from media.riff_info import read_riff_info
+from media.sniff import oversized_id3_frames
 
 log = logging.getLogger(__name__)
 
@@ -89,7 +91,7 @@ def read_tags(path: Path, *, sidecar_lyrics: bool = False, cover: bool = True) -
     if not path.is_file():
         raise FileNotFoundError(path)
     try:
-        audio = mutagen.File(path)
+        audio = _parse(path)
     except Exception as exc:  # mutagen raises a zoo (struct.error, IndexError, …) on malformed files
         log.info("tags unreadable", extra={"path": str(path), "error": repr(exc)})
         return Tags()
@@ -114,6 +116,17 @@ def read_tags(path: Path, *, sidecar_lyrics: bool = False, cover: bool = True) -
         cover=_safe_cover(path, audio, raw) if cover else None,
         lyrics=(read_sidecar(path) if sidecar_lyrics else None) or _safe_lyrics(path, audio, raw),
     )
+
+
+def _parse(path: Path) -> Any:
+    """mutagen's reading of ``path``; ID3 frames over :data:`media.sniff.ID3_FRAME_BUDGET` are left
+    unparsed (mutagen decodes a 5 MB lyrics frame in seconds: the budget bounds the work per file)."""
+    with path.open("rb") as f:
+        oversized = oversized_id3_frames(f)
+    if not oversized:
+        return mutagen.File(path)
+    log.info("oversized tag frames left out", extra={"path": str(path), "frames": sorted(oversized)})
+    return MP3(path, known_frames={k: v for k, v in Frames.items() if k not in oversized})
 
 
 async def read_tags_async(path: Path) -> Tags:

@@ -102,6 +102,7 @@ def create_app(settings: Settings) -> web.Application:
     app[keys.SETTINGS] = settings
     app[keys.REDIS] = redis
     app[keys.METRICS] = Metrics()
+    app[keys.METRICS].watch_disk(settings.data_dir)
     app[keys.SUPERVISOR] = Supervisor(app[keys.METRICS])
     app[keys.EVENTS] = EventBus()
     app[keys.DELIVERY] = DeliveryService(settings)

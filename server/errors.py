@@ -115,6 +115,11 @@ class Unprocessable(AppError):
     default_message = "The file could not be processed."
 
 
+class InsufficientStorage(AppError):
+    code = "insufficient_storage"
+    default_message = "The server is out of disk space; nothing was stored. Try again later."
+
+
 class RateLimited(AppError):
     code = "rate_limited"
     default_message = "Too many requests; slow down."
@@ -149,6 +154,7 @@ HTTP_STATUS: dict[type[AppError], int] = {
     Unprocessable: 422,
     RateLimited: 429,
     ServiceUnavailable: 503,
+    InsufficientStorage: 507,
 }
 """Every error class's HTTP status; a subclass not listed takes its nearest listed base's."""
 

@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from pathlib import Path
 
-from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
+
+from server.disk import free_bytes
 
 
 class Metrics:
@@ -23,6 +26,13 @@ class Metrics:
             buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0),
             registry=self.registry,
         )
+
+    def watch_disk(self, data_dir: Path) -> None:
+        """``hs_disk_free_bytes``: free space of the data directory, read at each scrape."""
+        gauge = Gauge(
+            "hs_disk_free_bytes", "Free bytes on the data directory's filesystem.", registry=self.registry
+        )
+        gauge.set_function(lambda: free_bytes(data_dir))
 
     def observe(self, method: str, route: str, status: int, seconds: float) -> None:
         self.requests.labels(method, route, str(status)).inc()

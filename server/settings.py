@@ -70,6 +70,9 @@ class Settings:
     jwt_audience: str = "harmonystream-api"
     cookie_secure: bool = False
     max_upload_mb: int = 500
+    min_free_mb: int = 512
+    """Free space (MB) the data directory keeps: below it uploads answer 507 before they start, and
+    ``/readyz`` and ``hs_disk_free_bytes`` say so."""
     worker_concurrency: int = 0
     """Parallel transcodes per worker; 0 = number of CPU cores."""
     worker_health_file: str = ""

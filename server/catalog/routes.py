@@ -5,6 +5,8 @@ The rules live in :mod:`server.catalog.service`; these handlers only translate H
 
 from __future__ import annotations
 
+import asyncio
+
 from aiohttp import web
 
 from media.records import Track
@@ -35,6 +37,7 @@ from server.catalog.service import records
 from server.catalog.store import SORTS as TRACK_SORTS
 from server.catalog.store import TrackQuery
 from server.catalog.upload import receive_upload
+from server.disk import check_room
 
 api = Api("/api/v1")
 
@@ -210,6 +213,8 @@ async def list_tracks(request: web.Request, query: TrackQueryIn) -> TrackList:
 async def upload_track(request: web.Request) -> TrackOut:
     """Upload an audio file; it is transcoded in the background (status ``processing``)."""
     settings = request.app[keys.SETTINGS]
+    # Refused before a byte is read when the disk would go below HS_MIN_FREE_MB (server/disk.py).
+    await asyncio.to_thread(check_room, settings.data_dir, request.content_length or 0, settings.min_free_mb)
     received = await receive_upload(request, settings.tmp_dir, settings.max_upload_mb * 1024 * 1024)
     doc = await request.app[keys.INGEST].ingest(request[keys.PRINCIPAL], received)
     return await request.app[keys.CATALOG].track_view(Track.from_doc(doc))

@@ -15,6 +15,7 @@ from pydantic import BaseModel
 
 from server import keys
 from server.api import ANYONE, Api, json_response
+from server.disk import low_space
 from server.errors import Forbidden, Unauthorized
 
 api = Api()
@@ -38,7 +39,8 @@ async def healthz(request: web.Request) -> Health:
 @api.route("GET", "/readyz", roles=ANYONE, response=Readiness, tags=["ops"])
 async def readyz(request: web.Request) -> web.Response:
     """Database, Redis, the data directory, the media bucket if any and background tasks are well;
-    else 503 with Retry-After."""
+    else 503 with Retry-After. Free space below ``HS_MIN_FREE_MB`` answers 200 with status
+    ``degraded`` and ``storage: "low: …"``."""
     settings = request.app[keys.SETTINGS]
     db = request.app[keys.DB]
     redis = request.app[keys.REDIS]
@@ -62,8 +64,14 @@ async def readyz(request: web.Request) -> web.Response:
     for name, health in request.app[keys.SUPERVISOR].health().items():
         results[f"task:{name}"] = health
     ready = all(v == "ok" for v in results.values())
+    # Low disk space is reported, not a reason to be taken out of a load balancer: reads still work.
+    low = results["storage"] == "ok" and await asyncio.to_thread(
+        low_space, settings.data_dir, settings.min_free_mb
+    )
+    if low:
+        results["storage"] = low
     return json_response(
-        Readiness(status="ok" if ready else "unavailable", checks=results),
+        Readiness(status=("degraded" if low else "ok") if ready else "unavailable", checks=results),
         status=200 if ready else 503,
         headers=None if ready else {"Retry-After": "5"},
     )

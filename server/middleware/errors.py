@@ -1,9 +1,9 @@
 """Every failure becomes the API's JSON error shape: never a stack trace, never HTML.
 
 Domain errors carry their status; a database or Redis that is down becomes 503 with Retry-After;
-aiohttp's own HTTP errors (unknown route, wrong method, body too large) are reshaped too; media
-errors and invalid records are mapped by ``server.errors.SHARED_ERRORS``. The statuses come from
-``server.errors.HTTP_STATUS``.
+a full disk becomes 507 (``server.disk``); aiohttp's own HTTP errors (unknown route, wrong method,
+body too large) are reshaped too; media errors and invalid records are mapped by
+``server.errors.SHARED_ERRORS``. The statuses come from ``server.errors.HTTP_STATUS``.
 """
 
 from __future__ import annotations
@@ -14,8 +14,16 @@ import structlog
 from aiohttp import web
 from aiohttp.typedefs import Handler
 
+from server.disk import is_disk_full
 from server.documents import MONGO_DOWN, REDIS_DOWN
-from server.errors import SHARED, AppError, ServiceUnavailable, error_for_status, from_shared_error
+from server.errors import (
+    SHARED,
+    AppError,
+    InsufficientStorage,
+    ServiceUnavailable,
+    error_for_status,
+    from_shared_error,
+)
 from server.middleware.access_log import redact_path
 
 log = structlog.get_logger("harmonystream.errors")
@@ -43,7 +51,10 @@ async def error_middleware(request: web.Request, handler: Handler) -> web.Stream
         return error_response(ServiceUnavailable("redis"))
     except (asyncio.CancelledError, ConnectionResetError):
         raise
-    except Exception:
+    except Exception as exc:
+        if is_disk_full(exc):
+            log.error("disk_full", path=redact_path(request.path), error=str(exc))
+            return error_response(InsufficientStorage())
         log.exception("unhandled_error", path=redact_path(request.path))
         return error_response(AppError())
 

@@ -47,15 +47,25 @@ class RateLimiter:
         For limits on failures only (Subsonic sign-ins): check before, :meth:`hit` after a failure.
         """
         count, window = limit
+        elapsed, previous, current = await self._counts(scope, subject, window)
+        if previous * (1.0 - elapsed) + current + 1 > count:
+            raise RateLimited(_retry_after(count, window, elapsed, previous, current))
+
+    async def counted(self, scope: str, subject: str, window: int) -> float:
+        """How many requests ``subject`` has in ``scope``'s sliding window (weighted, as the limit sees
+        them); counts nothing."""
+        elapsed, previous, current = await self._counts(scope, subject, window)
+        return previous * (1.0 - elapsed) + current
+
+    async def _counts(self, scope: str, subject: str, window: int) -> tuple[float, int, int]:
+        """(share of the current fixed window gone by, previous window's count, current's count)."""
         now = time.time()
         slot = int(now // window)
-        elapsed = (now - slot * window) / window
         base = f"{self._prefix}rl:{scope}:{subject}"
         current, previous = (
             int(v or 0) for v in await self._redis.mget(f"{base}:{slot}", f"{base}:{slot - 1}")
         )
-        if previous * (1.0 - elapsed) + current + 1 > count:
-            raise RateLimited(_retry_after(count, window, elapsed, previous, current))
+        return (now - slot * window) / window, previous, current
 
 
 def _retry_after(limit: int, window: int, elapsed: float, previous: int, current: int) -> int:

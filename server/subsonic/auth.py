@@ -3,13 +3,18 @@
 - ``p`` is an app password, plain or ``enc:`` + hex; ``t`` is ``md5(app password + s)``.
 - ``apiKey`` (the OpenSubsonic extension) is an app password's api key, and must come alone (no ``u``).
 - A disabled or deleted user is refused at once, whatever the secret.
-- Failed sign-ins are limited per account and per address like the web's
-  (``HS_RATE_LOGIN_PER_USERNAME``, ``HS_RATE_LOGIN_PER_IP``). Only failures count, since every request
-  signs in, and once over the limit even a right secret waits.
+- Failed sign-ins (a wrong password, token or api key alike) are limited per client address first
+  (``HS_RATE_LOGIN_PER_IP``): over it, the address is refused whatever it sends until the window
+  passes. Then per account (``HS_RATE_LOGIN_PER_USERNAME``), which must not let a stranger who knows a
+  username lock its owner out: over it, a right secret still signs in from an address with no recent
+  failures (the owner's devices), and only addresses that failed are refused. A stranger is slowed to
+  one guess per fresh address per window; the owner never waits. Only failures count, since every
+  request signs in.
 """
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import hmac
 from dataclasses import dataclass
@@ -39,32 +44,65 @@ class Caller:
 
 async def authenticate(request: web.Request, params: Params) -> Caller:
     app = request.app
+    guard = _Guard(request)
+    await guard.check_address()
     api_key = params.get("apiKey")
     username = params.get("u")
     if api_key is not None:
         if username is not None or params.get("p") is not None or params.get("t") is not None:
             raise ConflictingAuth()
-        return await _by_api_key(request, api_key)
+        try:
+            return await _by_api_key(request, api_key)
+        except InvalidApiKey:
+            await guard.failed(None)
+            raise
     if not username:
         raise MissingParameter("Required parameter is missing: u.")
-    limiter = app[keys.RATE_LIMITER]
-    limits = app[keys.SETTINGS].rate_limits
-    address = client_ip(request, app[keys.SETTINGS])
     user = await app[keys.USERS].find_by_login(username)
     account = user.id if user else "unknown:" + username.lower()
-    try:
-        await limiter.check("subsonic:account", account, limits.login_per_username)
-        await limiter.check("subsonic:ip", address, limits.login_per_ip)
-    except RateLimited as exc:
-        raise Generic(f"Too many failed sign-ins; try again in {exc.details['retry_after']} s.") from exc
     if user is not None and not user.disabled and await _secret_matches(request, params, user):
+        await guard.check_account(account)
         return _caller(user)
-    try:
-        await limiter.hit("subsonic:account", account, limits.login_per_username)
-        await limiter.hit("subsonic:ip", address, limits.login_per_ip)
-    except RateLimited:
-        pass  # this attempt is refused anyway; the next one meets the limit in check()
+    await guard.failed(account)
     raise WrongCredentials()
+
+
+class _Guard:
+    """The failure limits of one sign-in attempt (module doc)."""
+
+    def __init__(self, request: web.Request) -> None:
+        settings = request.app[keys.SETTINGS]
+        self._limiter = request.app[keys.RATE_LIMITER]
+        self._limits = settings.rate_limits
+        self._address = client_ip(request, settings)
+
+    async def check_address(self) -> None:
+        try:
+            await self._limiter.check("subsonic:ip", self._address, self._limits.login_per_ip)
+        except RateLimited as exc:
+            raise _too_many(exc) from exc
+
+    async def check_account(self, account: str) -> None:
+        """A right secret for an account over its limit passes only from an address that never failed."""
+        try:
+            await self._limiter.check("subsonic:account", account, self._limits.login_per_username)
+        except RateLimited as exc:
+            window = self._limits.login_per_ip[1]
+            if await self._limiter.counted("subsonic:ip", self._address, window) >= 0.5:
+                raise _too_many(exc) from exc
+
+    async def failed(self, account: str | None) -> None:
+        """Count a failure against the address and, when one was named, the account."""
+        # Over a limit, this attempt is refused anyway; the next one meets it in the checks.
+        with contextlib.suppress(RateLimited):
+            await self._limiter.hit("subsonic:ip", self._address, self._limits.login_per_ip)
+        if account is not None:
+            with contextlib.suppress(RateLimited):
+                await self._limiter.hit("subsonic:account", account, self._limits.login_per_username)
+
+
+def _too_many(exc: RateLimited) -> Generic:
+    return Generic(f"Too many failed sign-ins; try again in {exc.details['retry_after']} s.")
 
 
 async def _secret_matches(request: web.Request, params: Params, user: User) -> bool:

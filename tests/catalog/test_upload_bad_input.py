@@ -185,3 +185,22 @@ async def test_an_upload_cut_off_midway_leaves_nothing_behind(client):
     assert await still_serving(client)
     resp = await client.get("/api/v1/tracks", headers=h)
     assert (await resp.json())["total"] == 0
+
+
+async def test_a_5_mb_lyrics_tag_is_left_out_and_the_file_plays(client, tmp_path):
+    """300,000 lines of lyrics in one ID3 frame: ffmpeg and mutagen parse such a frame in quadratic
+    time (a minute of a core), so the frame is left unparsed - the upload answers 202 at once, the
+    track plays, and the lyrics are simply not taken."""
+    from mutagen.id3 import USLT
+
+    _, h = await signed_in(client, "artist")
+    path = make_audio(tmp_path / "wordy.mp3", "mp3", 2.0, tags={"title": "Wordy"})
+    tags = ID3(path)
+    tags.add(USLT(lang="eng", desc="", text="\n".join(f"line {i} la la la" for i in range(300_000))))
+    tags.save()
+    assert path.stat().st_size > 5_000_000
+    status, track = await upload_file(client, h, path)
+    assert status == 202, track
+    final = await wait_for_track(client, h, track["id"])
+    assert final["status"] == "ready" and final["title"] == "Wordy"
+    assert (await client.get(f"/api/v1/tracks/{track['id']}/lyrics", headers=h)).status == 404

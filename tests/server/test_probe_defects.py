@@ -388,3 +388,23 @@ async def test_a_probe_that_times_out_is_our_failure_not_the_users_file(tmp_path
         await probe(audio, timeout=0.5, binary=str(hung))
     err = from_shared_error(caught.value)
     assert err.status == 503 and err.code == "service_unavailable" and err.headers["Retry-After"]
+
+
+async def test_a_probe_that_spends_its_budget_working_blames_the_file(tmp_path):
+    """An ffprobe busy on the CPU for its whole time (here a stand-in that spins; a pathological file
+    looks the same) answers 422 ``file_too_complex``: retrying would burn another core for nothing."""
+    import os
+    import sys
+
+    from media.errors import FileTooComplex
+    from media.ffmpeg import probe
+    from server.errors import from_shared_error
+
+    spinning = tmp_path / "ffprobe"
+    spinning.write_text(f"#!{sys.executable}\nwhile True:\n    pass\n")
+    os.chmod(spinning, 0o755)
+    audio = make_audio(tmp_path / "fine.mp3", "mp3", 1.0)
+    with pytest.raises(FileTooComplex) as caught:
+        await probe(audio, timeout=2.0, binary=str(spinning))
+    err = from_shared_error(caught.value)
+    assert err.status == 422 and err.code == "file_too_complex"
