@@ -109,13 +109,8 @@ async def patch_playlist(request: web.Request, body: PlaylistPatch) -> PlaylistO
     principal = request[keys.PRINCIPAL]
     service = _service(request)
     playlist_id = request.match_info["id"]
-    doc = await service.editable(principal, playlist_id)
-    changes = {
-        k: v for k, v in body.model_dump(exclude_unset=True).items() if v is not None or k == "description"
-    }
-    if changes:
-        doc = await service.store.update_fields(playlist_id, changes)
-    return await service.view(principal, doc)
+    await service.editable(principal, playlist_id)
+    return await service.view(principal, await service.change_details(playlist_id, body))
 
 
 @api.route("DELETE", f"/playlists/{ID}", roles=SIGNED_IN, status=204, tags=["playlists"])

@@ -21,7 +21,7 @@ from server.auth.service import Principal
 from server.catalog.schemas import TrackOut
 from server.catalog.service import CatalogService, records
 from server.errors import Conflict, Forbidden, Invalid, NotFound
-from server.playlists.schemas import MAX_TRACKS, PlaylistOut, PlaylistSummary
+from server.playlists.schemas import MAX_TRACKS, PlaylistOut, PlaylistPatch, PlaylistSummary
 from server.playlists.store import PlaylistStore
 from server.search.store import SearchStore
 
@@ -73,6 +73,19 @@ class PlaylistService:
             await self.store.pull_tracks([payload["id"]])
 
     # -- views -----------------------------------------------------------------------------------
+
+    async def change_details(self, playlist_id: str, patch: PlaylistPatch) -> Doc:
+        """Rename, describe, make public or private: what the client sent of ``patch`` (a null
+        description clears it). Both APIs come through here, so a name or description is cleaned and
+        capped the same way whichever sent it. The caller has checked the playlist is editable."""
+        changes = {
+            k: v
+            for k, v in patch.model_dump(exclude_unset=True).items()
+            if v is not None or k == "description"
+        }
+        if not changes:
+            return await self.store.get(playlist_id)
+        return await self.store.update_fields(playlist_id, changes)
 
     async def view(self, principal: Principal, doc: Doc) -> PlaylistOut:
         doc, tracks = await self._current(doc)

@@ -18,6 +18,7 @@ from typing import Any
 
 from aiohttp import web
 
+from media.records import Track
 from server import keys
 from server.catalog.service import records
 from server.documents import utcnow
@@ -29,6 +30,7 @@ from server.timestamps import iso
 
 QUEUE_TTL = 30 * 86400
 MAX_QUEUE = 1000
+MAX_TIME_MS = 253_402_300_799_000
 _DEVICE_CHARS = re.compile(r"[^A-Za-z0-9._:-]")
 
 
@@ -38,15 +40,20 @@ def app_device(params: Params) -> str:
     return f"app:{name}"
 
 
-async def _kind_of(request: web.Request, item_id: str) -> str:
+async def _kind_of(request: web.Request, caller: Caller, item_id: str, kind: str | None = None) -> str:
+    """What ``item_id`` is (``kind`` when the client named it): a song the caller may see, an album or
+    an artist. Anything else - a hidden track included, exactly as a missing one - is code 70, so an
+    annotation is only ever stored for something that exists."""
     catalog = request.app[keys.CATALOG]
-    if await catalog.tracks.find(item_id) is not None:
-        return "song"
-    if await catalog.albums.find(item_id) is not None:
+    if kind is None:
+        doc = await catalog.tracks.find(item_id)
+        if doc is not None and catalog.can_see(caller.principal, Track.from_doc(doc)):
+            return "song"
+    if kind in (None, "album") and await catalog.albums.find(item_id) is not None:
         return "album"
-    if await catalog.artists.find(item_id) is not None:
+    if kind in (None, "artist") and await catalog.artists.find(item_id) is not None:
         return "artist"
-    raise NotFound(f"No such item: {item_id}.")
+    raise NotFound("The requested data was not found.")
 
 
 async def _annotate(request: web.Request, params: Params, caller: Caller, changes: dict[str, Any]) -> None:
@@ -59,7 +66,7 @@ async def _annotate(request: web.Request, params: Params, caller: Caller, change
         raise MissingParameter("Required parameter is missing: id, albumId or artistId.")
     store = request.app[keys.ANNOTATIONS]
     for item_id, kind in named:
-        await store.set(caller.user.id, item_id, kind or await _kind_of(request, item_id), changes)
+        await store.set(caller.user.id, item_id, await _kind_of(request, caller, item_id, kind), changes)
 
 
 async def star(request: web.Request, params: Params, caller: Caller | None) -> None:
@@ -79,7 +86,7 @@ async def set_rating(request: web.Request, params: Params, caller: Caller | None
         raise MissingParameter("Required parameter is missing: rating.")
     item_id = params.required("id")
     await request.app[keys.ANNOTATIONS].set(
-        caller.user.id, item_id, await _kind_of(request, item_id), {"rating": rating or None}
+        caller.user.id, item_id, await _kind_of(request, caller, item_id), {"rating": rating or None}
     )
 
 
@@ -122,7 +129,8 @@ async def scrobble(request: web.Request, params: Params, caller: Caller | None) 
             caller.user.id, PlaybackRequest(action="play", track_id=track_id, device_id=device)
         )
         return
-    millis = params.integer("time")
+    # Milliseconds since 1970, up to the year 9999 (what a datetime holds).
+    millis = params.integer("time", high=MAX_TIME_MS)
     played_at = datetime.fromtimestamp(millis / 1000, UTC).replace(tzinfo=None) if millis else None
     await playback.scrobble(caller.user.id, track_id, device, played_at)
 

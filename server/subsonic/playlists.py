@@ -14,7 +14,7 @@ from aiohttp import web
 from server import keys
 from server.api import iso, validate
 from server.catalog.service import records
-from server.playlists.schemas import PlaylistIn, PlaylistSummary
+from server.playlists.schemas import PlaylistIn, PlaylistPatch, PlaylistSummary
 from server.subsonic.auth import Caller
 from server.subsonic.browsing import songs
 from server.subsonic.protocol import Generic, Params
@@ -98,15 +98,15 @@ async def update_playlist(request: web.Request, params: Params, caller: Caller |
     service = request.app[keys.PLAYLISTS]
     playlist_id = params.required("playlistId")
     await service.editable(caller.principal, playlist_id)
-    changes: dict[str, Any] = {}
+    patch: dict[str, Any] = {}
     if params.get("name"):
-        changes["name"] = validate(PlaylistIn, {"name": params.get("name")}).name
+        patch["name"] = params.get("name")
     if params.get("comment") is not None:
-        changes["description"] = params.get("comment") or None
+        patch["description"] = params.get("comment") or None
     if params.get("public") is not None:
-        changes["is_public"] = params.flag("public")
-    if changes:
-        await service.store.update_fields(playlist_id, changes)
+        patch["is_public"] = params.flag("public")
+    # The same validated record as PATCH /api/v1/playlists/{id}: cleaned and capped alike.
+    await service.change_details(playlist_id, validate(PlaylistPatch, patch))
     raw = params.all("songIndexToRemove")
     if any(not i.isdigit() for i in raw):
         raise Generic("songIndexToRemove must be a position (0 and up).")

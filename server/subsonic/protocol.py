@@ -4,6 +4,10 @@ Every answer is HTTP 200 with a ``subsonic-response`` envelope (``status``, ``ve
 ``serverVersion``, ``openSubsonic``), in XML by default, JSON with ``f=json`` and JSONP with
 ``f=jsonp&callback=``. Errors are the protocol's codes inside the envelope, never an HTTP error page.
 
+XML answers are well-formed whatever the data or the request held: characters XML 1.0 forbids (C0
+controls but tab and newlines, lone surrogates, U+FFFE/U+FFFF) are dropped from every text and
+attribute before escaping.
+
 Answers are built as plain values, one shape for both formats: a dict is an element (its scalar
 values are attributes in XML; its dict values are child elements; its list values are repeated child
 elements of that name; the key ``value`` is the element's text), exactly how the Subsonic XSD and
@@ -23,6 +27,7 @@ API_VERSION = "1.16.1"
 SERVER_TYPE = "harmonystream"
 XMLNS = "http://subsonic.org/restapi"
 _CALLBACK = re.compile(r"^[A-Za-z_$][A-Za-z0-9_$.]{0,63}$")
+_NOT_XML = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ud800-\udfff\ufffe\uffff]")
 
 
 class SubsonicError(Exception):
@@ -44,6 +49,13 @@ class Generic(SubsonicError):
 class MissingParameter(SubsonicError):
     code = 10
     message = "Required parameter is missing."
+
+
+class InvalidParameter(MissingParameter):
+    """A parameter that is there but not what the method takes: the protocol has no code of its own for
+    it, and 10 is what clients treat as "fix the request" (0 reads as the server's fault)."""
+
+    message = "A parameter is not valid."
 
 
 class ClientTooOld(SubsonicError):
@@ -123,12 +135,14 @@ class Params:
         raw = self.get(name)
         if raw is None or raw == "":
             return default
+        if len(raw) > 20:  # int() of a very long string is slow (CPython caps it at 4,300 digits)
+            raise InvalidParameter(f"Parameter {name} is out of range.")
         try:
             value = int(raw)
         except ValueError as exc:
-            raise Generic(f"Parameter {name} must be a whole number.") from exc
+            raise InvalidParameter(f"Parameter {name} must be a whole number.") from exc
         if value < low or (high is not None and value > high):
-            raise Generic(f"Parameter {name} is out of range.")
+            raise InvalidParameter(f"Parameter {name} is out of range.")
         return value
 
     def flag(self, name: str, default: bool = False) -> bool:
@@ -215,6 +229,8 @@ def _element(name: str, value: dict[str, Any], *, root: bool = False) -> str:
 
 
 def _scalar(value: Any) -> str:
+    """``value`` as XML text: booleans as the protocol spells them, forbidden characters dropped."""
     if isinstance(value, bool):
         return "true" if value else "false"
-    return str(value)
+    text = str(value)
+    return _NOT_XML.sub("", text) if _NOT_XML.search(text) else text

@@ -24,6 +24,7 @@ from server.subsonic import annotations, browsing, lists, media, playlists, sear
 from server.subsonic.auth import Caller, authenticate
 from server.subsonic.protocol import (
     Generic,
+    InvalidParameter,
     NotAuthorized,
     NotFound,
     Params,
@@ -157,6 +158,10 @@ async def _count(request: web.Request, caller: Caller | None) -> None:
 
 
 def _from_app_error(exc: AppError) -> SubsonicError:
+    if exc.status == 400:
+        fields = exc.details.get("fields") or {}
+        said = "; ".join(f"{name}: {why}" for name, why in fields.items())
+        return InvalidParameter(f"{exc.message} {said}".strip() if said else exc.message)
     if exc.status == 404:
         return NotFound(exc.message)
     if exc.status == 403:

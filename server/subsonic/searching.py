@@ -8,6 +8,7 @@ from typing import Any
 from aiohttp import web
 
 from server import keys
+from server.api import validate
 from server.catalog.service import records
 from server.search.schemas import MAX_LIMIT, SearchQuery
 from server.subsonic.auth import Caller
@@ -69,7 +70,8 @@ async def _search(
         if not count:
             continue
         found = await search.search(
-            caller.principal, SearchQuery(q=query, type=type_, limit=count, offset=offset)
+            caller.principal,
+            validate(SearchQuery, {"q": query, "type": type_, "limit": count, "offset": offset}),
         )
         if kind == "artist":
             out["artist"] = [{"id": a.id, "name": a.name} for a in found.artists.items]
