@@ -10,6 +10,13 @@ Everything is written into a temp directory beside ``out_dir`` (same filesystem,
 included, the temp directory is removed. Readers therefore see either the previous complete ladder or
 the new complete ladder, never a half-written one.
 
+A process killed mid-transcode cannot remove its temp directory, so each one is held under an
+exclusive ``flock`` by its transcode, taken before the directory gets its ``.tmp-`` name (it is made
+as ``.new-`` and renamed once locked); a ladder being set aside (``.old-``) is locked before it is
+renamed too. The kernel drops the lock when the process dies, even by SIGKILL: :func:`sweep_partial_ladders`
+(at every worker start) and each new attempt remove exactly the directories nobody holds, at once,
+and never one a live transcode on this machine is writing.
+
 No database, no Redis, no aiohttp: the worker (``transcoder/worker.py``) calls :func:`transcode` and
 records the result; progress goes out through ``on_progress``.
 """
@@ -17,6 +24,7 @@ records the result; progress goes out through ``on_progress``.
 from __future__ import annotations
 
 import asyncio
+import fcntl
 import logging
 import os
 import shutil
@@ -60,8 +68,8 @@ log = logging.getLogger(__name__)
 
 COVER_NAME = "cover.jpg"
 """Embedded cover, written inside the output directory (the worker may copy it to covers/<id>.jpg)."""
-STALE_AFTER_S = 6 * 3600
-"""Temp/old directories left by a killed worker are removed by the next attempt after this long."""
+NEW_STALE_AFTER_S = 3600
+"""A ``.new-`` directory (made, not yet locked and renamed: microseconds) this old was left by a crash."""
 _TRUNCATION_MIN_S = 1.0
 _TRUNCATION_SHARE = 0.05
 # Share of the progress scale each stage owns; the ffmpeg pass is nearly all of the work.
@@ -133,8 +141,7 @@ async def transcode(
     await progress(_FFMPEG_START)
     sample_rate = ladder.sample_rate_for(info.sample_rate)
     await asyncio.to_thread(_remove_stale_siblings, out_dir)
-    work = out_dir.parent / f".{out_dir.name}.tmp-{int(time.time())}-{uuid.uuid4().hex[:8]}"
-    await asyncio.to_thread(work.mkdir, parents=True)
+    work, held = await asyncio.to_thread(_make_work, out_dir)
     edges, tail_from = _edges(info, sample_rate)
     # The meter's blocks go to a temp file of their own (not into the ladder that gets published).
     handle, name = await asyncio.to_thread(tempfile.mkstemp, prefix="hs-blocks-", suffix=".txt")
@@ -191,6 +198,7 @@ async def transcode(
         shutil.rmtree(work, ignore_errors=True)
         raise
     finally:
+        os.close(held)  # the lock goes with it (the directory is published or removed by now)
         blocks_file.unlink(missing_ok=True)  # noqa: ASYNC240 - one unlink, also on cancellation (above)
     await progress(100.0)
     if loudness is None:
@@ -346,22 +354,83 @@ def _publish(work: Path, out_dir: Path) -> None:
         os.rename(work, out_dir)
         return
     old = out_dir.parent / f".{out_dir.name}.old-{int(time.time())}-{uuid.uuid4().hex[:8]}"
-    os.rename(out_dir, old)
+    held = _lock_dir(out_dir)  # locked before it is named .old-: a sweep never takes it from us
     try:
-        os.rename(work, out_dir)
-    except OSError:
-        os.rename(old, out_dir)
+        os.rename(out_dir, old)
+        try:
+            os.rename(work, out_dir)
+        except OSError:
+            os.rename(old, out_dir)
+            raise
+        shutil.rmtree(old, ignore_errors=True)
+    finally:
+        os.close(held)
+
+
+def _make_work(out_dir: Path) -> tuple[Path, int]:
+    """Blocking: a new temp directory beside ``out_dir``, and the descriptor holding its lock."""
+    out_dir.parent.mkdir(parents=True, exist_ok=True)
+    tag = f"{int(time.time())}-{uuid.uuid4().hex[:8]}"
+    fresh = out_dir.parent / f".{out_dir.name}.new-{tag}"
+    fresh.mkdir()
+    held = _lock_dir(fresh)
+    work = out_dir.parent / f".{out_dir.name}.tmp-{tag}"
+    os.rename(fresh, work)
+    return work, held
+
+
+def _lock_dir(path: Path) -> int:
+    """Blocking: an open descriptor of directory ``path`` holding its exclusive ``flock``."""
+    fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+    except BaseException:
+        os.close(fd)
         raise
-    shutil.rmtree(old, ignore_errors=True)
+    return fd
+
+
+def _remove_if_abandoned(path: Path, now: float) -> bool:
+    """Blocking: remove a ``.tmp-``/``.old-`` directory nobody holds (a ``.new-`` one once it is old)."""
+    if ".new-" in path.name:
+        try:
+            if now - path.stat().st_mtime < NEW_STALE_AFTER_S:
+                return False
+        except OSError:
+            return False
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY)
+    except OSError:
+        return False  # gone already (published, or removed by its owner)
+    try:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            return False  # a live transcode holds it
+        shutil.rmtree(path, ignore_errors=True)
+        return True
+    finally:
+        os.close(fd)
 
 
 def _remove_stale_siblings(out_dir: Path) -> None:
-    """Blocking: remove temp/old directories of ``out_dir`` that a killed worker left behind long ago."""
+    """Blocking: remove the temp and set-aside directories of ``out_dir`` that no live process holds."""
     if not out_dir.parent.is_dir():
         return
     now = time.time()
-    for kind in ("tmp", "old"):
+    for kind in ("tmp", "old", "new"):
         for path in out_dir.parent.glob(f".{out_dir.name}.{kind}-*"):
-            stamp = path.name.rsplit("-", 2)[-2] if path.name.count("-") >= 2 else ""
-            if stamp.isdigit() and now - int(stamp) > STALE_AFTER_S:
-                shutil.rmtree(path, ignore_errors=True)
+            _remove_if_abandoned(path, now)
+
+
+def sweep_partial_ladders(hls_root: Path) -> int:
+    """Blocking: remove every partial or set-aside ladder under ``hls_root`` that no live process holds
+    (left by a process killed mid-transcode); how many were removed. Safe beside running transcodes."""
+    if not hls_root.is_dir():
+        return 0
+    now = time.time()
+    removed = 0
+    for kind in ("tmp", "old", "new"):
+        for path in hls_root.glob(f".*.{kind}-*"):
+            removed += _remove_if_abandoned(path, now)
+    return removed

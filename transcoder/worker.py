@@ -37,13 +37,13 @@ from redis.exceptions import RedisError
 
 from media.errors import MediaError, ToolMissing, ToolTimedOut
 from media.events import LIBRARY, TRACK, EventName, EventPublisher
-from media.layout import MediaLayout
+from media.layout import HLS_DIR, MediaLayout
 from media.loudness import track_loudness
 from media.publish import publish_ladder
 from media.records import Job, Track
 from media.storage import MediaStore, ObjectMissing, StorageError
 from transcoder.albums import AlbumLoudness
-from transcoder.pipeline import TranscodeResult, transcode
+from transcoder.pipeline import TranscodeResult, sweep_partial_ladders, transcode
 from transcoder.queue import Delivery, JobQueue, is_missing_group
 from transcoder.scratch import ScratchSpace
 from transcoder.tracks import TrackRecords
@@ -167,6 +167,10 @@ class Worker:
 
     async def start(self) -> None:
         """Start claiming in the background. Redis need not be up yet: the dispatcher keeps trying."""
+        # Ladders half-written by a process killed mid-transcode: those no live process holds.
+        swept_ladders = await asyncio.to_thread(sweep_partial_ladders, self.layout.root / HLS_DIR)
+        if swept_ladders:
+            self.log.info("partial_ladders_swept", folders=swept_ladders)
         if self.config.bucket is not None:
             root = self.config.scratch or Path(tempfile.gettempdir()) / "harmonystream-jobs"
             self._scratch = ScratchSpace(root)
@@ -307,9 +311,6 @@ class Worker:
             reason = f"transcoding was interrupted {job.attempts - 1} times without finishing"
             await self._settle_failed(d, reason, owner=owner)
             return
-        if d.taken_over:
-            # The previous holder is presumed dead: its temp directory will never be renamed into place.
-            await asyncio.to_thread(remove_leftovers, self.layout.hls_dir(d.track_id))
         started = time.monotonic()
         logger.info("job_started", taken_over=d.taken_over)
         try:
@@ -484,16 +485,6 @@ class Worker:
         except Exception:
             # Events are for display; a missed one never changes what the job did.
             self.log.warning("event_publish_failed", event_name=event)
-
-
-def remove_leftovers(out_dir: Path) -> None:
-    """Blocking: remove the temp and set-aside directories the pipeline keeps beside ``out_dir``
-    (``.<name>.tmp-*``, ``.<name>.old-*``) - only call it when no live process may be using them."""
-    if not out_dir.parent.is_dir():
-        return
-    for kind in ("tmp", "old"):
-        for path in out_dir.parent.glob(f".{out_dir.name}.{kind}-*"):
-            shutil.rmtree(path, ignore_errors=True)
 
 
 async def cancel_and_wait(task: asyncio.Task[Any] | None) -> None:

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import asyncio
+import fcntl
 import itertools
+import os
 import time
 from pathlib import Path
 
@@ -24,6 +26,7 @@ from tests.audio import (
 )
 from tests.transcoder.conftest import SECONDS
 from transcoder import TranscodeResult, transcode
+from transcoder.pipeline import sweep_partial_ladders
 
 
 def _leftovers(parent: Path) -> list[str]:
@@ -203,16 +206,29 @@ async def test_cancellation_kills_ffmpeg_and_cleans_up(tmp_path: Path) -> None:
     assert 100.0 not in seen
 
 
-async def test_stale_temp_dirs_of_dead_workers_are_removed(sources: dict[str, Path], tmp_path: Path) -> None:
+async def test_temp_dirs_nobody_holds_are_removed_and_held_ones_kept(
+    sources: dict[str, Path], tmp_path: Path
+) -> None:
+    """A dead transcode's directories go at once, whatever their age; one a live process holds under
+    its lock (here this test, as a transcode in another process would) stays."""
     parent = tmp_path / "hls"
-    stale = parent / ".t.tmp-1000000000-deadbeef"
-    fresh = parent / f".t.tmp-{int(time.time())}-cafebabe"  # may belong to a worker still running
-    stale.mkdir(parents=True)
-    fresh.mkdir()
-    result = await transcode(sources["wav"], parent / "t")
-    assert isinstance(result, TranscodeResult)
-    assert not stale.exists()
-    assert fresh.exists()
+    stale = parent / f".t.tmp-{int(time.time())}-deadbeef"  # just now, but its process is gone
+    set_aside = parent / f".t.old-{int(time.time())}-deadbeef"
+    held = parent / f".t.tmp-{int(time.time())}-cafebabe"
+    for folder in (stale, set_aside, held):
+        folder.mkdir(parents=True)
+    fd = os.open(held, os.O_RDONLY | os.O_DIRECTORY)
+    fcntl.flock(fd, fcntl.LOCK_EX)
+    try:
+        result = await transcode(sources["wav"], parent / "t")
+        assert isinstance(result, TranscodeResult)
+        assert not stale.exists() and not set_aside.exists()
+        assert held.exists()
+        assert sweep_partial_ladders(parent) == 0 and held.exists()
+    finally:
+        os.close(fd)
+    assert sweep_partial_ladders(parent) == 1 and not held.exists()
+    assert sorted(p.name for p in parent.iterdir()) == ["t"]
 
 
 def test_source_durations_are_what_the_tests_assume(sources: dict[str, Path]) -> None:

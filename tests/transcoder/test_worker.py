@@ -326,10 +326,13 @@ async def test_a_killed_worker_job_is_finished_by_another(
             what="the killed worker's ffmpeg to be gone",
         )
         # Mid-way indeed: the pipeline's temp dir is there and nothing was published.
-        assert list((settings.media_dir / "hls").glob(f".{track_id}.tmp-*"))
+        partial = list((settings.media_dir / "hls").glob(f".{track_id}.tmp-*"))
+        assert partial
         assert not (settings.media_dir / "hls" / track_id).exists()
 
         async with running(settings, db, redis) as rescuer:
+            # Swept as the rescuer started: nobody holds the killed worker's lock any more.
+            assert not any(p.exists() for p in partial)
             track = await settled(db, track_id, within=90)
         record = await queue.jobs.get(job.id)
     finally:
