@@ -32,6 +32,7 @@ from server.catalog.service import CatalogService
 from server.catalog.store import TrackStore
 from server.catalog.upload import sweep_stale_uploads
 from server.delivery import routes as delivery_routes
+from server.delivery.revocation import Revocations
 from server.delivery.service import DeliveryService
 from server.events import EventBus
 from server.handles import make_redis, open_database
@@ -105,7 +106,9 @@ def create_app(settings: Settings) -> web.Application:
     app[keys.METRICS].watch_disk(settings.data_dir)
     app[keys.SUPERVISOR] = Supervisor(app[keys.METRICS])
     app[keys.EVENTS] = EventBus()
-    app[keys.DELIVERY] = DeliveryService(settings)
+    app[keys.DELIVERY] = DeliveryService(
+        settings, Revocations(redis, settings.redis_prefix, settings.media_url_ttl)
+    )
     app[keys.RATE_LIMITER] = RateLimiter(redis, settings.redis_prefix)
     app[keys.TOKENS] = TokenCodec(
         settings.secret_key,
@@ -118,6 +121,8 @@ def create_app(settings: Settings) -> web.Application:
     app.cleanup_ctx.append(_database_ctx)
     app.cleanup_ctx.append(_services_ctx)
     app.cleanup_ctx.append(_playback_ctx)
+    # Revoked media URLs followed from Redis (pub/sub), as soon as Redis is there.
+    app.cleanup_ctx.append(_revocations_ctx)
     # Search index, playlists, recommendations: after the catalog; the index builds in the background.
     app.cleanup_ctx.append(discovery_ctx)
     # Socket.IO after the services its handlers call; stopped before them.
@@ -205,6 +210,7 @@ async def _services_ctx(app: web.Application) -> AsyncIterator[None]:
         tokens=app[keys.TOKENS],
         redis=app[keys.REDIS],
         settings=settings,
+        revocations=app[keys.DELIVERY].revocations,
     )
     yield
     hasher.close()
@@ -225,6 +231,15 @@ async def _playback_ctx(app: web.Application) -> AsyncIterator[None]:
         events=app[keys.EVENTS],
     )
     yield
+
+
+async def _revocations_ctx(app: web.Application) -> AsyncIterator[None]:
+    revocations = app[keys.DELIVERY].revocations
+    assert revocations is not None
+    supervisor = app[keys.SUPERVISOR]
+    supervisor.start("media-revocations", revocations.follow)
+    yield
+    await bounded(supervisor.stop("media-revocations"), seconds=10, what="media revocations")
 
 
 async def _realtime_ctx(app: web.Application) -> AsyncIterator[None]:

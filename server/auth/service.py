@@ -17,6 +17,7 @@ from media.records import User
 from server.auth.passwords import PasswordHasher
 from server.auth.store import LoginStore
 from server.auth.tokens import TokenCodec, hash_secret, new_refresh_secret, split_refresh_token
+from server.delivery.revocation import Revocations
 from server.errors import Forbidden, NotFound, Unauthorized
 from server.middleware.ratelimit import RateLimiter
 from server.settings import Settings
@@ -59,8 +60,10 @@ class AuthService:
         tokens: TokenCodec,
         redis: aioredis.Redis,
         settings: Settings,
+        revocations: Revocations | None = None,
     ) -> None:
         self._users = users
+        self._revocations = revocations
         self._logins = logins
         self._hasher = hasher
         self._tokens = tokens
@@ -107,9 +110,12 @@ class AuthService:
             await self.revoke_user(user.id)
 
     async def revoke_user(self, user_id: str) -> None:
+        """End every login of a disabled or deleted user, and the media URLs handed to them."""
         for login_id in await self._logins.revoke_user(user_id):
             await self._tombstone(login_id)
         await self._redis.delete(self._user_key(user_id))
+        if self._revocations is not None:
+            await self._revocations.revoke_user(user_id)
 
     # -- logins ---------------------------------------------------------------------------------
 
@@ -151,8 +157,11 @@ class AuthService:
         return TokenPair(access, f"{login_id}.{rotated_to}", self._tokens.ttl), user
 
     async def logout(self, login_id: str) -> None:
+        """End a login: its tokens and the media URLs handed to it stop working."""
         await self._logins.revoke(login_id)
         await self._tombstone(login_id)
+        if self._revocations is not None:
+            await self._revocations.revoke_login(login_id)
 
     # -- the caller -----------------------------------------------------------------------------
 

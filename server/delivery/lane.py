@@ -248,7 +248,9 @@ class SegmentLane:
             (token_bytes, track_bytes),
             lambda: self._delivery.authorise(token_bytes.decode("ascii"), track_bytes.decode("ascii")),
         )
-        return grant if grant is not None and grant.expires_at > time.time() else None
+        if grant is None or grant.expires_at <= time.time() or self._delivery.revoked(grant):
+            return None
+        return grant
 
     def _locate(self, track_bytes: bytes, subpath_bytes: bytes) -> tuple[str, FilePolicy] | None:
         """The file path of a segment (the lexical checks of ``DeliveryService.hls_path``), remembered."""

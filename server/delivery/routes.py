@@ -59,7 +59,8 @@ async def media_urls(request: web.Request) -> MediaUrlsOut:
             details={"status": track.status},
         )
     service = request.app[keys.DELIVERY]
-    urls = service.urls(request, track.id, request[keys.PRINCIPAL].user_id)
+    principal = request[keys.PRINCIPAL]
+    urls = service.urls(request, track.id, principal.user_id, principal.login_id)
     return MediaUrlsOut(
         hls_url=urls.hls_url,
         stream_url=urls.stream_url,

@@ -24,6 +24,7 @@ from media.records import Track
 from media.storage import ObjectMissing, StorageError, open_media_store
 from server.delivery.files import FilePolicy, content_type_for, open_regular, send_file
 from server.delivery.objects import send_object
+from server.delivery.revocation import Revocations
 from server.delivery.signing import MediaGrant, MediaSigner
 from server.errors import Forbidden, Invalid, NotFound, ServiceUnavailable
 from server.settings import Settings
@@ -58,9 +59,10 @@ def token_cache_control(cache_control: str, expires_at: float, now: float | None
     return cache_control[: match.start(1)] + str(left) + cache_control[match.end(1) :]
 
 
-AUTH_CACHE_MAX = 300
+AUTH_CACHE_MAX = 60
 """Longest time nginx may reuse a "yes" of :meth:`DeliveryService.auth_answer` (never past the token's
-expiry). It bounds how long tokens signed with a retired ``HS_SECRET_KEY`` keep opening HLS files."""
+expiry). It bounds how long tokens signed with a retired ``HS_SECRET_KEY``, or revoked
+(:mod:`server.delivery.revocation`), keep opening HLS files through nginx: a minute."""
 AUTH_DENY_CACHE = 60
 """How long nginx may reuse a "no": a forged or expired token never becomes valid again."""
 
@@ -113,8 +115,10 @@ class MediaUrls:
 
 
 class DeliveryService:
-    def __init__(self, settings: Settings) -> None:
+    def __init__(self, settings: Settings, revocations: Revocations | None = None) -> None:
         self.settings = settings
+        self.revocations = revocations
+        """Revoked logins and users (None: nothing is ever revoked, as in a bare test of files)."""
         self.layout = MediaLayout(settings.media_dir)
         self.store = open_media_store(settings.media_dir, settings.s3_location)
         self.remote = settings.s3_location is not None
@@ -145,9 +149,11 @@ class DeliveryService:
 
     # -- URLs ---------------------------------------------------------------------------------
 
-    def urls(self, request: web.Request, track_id: str, user_id: str) -> MediaUrls:
-        """Absolute signed URLs for ``user_id`` to play ``track_id``."""
-        signed = self.signer.sign(track_id, user_id)
+    def urls(
+        self, request: web.Request, track_id: str, user_id: str, login_id: str | None = None
+    ) -> MediaUrls:
+        """Absolute signed URLs for ``user_id`` to play ``track_id`` (revoked when ``login_id`` signs out)."""
+        signed = self.signer.sign(track_id, user_id, login_id)
         base = self.base_url(request)
         return MediaUrls(
             hls_url=f"{base}/hls/{signed.token}/{track_id}/master.m3u8",
@@ -182,8 +188,18 @@ class DeliveryService:
     # -- signed files -------------------------------------------------------------------------
 
     def authorise(self, token: str, track_id: str) -> MediaGrant:
-        """The grant of a path token; Forbidden when it is not valid for this track."""
-        return self.signer.verify(token, track_id)
+        """The grant of a path token; Forbidden when it is not valid for this track, or revoked."""
+        grant = self.signer.verify(token, track_id)
+        if self.revoked(grant):
+            raise Forbidden(
+                "This media URL was revoked: its sign-in ended or its account was disabled.",
+                code="media_url_revoked",
+            )
+        return grant
+
+    def revoked(self, grant: MediaGrant) -> bool:
+        """Whether a verified grant was revoked since (memory only: cheap enough for every segment)."""
+        return self.revocations is not None and self.revocations.refuses(grant)
 
     def auth_answer(self, token: str, track_id: str, *, now: float | None = None) -> web.Response:
         """nginx's ``auth_request`` answer for HLS files: 200 if ``token`` opens ``track_id``, else 403.
@@ -196,6 +212,8 @@ class DeliveryService:
         try:
             grant = self.signer.verify(token, track_id, now=start)
         except Forbidden:
+            return web.Response(status=403, headers={"X-Accel-Expires": str(AUTH_DENY_CACHE)})
+        if self.revoked(grant):
             return web.Response(status=403, headers={"X-Accel-Expires": str(AUTH_DENY_CACHE)})
         # Whole seconds, rounded down: nginx drops the entry at or before the expiry, never after.
         valid = min(int(grant.expires_at - start), AUTH_CACHE_MAX)

@@ -78,7 +78,9 @@ async def export_m3u(request: web.Request) -> web.Response:
     tracks = await service.playable(principal, doc)
     delivery = request.app[keys.DELIVERY]
     body = render_m3u(
-        doc["name"], tracks, lambda track_id: delivery.urls(request, track_id, principal.user_id).stream_url
+        doc["name"],
+        tracks,
+        lambda track_id: delivery.urls(request, track_id, principal.user_id, principal.login_id).stream_url,
     )
     filename = quote(doc["name"][:80] or "playlist", safe="") + ".m3u8"
     return web.Response(
