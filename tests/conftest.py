@@ -96,6 +96,9 @@ async def settings(
         job_retry_delay=0.2,
         job_poll_interval=0.5,
         worker_shutdown_grace=0.0,
+        # Uploads must not depend on how full the machine's disk is (tests/server/test_disk_full.py
+        # tests the threshold itself, on a disk of its own).
+        min_free_mb=1,
     )
     if mongo_url:
         from pymongo import AsyncMongoClient

@@ -17,6 +17,7 @@ import pytest
 
 from server import keys
 from server.app import create_app
+from server.settings import Settings
 from tests.catalog.test_upload_bad_input import BOUNDARY, part_head, wav_header
 from tests.helpers import error_code, signed_in
 
@@ -75,8 +76,8 @@ async def test_low_space_is_reported_and_uploads_refused_before_they_start(
     small_disk, aiohttp_client, settings
 ):
     # The default threshold (512 MB) is far above what this disk has.
-    app = create_app(dataclasses.replace(settings, data_dir=small_disk / "data"))
-    assert app[keys.SETTINGS].min_free_mb == 512
+    assert Settings().min_free_mb == 512
+    app = create_app(dataclasses.replace(settings, data_dir=small_disk / "data", min_free_mb=512))
     client = await aiohttp_client(app)
     ready = await client.get("/readyz")
     assert ready.status == 200

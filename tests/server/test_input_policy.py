@@ -88,6 +88,18 @@ async def canary_in(client, headers: dict[str, str], track_id: str) -> float:
     return tone_share(pcm, CANARY_HZ)
 
 
+async def played_without_canary(client, headers: dict[str, str], track_id: str, name: str) -> bool:
+    """Wait for the track to settle: False when it failed (with a reason), True when it is ready - and
+    then it must not play the canary."""
+    final = await wait_for_track(client, headers, track_id)
+    if final["status"] == "failed":
+        assert final["error"], name
+        return False
+    assert final["status"] == "ready", (name, final)
+    assert await canary_in(client, headers, track_id) < 0.01, f"{name} played the canary"
+    return True
+
+
 async def test_uploads_that_name_other_files_are_refused(client, canary, tmp_path):
     stored, _ = canary
     _, attacker = await signed_in(client, "artist")
@@ -101,13 +113,8 @@ async def test_uploads_that_name_other_files_are_refused(client, canary, tmp_pat
             refused.append(name)
             continue
         assert status == 202, (name, status, body)
-        final = await wait_for_track(client, attacker, body["id"])
-        if final["status"] == "failed":
-            assert final["error"], name
-            continue
-        assert final["status"] == "ready", (name, final)
-        played.append(name)
-        assert await canary_in(client, attacker, body["id"]) < 0.01, f"{name} played the canary"
+        if await played_without_canary(client, attacker, body["id"], name):
+            played.append(name)
     # Everything but the polyglot is refused outright; the polyglot plays its own silence.
     assert played == ["polyglot.mp3"]
     assert set(refused) == set(tricks(stored)) - {"polyglot.mp3"}
@@ -137,15 +144,10 @@ async def test_a_scan_reads_no_file_it_was_not_given(client, canary, tmp_path):
     scanned = [t for t in (await resp.json())["items"] if t["source"] == "scan"]
     played = []
     for track in scanned:
-        final = await wait_for_track(client, admin, track["id"])
         doc = await client.app[keys.TRACKS].get(track["id"])
         name = os.path.basename(doc["original"]["path"])
-        if final["status"] == "failed":
-            assert final["error"], name
-            continue
-        assert final["status"] == "ready", (name, final)
-        played.append(name)
-        assert await canary_in(client, admin, track["id"]) < 0.01, f"{name} played the canary"
+        if await played_without_canary(client, admin, track["id"], name):
+            played.append(name)
     assert "link-out.m4a" not in played
     assert {"own.mp3", "link-in.mp3"} <= set(played)
     assert set(played) <= {"own.mp3", "link-in.mp3", "polyglot.mp3"}

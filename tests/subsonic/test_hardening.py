@@ -129,11 +129,21 @@ async def test_hidden_tracks_answer_exactly_as_missing_ones(client, library, tmp
     assert error_of(root) is None
 
 
-async def test_wrong_api_keys_are_limited_per_address(aiohttp_client, settings):
-    limits = dataclasses.replace(settings.rate_limits, login_per_ip=(5, 60), login_per_username=(3, 60))
+async def limited(
+    aiohttp_client, settings, *, per_ip: int, per_account: int
+) -> tuple[TestClient, AppAccount]:
+    """A server behind a trusted proxy (so tests choose client addresses) with these sign-in failure
+    limits a minute, and a listener's app password on it."""
+    limits = dataclasses.replace(
+        settings.rate_limits, login_per_ip=(per_ip, 60), login_per_username=(per_account, 60)
+    )
     app = create_app(dataclasses.replace(settings, trust_proxy=True, rate_limits=limits))
     client = await aiohttp_client(LaneTestServer(app))
-    account = await app_account(client, "listener")
+    return client, await app_account(client, "listener")
+
+
+async def test_wrong_api_keys_are_limited_per_address(aiohttp_client, settings):
+    client, account = await limited(aiohttp_client, settings, per_ip=5, per_account=3)
     stranger = {"X-Forwarded-For": "203.0.113.7"}
     codes = []
     for i in range(8):
@@ -149,10 +159,7 @@ async def test_wrong_api_keys_are_limited_per_address(aiohttp_client, settings):
 
 
 async def test_a_stranger_can_slow_an_account_but_not_lock_its_owner_out(aiohttp_client, settings):
-    limits = dataclasses.replace(settings.rate_limits, login_per_ip=(100, 60), login_per_username=(3, 60))
-    app = create_app(dataclasses.replace(settings, trust_proxy=True, rate_limits=limits))
-    client = await aiohttp_client(LaneTestServer(app))
-    account = await app_account(client, "listener")
+    client, account = await limited(aiohttp_client, settings, per_ip=100, per_account=3)
     stranger = {"X-Forwarded-For": "203.0.113.9"}
     for _ in range(6):
         root = await rest_xml(client, "ping", {"u": account.username, "p": "guess"}, headers=stranger)
