@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import subprocess
 
 import aiohttp
 
 from server import keys
+from server.app import create_app
 from tests.audio import make_audio, make_jpeg
 from tests.helpers import error_code, make_track, signed_in, wait_for_track
 
@@ -194,3 +196,23 @@ def test_a_scans_pace_and_time_left():
     now[0] += 4.0
     pace.saw(40)
     assert pace.figures(40, 100) == (5.0, 12)  # 20 files in 4 s; 60 left
+
+
+async def test_the_scan_api_tells_nothing_of_paths_outside_the_library(aiohttp_client, settings, tmp_path):
+    """Outside HS_LIBRARY_FOLDERS, a missing path, a file and a real folder get the one same answer."""
+    library = tmp_path / "library"
+    library.mkdir()
+    client = await aiohttp_client(create_app(dataclasses.replace(settings, library_folders=str(library))))
+    _, admin = await signed_in(client, "admin")
+    afile = tmp_path / "file.mp3"
+    afile.write_bytes(b"x")
+    answers = []
+    for path in (str(tmp_path / "missing"), str(afile), str(tmp_path), "/etc"):
+        resp = await client.post("/api/v1/scans", json={"path": path}, headers=admin)
+        body = await resp.json()
+        assert resp.status == 400 and error_code(body) == "scan_path_not_allowed", (path, body)
+        answers.append((body["error"]["message"], body["error"]["details"]))
+    assert len(set(map(repr, answers))) == 1
+    # Inside the library, a missing folder is still named as such.
+    resp = await client.post("/api/v1/scans", json={"path": str(library / "missing")}, headers=admin)
+    assert error_code(await resp.json()) == "bad_scan_path"
