@@ -113,14 +113,16 @@ async def test_tampered_tokens_are_forbidden(
     client: TestClient, track: Installed, listener: dict[str, str]
 ) -> None:
     token = URL((await media_urls(client, listener, track.id))["hls_url"]).parts[2]
-    user_id, expires, mac = token.split(".")
+    user_id, login_id, expires, mac = token.split(".")
     flipped = mac[:-1] + ("A" if mac[-1] != "A" else "B")
     for bad in (
-        f"{user_id}.{expires}.{flipped}",
-        f"{user_id}.{int(expires) + 3600}.{mac}",  # a later expiry, same signature
-        f"someoneelse.{expires}.{mac}",
+        f"{user_id}.{login_id}.{expires}.{flipped}",
+        f"{user_id}.{login_id}.{int(expires) + 3600}.{mac}",  # a later expiry, same signature
+        f"someoneelse.{login_id}.{expires}.{mac}",
+        f"{user_id}.otherlogin.{expires}.{mac}",  # another sign-in's name, same signature
+        f"{user_id}.{expires}.{mac}",  # the sign-in left out
         "garbage",
-        f"{user_id}.{expires}.{mac}x",
+        f"{user_id}.{login_id}.{expires}.{mac}x",
     ):
         resp = await client.get(f"/hls/{bad}/{track.id}/master.m3u8")
         assert resp.status == 403, bad
