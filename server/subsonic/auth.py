@@ -60,8 +60,8 @@ async def authenticate(request: web.Request, params: Params) -> Caller:
         raise MissingParameter("Required parameter is missing: u.")
     user = await app[keys.USERS].find_by_login(username)
     account = user.id if user else "unknown:" + username.lower()
+    await guard.check_account(account)
     if user is not None and not user.disabled and await _secret_matches(request, params, user):
-        await guard.check_account(account)
         return _caller(user)
     await guard.failed(account)
     raise WrongCredentials()
@@ -83,7 +83,8 @@ class _Guard:
             raise _too_many(exc) from exc
 
     async def check_account(self, account: str) -> None:
-        """A right secret for an account over its limit passes only from an address that never failed."""
+        """Over the account's limit, only an address without recent failures has its secret looked at
+        (the owner's devices); the others are refused unheard."""
         try:
             await self._limiter.check("subsonic:account", account, self._limits.login_per_username)
         except RateLimited as exc:

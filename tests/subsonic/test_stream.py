@@ -142,7 +142,8 @@ async def test_a_time_offset_starts_at_the_segment_holding_it(client, song):
     past = await get_stream(client, listener, track["id"], timeOffset=600)
     assert await past.read() == rung_bytes(client, track["id"], "256k", first_segment=99)
     bad = await get_stream(client, listener, track["id"], timeOffset="soon", f="json")
-    assert (await bad.json())["subsonic-response"]["error"]["code"] == 0
+    # A parameter that is not valid is the client's to fix: code 10 (README, Changelog).
+    assert (await bad.json())["subsonic-response"]["error"]["code"] == 10
 
 
 async def test_ffmpeg_and_py_opensonic_play_a_capped_stream(client, song):
