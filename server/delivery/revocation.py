@@ -22,6 +22,7 @@ import redis.asyncio as aioredis
 import structlog
 
 from server.delivery.signing import EXPIRY_STEP, MediaGrant
+from server.documents import REDIS_DOWN
 
 log = structlog.get_logger("harmonystream.revocation")
 
@@ -81,7 +82,16 @@ class Revocations:
 
     async def follow(self) -> None:
         """Run forever (supervised): apply published revocations as they come, reload periodically.
-        A Redis failure ends it with the error; the supervisor starts it again, which reloads."""
+        While Redis is away it waits and starts over (subscribing and reloading again), so an outage
+        of Redis, already reported by ``/readyz``, does not make this task look broken too."""
+        while True:
+            try:
+                await self._follow()
+            except REDIS_DOWN as exc:
+                log.info("revocations_waiting_for_redis", error=str(exc)[:200])
+                await asyncio.sleep(1.0)
+
+    async def _follow(self) -> None:
         pubsub = self._redis.pubsub()
         try:
             await pubsub.subscribe(self._channel)

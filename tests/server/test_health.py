@@ -23,6 +23,7 @@ async def test_healthz_readyz_metrics(client):
         "task:search-index": "ok",
         "task:job-sweeper": "ok",
         "task:device-presence": "ok",
+        "task:media-revocations": "ok",
     }
     metrics = await (await client.get("/metrics")).text()
     assert 'hs_background_task_up{task="search-index"} 1.0' in metrics
