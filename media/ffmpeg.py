@@ -8,8 +8,8 @@ results or :mod:`media.errors` exceptions whose ``reason`` a human can read.
 Every input is read under one policy (:func:`media.commands.input_args`, with the demuxer that
 :func:`sniff_input` finds in the file's first bytes): the file protocol only, one named audio or image
 demuxer, never a playlist or manifest format that opens other files. A run that hits its time limit
-is blamed on the file (:class:`FileTooComplex`) only when the tool had the CPU nearly all that time;
-otherwise the machine was busy (:class:`ToolTimedOut`).
+is blamed on the file (:class:`FileTooComplex`) only when the tool kept working on a CPU all that time
+(:data:`BUSY_CPU_SHARE`); otherwise the machine was busy (:class:`ToolTimedOut`).
 
 The coroutines take a ``timeout`` argument (ruff's ASYNC109 would rather have callers wrap them in
 ``asyncio.timeout``) because an expired limit is part of the result here: it becomes a
@@ -437,11 +437,11 @@ def _timed_out(
     proc: asyncio.subprocess.Process, tool: str, limit: float | None, started: float
 ) -> MediaError:
     """The error for a run that hit its limit (called before the child is reaped): the file's fault
-    when the tool was on a CPU for nearly all of the time, the machine's otherwise."""
+    when the tool had at least :data:`BUSY_CPU_SHARE` of a core all along, the machine's otherwise."""
     cpu = _cpu_seconds(proc.pid)
     wall = time.monotonic() - started
     if cpu is not None and cpu >= BUSY_CPU_SHARE * wall:
-        return FileTooComplex(f"reading the file took {tool} more than {limit:g} s of processor time")
+        return FileTooComplex(f"{tool} was still working on the file after {limit:g} s")
     return ToolTimedOut(f"{tool} did not finish within {limit:g} s")
 
 
@@ -452,11 +452,11 @@ def _cpu_seconds(pid: int) -> float | None:
     """User + system CPU time of a live child, from /proc (None where there is no /proc)."""
     try:
         with open(f"/proc/{pid}/stat", "rb") as f:  # procfs: never blocks
-            stat = f.read()
+            raw = f.read()
     except OSError:
         return None
     # Fields after the command name (which may hold spaces) start after the last ')'.
-    fields = stat[stat.rfind(b")") + 2 :].split()
+    fields = raw[raw.rfind(b")") + 2 :].split()
     try:
         return (int(fields[11]) + int(fields[12])) / _CLOCK_TICKS
     except (IndexError, ValueError):

@@ -98,7 +98,7 @@ def sniff_file(f: BinaryIO, *, images: bool = False) -> Sniffed | None:
     if not tag:
         demuxer = sniff_audio(head)
         return Sniffed(demuxer) if demuxer else None
-    oversized = _oversized_id3_frames(f, tag)
+    oversized = oversized_id3_frames(f)
     f.seek(tag)
     after = f.read(HEAD_BYTES)
     # What may follow an ID3v2 tag: an MPEG audio stream, ADTS AAC or FLAC (each read by ffmpeg
