@@ -34,7 +34,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from media import commands
-from media.ffmpeg import probe, sniff_input
+from media.ffmpeg import probe
 from media.gapless import EDGE_SAMPLES
 from media.ladder import AAC_CODERS, DEFAULT_LADDER, Ladder
 from transcoder.pipeline import ladder_passes, transcode
@@ -96,11 +96,12 @@ def run_bare(source: Path, out_dir: Path, ladder: Ladder) -> tuple[float, float]
     out_dir.mkdir()
     rate = ladder.sample_rate_for(44_100)
     probed = asyncio.run(probe(source))
-    fmt = asyncio.run(sniff_input(source))
     tail_from = probed.duration_ms * rate // 1000 - EDGE_SAMPLES
     edges = {"edges": EDGE_SAMPLES, "tail_from": tail_from}
     argvs = [
-        commands.hls_ladder_argv(source, fmt, ladder, rate, measure_loudness=i == 0, rungs=rungs, **edges)
+        commands.hls_ladder_argv(
+            source, probed.source, ladder, rate, measure_loudness=i == 0, rungs=rungs, **edges
+        )
         for i, rungs in enumerate(ladder_passes(ladder))
     ]
     cpu, started = _cpu_seconds(), time.perf_counter()

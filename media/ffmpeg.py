@@ -79,6 +79,9 @@ class ProbeResult:
     channels: int
     bit_rate: int | None
     has_cover: bool
+    source: Sniffed
+    """How the file is read (the input policy's verdict the probe ran under): the transcode reads it
+    the same way, without sniffing it again."""
     duration_estimated: bool = False
     """True when the demuxer guessed the duration from the bitrate (e.g. VBR MP3 without a Xing
     header): it may be several percent off and must not be used to detect truncation."""
@@ -200,6 +203,7 @@ def _probe_result(data: dict[str, Any], stderr: str, sniffed: Sniffed) -> ProbeR
         channels=channels,
         bit_rate=_to_int(stream.get("bit_rate")) or _to_int(fmt.get("bit_rate")),
         has_cover=has_cover,
+        source=sniffed,
         duration_estimated="Estimating duration from bitrate" in stderr,
     )
 

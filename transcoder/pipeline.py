@@ -46,7 +46,6 @@ from media.ffmpeg import (
     parse_ebur128_summary,
     parse_sample_count,
     run_ffmpeg,
-    sniff_input,
 )
 from media.ffmpeg import probe as probe_file
 from media.gapless import (
@@ -137,7 +136,6 @@ async def transcode(
     original, out_dir = _absolute(original), _absolute(out_dir)
     progress = _MonotonicProgress(on_progress)
     info = probed or await probe_file(original)
-    fmt = await sniff_input(original)
     await progress(_FFMPEG_START)
     sample_rate = ladder.sample_rate_for(info.sample_rate)
     await asyncio.to_thread(_remove_stale_siblings, out_dir)
@@ -153,8 +151,8 @@ async def transcode(
         passes = []
         for i, rungs in enumerate(ladder_passes(ladder)):
             argv = commands.hls_ladder_argv(
-                original, fmt, ladder, sample_rate, measure_loudness=i == 0, edges=edges, tail_from=tail_from,
-                rungs=rungs, blocks_file=blocks_file if i == 0 else None,
+                original, info.source, ladder, sample_rate, measure_loudness=i == 0, edges=edges,
+                tail_from=tail_from, rungs=rungs, blocks_file=blocks_file if i == 0 else None,
             )  # fmt: skip
             passes.append(
                 run_ffmpeg(
