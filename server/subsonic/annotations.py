@@ -18,10 +18,10 @@ from typing import Any
 
 from aiohttp import web
 
-from media.records import Track
 from server import keys
 from server.catalog.service import records
 from server.documents import utcnow
+from server.errors import NotFound as Hidden
 from server.playback.service import PlaybackRequest
 from server.subsonic.auth import Caller
 from server.subsonic.browsing import album_element, songs
@@ -46,9 +46,11 @@ async def _kind_of(request: web.Request, caller: Caller, item_id: str, kind: str
     annotation is only ever stored for something that exists."""
     catalog = request.app[keys.CATALOG]
     if kind is None:
-        doc = await catalog.tracks.find(item_id)
-        if doc is not None and catalog.can_see(caller.principal, Track.from_doc(doc)):
+        try:
+            await catalog.visible_track(caller.principal, item_id)
             return "song"
+        except Hidden:
+            pass  # no track this caller may see: perhaps an album or an artist
     if kind in (None, "album") and await catalog.albums.find(item_id) is not None:
         return "album"
     if kind in (None, "artist") and await catalog.artists.find(item_id) is not None:
