@@ -413,22 +413,22 @@ def _remove_if_abandoned(path: Path, now: float) -> bool:
 
 def _remove_stale_siblings(out_dir: Path) -> None:
     """Blocking: remove the temp and set-aside directories of ``out_dir`` that no live process holds."""
-    if not out_dir.parent.is_dir():
-        return
-    now = time.time()
-    for kind in ("tmp", "old", "new"):
-        for path in out_dir.parent.glob(f".{out_dir.name}.{kind}-*"):
-            _remove_if_abandoned(path, now)
+    _sweep(out_dir.parent, f".{out_dir.name}")
 
 
 def sweep_partial_ladders(hls_root: Path) -> int:
     """Blocking: remove every partial or set-aside ladder under ``hls_root`` that no live process holds
     (left by a process killed mid-transcode); how many were removed. Safe beside running transcodes."""
-    if not hls_root.is_dir():
+    return _sweep(hls_root, ".*")
+
+
+def _sweep(folder: Path, stem: str) -> int:
+    """Blocking: remove the abandoned ``<stem>.tmp-*``/``.old-*``/``.new-*`` directories in ``folder``."""
+    if not folder.is_dir():
         return 0
     now = time.time()
     removed = 0
     for kind in ("tmp", "old", "new"):
-        for path in hls_root.glob(f".*.{kind}-*"):
+        for path in folder.glob(f"{stem}.{kind}-*"):
             removed += _remove_if_abandoned(path, now)
     return removed
