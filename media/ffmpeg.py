@@ -57,6 +57,9 @@ BUSY_CPU_SHARE = 0.25
 file: the file is too complex. Why so low a share: a sound file costs ffprobe ~50 ms of CPU, so one that
 reaches a 30 s limit with even a quarter of a core has cost 150 times that - the file, not a busy
 machine. A tool that waited (stopped, starved, stuck on a slow disk) has next to no CPU time."""
+COMPLEX_MIN_CPU_S = 1.0
+"""...and at least this much CPU time in all: under a short limit (a test's, or a run cut off as it
+started) a share says nothing, a second of work on one file does (20 times what a probe costs)."""
 STDERR_TAIL_LINES = 500
 _MAX_LINE = 2000
 _LOG_PREFIX_RE = re.compile(r"^\[[^\]]+ @ 0x[0-9a-f]+\]\s*")
@@ -441,10 +444,11 @@ def _timed_out(
     proc: asyncio.subprocess.Process, tool: str, limit: float | None, started: float
 ) -> MediaError:
     """The error for a run that hit its limit (called before the child is reaped): the file's fault
-    when the tool had at least :data:`BUSY_CPU_SHARE` of a core all along, the machine's otherwise."""
+    when the tool had at least :data:`BUSY_CPU_SHARE` of a core all along (and
+    :data:`COMPLEX_MIN_CPU_S` in all), the machine's otherwise."""
     cpu = _cpu_seconds(proc.pid)
     wall = time.monotonic() - started
-    if cpu is not None and cpu >= BUSY_CPU_SHARE * wall:
+    if cpu is not None and cpu >= max(BUSY_CPU_SHARE * wall, COMPLEX_MIN_CPU_S):
         return FileTooComplex(f"{tool} was still working on the file after {limit:g} s")
     return ToolTimedOut(f"{tool} did not finish within {limit:g} s")
 
