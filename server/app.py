@@ -99,6 +99,9 @@ def create_app(settings: Settings) -> web.Application:
             rate_limit_middleware,
         ],
         client_max_size=1024 * 1024,
+        # Subsonic apps post id lists as repeated form fields: a 1,000-entry play queue, a 5,000-track
+        # playlist. aiohttp's default of 1,000 fields answered them 413; the 1 MB cap bounds memory.
+        client_max_fields=10_000,
     )
     app[keys.SETTINGS] = settings
     app[keys.REDIS] = redis

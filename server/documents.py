@@ -35,14 +35,12 @@ def utcnow() -> datetime:
 
 
 def any_of(field: str, values: Sequence[Any]) -> dict[str, Any]:
-    """A filter matching documents whose ``field`` is one of ``values``.
+    """A filter matching documents whose ``field`` is one of ``values`` (any number of them).
 
-    Written as ``$or`` of equalities rather than ``$in``; MongoDB plans both alike, and so does the
-    embedded store (the earlier embedded engine scanned the whole collection for ``$in``).
+    ``$in``: MongoDB answers it from an index, and so does the embedded store (SQL ``IN`` over the
+    same expression index), for 10,000 ids as for two.
     """
     values = list(dict.fromkeys(values))
-    if not values:
-        return {field: {"$in": []}}  # matches nothing; "$or" may not be empty
     if len(values) == 1:
         return {field: values[0]}
-    return {"$or": [{field: v} for v in values]}
+    return {field: {"$in": values}}

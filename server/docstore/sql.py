@@ -100,18 +100,52 @@ def _conjunction(query: dict[str, Any], arrays: Collection[str], params: list[An
                 clauses.extend(inner)
                 exact = exact and sub_exact
         elif key == "$or":
+            one_field = _one_field_values(condition)
+            if one_field is not None:
+                # Ids written as an $or of equalities: one IN, not a chain SQLite would refuse past 1,000.
+                exact = _compile_field(one_field[0], {"$in": one_field[1]}, arrays, params, clauses) and exact
+                continue
             # The OR of supersets is a superset, and exact when every branch is.
             branches = []
             for sub in condition:
                 inner, sub_exact = _conjunction(sub, arrays, params)
                 branches.append("(" + (" AND ".join(inner) if inner else "1") + ")")
                 exact = exact and sub_exact
-            clauses.append("(" + " OR ".join(branches) + ")" if branches else "0")
+            clauses.append(_balanced_or(branches))
         elif key.startswith("$"):
             exact = False
         else:
             exact = _compile_field(key, condition, arrays, params, clauses) and exact
     return clauses, exact
+
+
+def _one_field_values(branches: Any) -> tuple[str, list[Any]] | None:
+    """(field, values) when every branch of an ``$or`` is ``{field: plain value}`` of one field."""
+    if not isinstance(branches, list) or len(branches) < 2:
+        return None
+    path = None
+    values = []
+    for branch in branches:
+        if not isinstance(branch, dict) or len(branch) != 1:
+            return None
+        ((key, value),) = branch.items()
+        if key.startswith("$") or (path is not None and key != path) or not _scalar(value):
+            return None
+        path = key
+        values.append(value)
+    assert path is not None
+    return path, values
+
+
+def _balanced_or(branches: list[str]) -> str:
+    """``a OR b OR …`` nested as a balanced tree: SQLite parses a flat chain one level per term and
+    refuses an expression deeper than 1,000."""
+    if not branches:
+        return "0"
+    if len(branches) == 1:
+        return branches[0]
+    middle = len(branches) // 2
+    return f"({_balanced_or(branches[:middle])} OR {_balanced_or(branches[middle:])})"
 
 
 def _compile_field(

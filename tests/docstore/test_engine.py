@@ -255,3 +255,28 @@ def test_counts_are_kept_until_the_collection_changes_in_any_process(tmp_path: P
     assert first.count("tracks", {"status": "ready"}) == 7
     first.close()
     second.close()
+
+
+def test_ten_thousand_ids_in_one_filter(tmp_path: Path) -> None:
+    """``$in`` and an ``$or`` of one field's equalities are one SQL ``IN`` through the index: SQLite
+    refuses an expression deeper than 1,000, which a flat OR chain of 1,000 terms is. An ``$or`` of
+    different fields nests as a balanced tree, and a path holding arrays is matched in Python."""
+    store = DocumentFile(tmp_path / "t.sqlite3", "t")
+    store.create_index("c", [("k", 1)], "k_1", False, None)
+    store.insert_many("c", [{"_id": f"d{n:05d}", "k": n, "tags": [n]} for n in range(12_000)], ordered=True)
+    wanted = list(range(0, 20_000, 2))  # 10,000 values, half of them present
+    present = [f"d{n:05d}" for n in wanted if n < 12_000]
+    assert len(present) == 6000
+    for query in (
+        {"k": {"$in": wanted}},
+        {"$or": [{"k": n} for n in wanted]},
+        {"_id": {"$in": [f"d{n:05d}" for n in wanted]}},
+        {"$or": [{"_id": f"d{n:05d}"} if n % 4 else {"k": n} for n in wanted]},
+        {"tags": {"$in": wanted}},
+    ):
+        got = store.find("c", query)
+        assert [d["_id"] for d in got] == present, next(iter(query))
+        assert store.count("c", query) == 6000
+    plan = " | ".join(store.explain("c", {"k": {"$in": wanted}}))
+    assert "USING INDEX" in plan, plan
+    store.close()
