@@ -15,6 +15,7 @@ from datetime import datetime
 from typing import Any, Literal
 
 from server.catalog.deletions import Deletions
+from server.documents import any_of
 from server.handles import Database
 
 Kind = Literal["artist", "album", "track"]
@@ -104,6 +105,9 @@ class SearchStore:
         wanted = list(dict.fromkeys(ids))
         if not wanted:
             return {}
-        flt = {"_id": wanted[0]} if len(wanted) == 1 else {"$or": [{"_id": i} for i in wanted]}
-        docs = await self._coll(kind).find(flt, FIELDS[kind] if projected else None).to_list(None)
+        docs = (
+            await self._coll(kind)
+            .find(any_of("_id", wanted), FIELDS[kind] if projected else None)
+            .to_list(None)
+        )
         return {d["_id"]: d for d in docs}
