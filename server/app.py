@@ -58,6 +58,7 @@ from server.playlists import routes as playlist_routes
 from server.realtime.devices import DeviceRegistry
 from server.realtime.hub import RealtimeHub
 from server.recommend import routes as recommend_routes
+from server.recommend.trending import TrendingCounter
 from server.search import routes as search_routes
 from server.search.context import discovery_ctx
 from server.settings import Settings
@@ -232,6 +233,7 @@ async def _playback_ctx(app: web.Application) -> AsyncIterator[None]:
         history=app[keys.HISTORY],
         tracks=app[keys.TRACKS],
         events=app[keys.EVENTS],
+        counted=TrendingCounter(app[keys.REDIS], settings.redis_prefix),
     )
     yield
 

@@ -35,6 +35,10 @@ from server.playback.store import HistoryStore
 Presence = Callable[[str], Awaitable[bool]]
 """Whether a device of the user (by id) is still connected."""
 
+Counted = Callable[[str, str | None], Awaitable[None]]
+"""Told of each counted play: (track id, its genre); trending counts them
+(:class:`server.recommend.trending.TrendingCounter`)."""
+
 COUNT_AFTER_MS = 30_000
 """A listen counts once heard this long, or half the track if that is shorter."""
 
@@ -70,12 +74,14 @@ class PlaybackService:
         history: HistoryStore,
         tracks: TrackStore,
         events: EventPublisher,
+        counted: Counted | None = None,
         clock: Callable[[], int] = now_ms,
     ) -> None:
         self._states = states
         self._history = history
         self._tracks = tracks
         self._events = events
+        self._counted = counted
         self._clock = clock
 
     async def state(self, user_id: str, *, present: Presence | None = None) -> PlaybackPayload:
@@ -129,7 +135,7 @@ class PlaybackService:
         )
         await self._history.record_heard(listen_id, int(track.get("duration_ms") or 0))
         if await self._history.mark_counted(listen_id):
-            await self._history.count_play(track_id)
+            await self._count(track_id)
 
     async def device_gone(self, user_id: str, device_id: str) -> PlaybackPayload | None:
         """Pause if ``device_id`` is the device playing (its last connection ended); the new state, or
@@ -218,7 +224,15 @@ class PlaybackService:
         if result.prior_advanced_ms > 0:
             await self._history.record_heard(listen_id, result.prior_heard_ms)
         if result.prior_crossed and result.prior_track_id and await self._history.mark_counted(listen_id):
-            await self._history.count_play(result.prior_track_id)
+            await self._count(result.prior_track_id)
+
+    async def _count(self, track_id: str) -> None:
+        """A listen just counted (once: its flag flipped): the play count, then trending."""
+        await self._history.count_play(track_id)
+        if self._counted is not None:
+            track = await self._tracks.find(track_id)
+            if track is not None:  # deleted meanwhile: nothing to trend
+                await self._counted(track_id, track.get("genre"))
 
 
 def _datetime(ms: int) -> datetime:

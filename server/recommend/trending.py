@@ -6,7 +6,8 @@ last ``DAYS`` days with weights halving every ``HALF_LIFE_DAYS`` (``ZUNIONSTORE 
 for ``CACHE_SECONDS``. Day buckets keep scores small and exact, need no rescaling, and clean
 themselves up; the decay is applied when reading, so changing it needs no migration.
 
-The playback code calls :func:`record_play` once per counted play.
+Playback tells a :class:`TrendingCounter` of every counted play (the web player's listens past 30 s or
+half the track, and Subsonic scrobbles with ``submission=true``), once per listen.
 """
 
 from __future__ import annotations
@@ -46,6 +47,17 @@ async def record_play(
             # Within the cap this removes nothing; past it, the least played of the day go.
             pipe.zremrangebyrank(key, 0, -KEEP_PER_DAY - 1)
         await pipe.execute()
+
+
+class TrendingCounter:
+    """:func:`record_play` bound to one Redis and prefix: what playback calls per counted play."""
+
+    def __init__(self, redis: aioredis.Redis, prefix: str) -> None:
+        self._redis = redis
+        self._prefix = prefix
+
+    async def __call__(self, track_id: str, genre: str | None) -> None:
+        await record_play(self._redis, self._prefix, track_id, genre)
 
 
 async def trending(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -10,8 +11,9 @@ from aiohttp.test_utils import TestClient
 from server import keys
 from server.documents import new_id
 from server.recommend.trending import record_play, trending
-from tests.helpers import error_code, signed_in
+from tests.helpers import error_code, make_track, signed_in, wait_for_track
 from tests.search.catalog_docs import Catalog
+from tests.subsonic.conftest import app_account, token_auth
 
 
 async def _catalog(client: TestClient) -> dict[str, str]:
@@ -129,3 +131,45 @@ async def test_similar_to_a_track(client: TestClient) -> None:
     resp = await client.get("/api/v1/recommendations", params={"limit": "0"}, headers=headers)
     assert resp.status == 400 and error_code(await resp.json()) == "invalid_input"
     assert user["_id"]
+
+
+async def test_counted_plays_trend_through_the_http_api(client: TestClient) -> None:
+    """Trending comes from counted listens: the web player's (past half of a 2 s track) and Subsonic
+    scrobbles with ``submission=true``, by the same rule; a listen stopped at once counts nothing."""
+    artist = await app_account(client, "artist")
+    ids = {}
+    for title, genre in (("Dawn", "Jazz"), ("Dusk", "Metal")):
+        made = await make_track(
+            client, artist.headers, "mp3", seconds=2, fields={"title": title, "artist": "X", "genre": genre}
+        )
+        ids[title] = (await wait_for_track(client, artist.headers, made["id"]))["id"]
+    listener = await app_account(client, "listener")
+    headers = listener.headers
+    assert await _get(client, "/api/v1/recommendations/trending", headers) == []
+
+    async def command(action: str, **body: Any) -> None:
+        resp = await client.post(f"/api/v1/playback/{action}", json=body, headers=headers)
+        assert resp.status == 200, await resp.text()
+
+    await command("play", track_id=ids["Dawn"], device_id="web")
+    await asyncio.sleep(1.3)  # heard past half of the track: the listen counts when it ends
+    await command("play", track_id=ids["Dusk"], device_id="web")
+    await command("stop")  # Dusk heard for a moment: not counted
+    trending = await _get(client, "/api/v1/recommendations/trending", headers)
+    assert [t["title"] for t in trending] == ["Dawn"] and trending[0]["reason"] == "Trending now"
+
+    async def scrobble(track_id: str, submission: str) -> None:
+        params = {**token_auth(listener), "v": "1.16.1", "c": "Phone", "f": "json", "id": track_id}
+        resp = await client.get("/rest/scrobble", params={**params, "submission": submission})
+        assert (await resp.json())["subsonic-response"]["status"] == "ok"
+
+    await scrobble(ids["Dusk"], "false")  # now playing: a listen starts on the app's device
+    await scrobble(ids["Dusk"], "true")  # ends that listen, heard for a moment: not counted
+    await scrobble(ids["Dusk"], "true")  # plays the server never saw: one counted listen each
+    await scrobble(ids["Dusk"], "true")
+    # The view is cached for a while (CACHE_SECONDS): a genre asked for the first time is fresh.
+    metal = await _get(client, "/api/v1/recommendations/trending", headers, genre="Metal")
+    assert [t["title"] for t in metal] == ["Dusk"]
+    assert await _get(client, "/api/v1/recommendations/trending", headers, genre="Jazz") != []
+    history = await (await client.get("/api/v1/me/history", headers=headers)).json()
+    assert sum(item["counted"] for item in history["items"]) == 3
