@@ -51,10 +51,12 @@ from server.openapi import api as openapi_routes
 from server.openapi import build_openapi
 from server.pages.routes import setup_pages
 from server.playback import routes as playback_routes
+from server.playback.queues import PlayQueues
 from server.playback.service import PlaybackService
 from server.playback.state import PlaybackStates
 from server.playback.store import HistoryStore
 from server.playlists import routes as playlist_routes
+from server.playlists.store import PlaylistStore
 from server.realtime.devices import DeviceRegistry
 from server.realtime.hub import RealtimeHub
 from server.recommend import routes as recommend_routes
@@ -67,6 +69,7 @@ from server.subsonic.marks import Annotations
 from server.subsonic.routes import setup_subsonic
 from server.supervisor import Supervisor
 from server.users import routes as user_routes
+from server.users.removal import AccountRemoval
 from server.users.store import UserStore
 from transcoder.albums import AlbumLoudness
 
@@ -234,6 +237,18 @@ async def _playback_ctx(app: web.Application) -> AsyncIterator[None]:
         tracks=app[keys.TRACKS],
         events=app[keys.EVENTS],
         counted=TrendingCounter(app[keys.REDIS], settings.redis_prefix),
+    )
+    app[keys.PLAY_QUEUES] = PlayQueues(app[keys.REDIS], settings.redis_prefix)
+    app[keys.ACCOUNTS] = AccountRemoval(
+        users=app[keys.USERS],
+        auth=app[keys.AUTH],
+        app_passwords=app[keys.APP_PASSWORDS],
+        annotations=app[keys.ANNOTATIONS],
+        playlists=PlaylistStore(app[keys.DB]),
+        history=app[keys.HISTORY],
+        playback=PlaybackStates(app[keys.REDIS], settings.redis_prefix),
+        devices=DeviceRegistry(app[keys.REDIS], settings.redis_prefix),
+        queues=app[keys.PLAY_QUEUES],
     )
     yield
 

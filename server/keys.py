@@ -43,6 +43,9 @@ RECOMMEND = web.AppKey("recommend", "RecommendService")
 SUPERVISOR = web.AppKey("supervisor", "Supervisor")
 APP_PASSWORDS = web.AppKey("app_passwords", "AppPasswordStore")
 ANNOTATIONS = web.AppKey("annotations", "Annotations")
+PLAY_QUEUES = web.AppKey("play_queues", "PlayQueues")
+ACCOUNTS = web.AppKey("accounts", "AccountRemoval")
+"""Deleting an account and everything it owns (``server/users/removal.py``)."""
 SERVER_VERSION = web.AppKey("server_version", str)
 
 # Per-request state.

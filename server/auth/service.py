@@ -117,6 +117,11 @@ class AuthService:
         if self._revocations is not None:
             await self._revocations.revoke_user(user_id)
 
+    async def forget_user(self, user_id: str) -> None:
+        """A deleted account: its logins end (tombstones, media URLs) and their records go."""
+        await self.revoke_user(user_id)
+        await self._logins.forget_user(user_id)
+
     # -- logins ---------------------------------------------------------------------------------
 
     async def start_login(self, user: User, device: str = "") -> TokenPair:

@@ -56,6 +56,10 @@ class LoginStore:
     async def revoke(self, login_id: str) -> None:
         await self._logins.update_one({"_id": login_id}, {"$set": {"revoked": True}})
 
+    async def forget_user(self, user_id: str) -> None:
+        """Every login of a deleted account, revoked or not (their tombstones are in Redis)."""
+        await self._logins.delete_many({"user_id": user_id})
+
     async def revoke_user(self, user_id: str) -> list[str]:
         ids = [
             d["_id"] for d in await self._logins.find({"user_id": user_id, "revoked": False}).to_list(None)

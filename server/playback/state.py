@@ -111,6 +111,9 @@ class PlaybackStates:
     def key(self, user_id: str) -> str:
         return f"{self._prefix}playback:{user_id}"
 
+    async def forget(self, user_id: str) -> None:
+        await self._redis.delete(self.key(user_id))
+
     async def get(self, user_id: str) -> PlaybackState:
         raw = await self._redis.hgetall(self.key(user_id))
         fields = {k.decode(): v.decode() for k, v in raw.items()}

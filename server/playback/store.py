@@ -53,6 +53,10 @@ class HistoryStore:
         )
         return result.modified_count == 1
 
+    async def forget_user(self, user_id: str) -> None:
+        """A deleted account's listens. Play counts and trending keep them, as anonymous numbers."""
+        await self._history.delete_many({"user_id": user_id})
+
     async def count_play(self, track_id: str) -> None:
         # A deleted track simply matches nothing.
         await self._tracks.update_one({"_id": track_id}, {"$inc": {"play_count": 1}})

@@ -71,6 +71,10 @@ class PlaylistStore:
         if result.deleted_count == 0:
             raise NotFound("No such playlist.", code="playlist_not_found")
 
+    async def delete_owned(self, user_id: str) -> None:
+        """Every playlist of a deleted account (public ones too: they were theirs)."""
+        await self._playlists.delete_many({"user_id": user_id})
+
     async def insert_tracks(self, playlist_id: str, track_ids: Sequence[str], position: int) -> Doc:
         """Insert ``track_ids`` before ``position`` atomically (past the end appends)."""
         doc = await self._playlists.find_one_and_update(

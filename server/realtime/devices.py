@@ -52,6 +52,12 @@ class DeviceRegistry:
             pipe.set(self._presence(user_id, device_id), 1, ex=PRESENCE_TTL)
             await pipe.execute()
 
+    async def forget(self, user_id: str) -> None:
+        """A deleted account's device counts and presence marks."""
+        devices = await self._redis.hkeys(self._key(user_id))
+        names = [self._presence(user_id, d.decode() if isinstance(d, bytes) else d) for d in devices]
+        await self._redis.delete(self._key(user_id), *names)
+
     async def heartbeat(self, devices: set[tuple[str, str]]) -> None:
         """Keep the (user id, device id) pairs this process holds connections of present."""
         if not devices:

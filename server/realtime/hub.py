@@ -38,7 +38,7 @@ from media.events import (
 from server.api import field_errors
 from server.auth.service import AuthService
 from server.documents import MONGO_DOWN, REDIS_DOWN
-from server.errors import AppError, Invalid, NotFound, ServiceUnavailable
+from server.errors import AppError, Invalid, NotFound, ServiceUnavailable, Unauthorized
 from server.events import EventBus
 from server.playback.schemas import DEVICE_ID, CommandIn
 from server.playback.service import PlaybackRequest, PlaybackService
@@ -52,6 +52,10 @@ SOCKETIO_PATH = "socket.io"
 _DEVICE_ID = re.compile(DEVICE_ID)
 _CONNECTED_WAIT = (0.005, 400)
 """(sleep seconds, attempts) while waiting for Socket.IO to finish accepting a connection."""
+
+
+CLOSE_AFTER_REFUSAL = 0.5
+"""Seconds between refusing a command of an ended sign-in and closing its connection."""
 
 
 def make_socket_server(settings: Settings) -> socketio.AsyncServer:
@@ -136,7 +140,9 @@ class RealtimeHub:
         elif not isinstance(device_id, str) or not _valid_device(device_id):
             raise _refused(Invalid("device_id must be 1-64 of A-Z a-z 0-9 . _ : -"))
         user_id = principal.user_id
-        await self.sio.save_session(sid, {"user_id": user_id, "device_id": device_id})
+        await self.sio.save_session(
+            sid, {"user_id": user_id, "device_id": device_id, "login_id": principal.login_id}
+        )
         await self.sio.enter_room(sid, user_id)
         await self.sio.enter_room(sid, device_room(user_id, device_id))
         await self._devices.connected(user_id, device_id)
@@ -198,8 +204,13 @@ class RealtimeHub:
             return await self._fail(sid, AppError())
 
     async def _command(self, sid: str, data: Any) -> dict[str, Any]:
-        assert self._playback is not None and self._devices is not None
+        assert self._playback is not None and self._devices is not None and self._auth is not None
         session = await self.sio.get_session(sid)
+        # A sign-in that ended after the connection (sign-out, disabled or deleted account) commands
+        # nothing more: the connection is closed just after this refusal is answered.
+        if await self._auth.principal_from_login(session["login_id"], via="socket") is None:
+            self.sio.start_background_task(self._close_later, sid)
+            raise Unauthorized("This sign-in has ended; sign in again.", code="token_revoked")
         try:
             cmd = CommandIn.model_validate(data)
         except ValidationError as exc:
@@ -236,6 +247,11 @@ class RealtimeHub:
             )
             await self.sio.emit(PLAYBACK_COMMAND, dict(forwarded), to=device_room(user_id, target))
         return {"ok": True, "state": dict(applied.state)}
+
+    async def _close_later(self, sid: str) -> None:
+        # The acknowledgement goes out when the handler returns: closing at once could overtake it.
+        await asyncio.sleep(CLOSE_AFTER_REFUSAL)
+        await self.sio.disconnect(sid)
 
     async def _fail(self, sid: str, exc: AppError) -> dict[str, Any]:
         error = ErrorPayload(code=exc.code, message=exc.message, details=exc.details)

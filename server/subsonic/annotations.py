@@ -11,7 +11,6 @@ songs the app saved, so an app resumes where the browser stopped and the reverse
 
 from __future__ import annotations
 
-import json
 import re
 from datetime import UTC, datetime
 from typing import Any
@@ -22,13 +21,13 @@ from server import keys
 from server.catalog.service import records
 from server.documents import utcnow
 from server.errors import NotFound as Hidden
+from server.playback.queues import SavedQueue
 from server.playback.service import PlaybackRequest
 from server.subsonic.auth import Caller
 from server.subsonic.browsing import album_element, songs
 from server.subsonic.protocol import Generic, MissingParameter, NotFound, Params
 from server.timestamps import iso
 
-QUEUE_TTL = 30 * 86400
 MAX_QUEUE = 1000
 MAX_TIME_MS = 253_402_300_799_000
 _DEVICE_CHARS = re.compile(r"[^A-Za-z0-9._:-]")
@@ -137,17 +136,12 @@ async def scrobble(request: web.Request, params: Params, caller: Caller | None) 
     await playback.scrobble(caller.user.id, track_id, device, played_at)
 
 
-def _queue_key(request: web.Request, user_id: str) -> str:
-    return f"{request.app[keys.SETTINGS].redis_prefix}playqueue:{user_id}"
-
-
 async def get_play_queue(request: web.Request, params: Params, caller: Caller | None) -> dict[str, Any]:
     assert caller is not None
     catalog = request.app[keys.CATALOG]
     state = await request.app[keys.PLAYBACK].state(caller.user.id)
-    raw = await request.app[keys.REDIS].get(_queue_key(request, caller.user.id))
-    saved = json.loads(raw) if raw else {}
-    ids: list[str] = saved.get("ids", [])
+    saved = await request.app[keys.PLAY_QUEUES].get(caller.user.id)
+    ids = saved.ids
     current = state["track_id"]
     if current and current not in ids:
         ids = [current]  # the browser moved on to something else: that is the queue now
@@ -163,7 +157,7 @@ async def get_play_queue(request: web.Request, params: Params, caller: Caller | 
             "position": state["position_ms"],
             "username": caller.user.username,
             "changed": state["updated_at"],
-            "changedBy": state["device_id"] or saved.get("client") or "",
+            "changedBy": state["device_id"] or saved.client or "",
             "entry": await songs(request, caller, visible),
         }
     }
@@ -176,9 +170,7 @@ async def save_play_queue(request: web.Request, params: Params, caller: Caller |
     position = params.integer("position", 0) or 0
     if current and current not in ids:
         raise Generic("current must be one of the ids.")
-    await request.app[keys.REDIS].set(
-        _queue_key(request, caller.user.id), json.dumps({"ids": ids, "client": params.get("c")}), ex=QUEUE_TTL
-    )
+    await request.app[keys.PLAY_QUEUES].save(caller.user.id, SavedQueue(ids, params.get("c")))
     if current:
         await request.app[keys.CATALOG].visible_track(caller.principal, current)
         await request.app[keys.PLAYBACK].cue(caller.user.id, current, position, app_device(params))

@@ -79,11 +79,10 @@ async def patch_user(request: web.Request, body: UserAdminPatch) -> UserOut:
 
 @api.route("DELETE", "/users/{id}", roles=ADMIN, status=204, tags=["users"])
 async def delete_user(request: web.Request) -> None:
-    """Delete an account (admin); its sign-ins end, its app passwords, stars and ratings go."""
+    """Delete an account (admin) and everything it owns: sign-ins, app passwords, playlists, play
+    history, stars and ratings, playback state, devices, the saved play queue. Uploads stay in the
+    catalog. A delete that failed half-way leaves the account disabled; deleting it again completes."""
     user_id = request.match_info["id"]
     if user_id == request[keys.PRINCIPAL].user_id:
         raise Conflict("Admins cannot delete themselves.", code="self_lockout")
-    await request.app[keys.USERS].delete(user_id)
-    await request.app[keys.AUTH].revoke_user(user_id)
-    await request.app[keys.APP_PASSWORDS].delete_all(user_id)
-    await request.app[keys.ANNOTATIONS].forget_user(user_id)
+    await request.app[keys.ACCOUNTS].delete(user_id)
