@@ -18,17 +18,20 @@ answer a range of an object with the validators (size, ETag, modification time) 
 from __future__ import annotations
 
 import asyncio
+import fcntl
 import hashlib
 import os
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Protocol
+from typing import Any, Protocol, TypeVar
 from urllib.parse import urlsplit
 
 from media.layout import check_relative, safe_resolve
+
+T = TypeVar("T")
 
 CHUNK = 256 * 1024
 """Bytes per read when streaming an object."""
@@ -44,6 +47,10 @@ class StorageError(Exception):
 
 class ObjectMissing(StorageError):
     """No object under that key."""
+
+
+class WriteConflict(StorageError):
+    """A conditional put found the object changed (or created) by another writer."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -108,6 +115,15 @@ class MediaStore(Protocol):
 
     async def delete(self, keys: list[str]) -> None:
         """Remove these objects; keys with no object are no error."""
+        ...
+
+    async def read_versioned(self, key: str) -> tuple[bytes, str] | None:
+        """A small object whole with its version tag (the ETag), read in one step; None if absent."""
+        ...
+
+    async def put_if(self, key: str, data: bytes, expected: str | None) -> None:
+        """Put ``data`` only while the object is still at version ``expected`` (None: while there is
+        none); :class:`WriteConflict` when another writer got there first. A compare-and-swap."""
         ...
 
     async def presign(self, key: str, expires_in: timedelta) -> str | None:
@@ -189,6 +205,46 @@ class LocalMediaStore:
                 self.path(key).unlink(missing_ok=True)
 
         await asyncio.to_thread(remove)
+
+    async def read_versioned(self, key: str) -> tuple[bytes, str] | None:
+        return await asyncio.to_thread(self._locked, key, self._read_current)
+
+    async def put_if(self, key: str, data: bytes, expected: str | None) -> None:
+        def swap(path: Path) -> None:
+            current = self._read_current(path)
+            if (current[1] if current else None) != expected:
+                raise WriteConflict(key)
+            tmp = path.with_name(f".{path.name}.{uuid.uuid4().hex}.tmp")
+            try:
+                with open(tmp, "wb") as out:
+                    out.write(data)
+                    out.flush()
+                    os.fsync(out.fileno())
+                os.replace(tmp, path)
+            finally:
+                tmp.unlink(missing_ok=True)
+
+        await asyncio.to_thread(self._locked, key, swap)
+
+    def _locked(self, key: str, call: Callable[[Path], T]) -> T:
+        """Blocking: ``call(path)`` under the exclusive ``flock`` of the key's hidden lock file beside it
+        (writers through any process or container sharing the folder take turns)."""
+        path = self.path(key)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd = os.open(path.with_name(f".{path.name}.lock"), os.O_RDWR | os.O_CREAT, 0o644)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX)
+            return call(path)
+        finally:
+            os.close(fd)
+
+    @staticmethod
+    def _read_current(path: Path) -> tuple[bytes, str] | None:
+        try:
+            data = path.read_bytes()
+        except (FileNotFoundError, NotADirectoryError):
+            return None
+        return data, '"' + hashlib.sha256(data).hexdigest() + '"'
 
     async def presign(self, key: str, expires_in: timedelta) -> str | None:
         return None  # local files are sent by the server (or nginx), never by a URL of their own
@@ -359,6 +415,44 @@ class S3MediaStore:
             return
         except Exception as exc:
             raise _storage_error(exc, keys[0]) from exc
+
+    async def read_versioned(self, key: str) -> tuple[bytes, str] | None:
+        import obstore
+
+        _check_key(key)
+        try:
+            result = await obstore.get_async(self._store, key)
+            data = bytes(await result.bytes_async())
+        except FileNotFoundError:
+            return None
+        except Exception as exc:
+            error = _storage_error(exc, key)
+            if isinstance(error, ObjectMissing):
+                return None
+            raise error from exc
+        etag = result.meta.get("e_tag")
+        if not etag:
+            raise StorageError(f"the bucket gave no ETag for {key}")
+        return data, etag
+
+    async def put_if(self, key: str, data: bytes, expected: str | None) -> None:
+        import obstore
+        from obstore.exceptions import AlreadyExistsError, PreconditionError
+
+        _check_key(key)
+        # S3 conditional writes: If-None-Match: * to create, If-Match: <ETag> to replace.
+        mode: Any = "create" if expected is None else {"e_tag": expected}
+        try:
+            await obstore.put_async(self._store, key, data, mode=mode)
+        except (AlreadyExistsError, PreconditionError) as exc:
+            raise WriteConflict(key) from exc
+        except FileNotFoundError as exc:  # If-Match on an object deleted meanwhile
+            raise WriteConflict(key) from exc
+        except Exception as exc:
+            error = _storage_error(exc, key)
+            if isinstance(error, ObjectMissing):
+                raise WriteConflict(key) from exc
+            raise error from exc
 
     async def presign(self, key: str, expires_in: timedelta) -> str | None:
         import obstore

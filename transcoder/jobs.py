@@ -152,6 +152,13 @@ class JobStore:
         )
         return None if doc is None else Job.from_doc(doc)
 
+    async def holds(self, job_id: str, worker_id: str, attempt: int) -> bool:
+        """Whether ``worker_id`` still runs the job as attempt ``attempt`` (a take-over changes both)."""
+        found = await self._jobs.find_one(
+            {"_id": job_id, "state": "running", "worker_id": worker_id, "attempts": attempt}, {"_id": 1}
+        )
+        return found is not None
+
     async def finish(self, job_id: str, worker_id: str, *, elapsed_s: float) -> bool:
         """running → done; False when ``worker_id`` no longer owns the job."""
         now = utcnow()

@@ -37,6 +37,7 @@ from typing import Any
 
 from media import commands
 from media.errors import MediaError, NotAudio, TranscodeFailed
+from media.fencing import GENERATION_FILE, Fence
 from media.ffmpeg import (
     FfmpegRun,
     ProbeResult,
@@ -123,6 +124,7 @@ async def transcode(
     ladder: Ladder = DEFAULT_LADDER,
     timeout: float | None = None,  # noqa: ASYNC109 - becomes TranscodeFailed, see run_ffmpeg
     probed: ProbeResult | None = None,
+    fence: Fence | None = None,
 ) -> TranscodeResult:
     """Transcode ``original`` into the HLS ladder at ``out_dir`` (replaced atomically if it exists).
 
@@ -189,7 +191,10 @@ async def transcode(
         problems = await asyncio.to_thread(validate_ladder, work)
         if problems:
             raise TranscodeFailed("the HLS output failed validation: " + "; ".join(problems[:3]))
-        await asyncio.to_thread(_publish, work, out_dir)
+        if fence is None:
+            await asyncio.to_thread(_publish, work, out_dir)
+        else:
+            await _publish_fenced(work, out_dir, fence)
     except BaseException:
         # Synchronous on purpose: this also runs on cancellation, where awaiting is unreliable; the
         # directory holds a few hundred files at most.
@@ -342,17 +347,19 @@ async def _try_cover(original: Path, dest: Path) -> bool:
     return True
 
 
-def _publish(work: Path, out_dir: Path) -> None:
+def _publish(work: Path, out_dir: Path, locked: int | None = None) -> None:
     """Blocking: move ``work`` to ``out_dir``; an existing ``out_dir`` is moved aside first, then deleted.
 
     Both renames are within one directory, hence atomic. Between them ``out_dir`` briefly does not
     exist (a reader gets a 404 and retries); if the second rename fails the old ladder is put back.
+    ``locked``: a descriptor of ``out_dir`` whose lock the caller holds already.
     """
     if not out_dir.exists():
         os.rename(work, out_dir)
         return
     old = out_dir.parent / f".{out_dir.name}.old-{int(time.time())}-{uuid.uuid4().hex[:8]}"
-    held = _lock_dir(out_dir)  # locked before it is named .old-: a sweep never takes it from us
+    # Locked before it is named .old-: a sweep never takes it from us.
+    held = _lock_dir(out_dir) if locked is None else os.dup(locked)
     try:
         os.rename(out_dir, old)
         try:
@@ -363,6 +370,72 @@ def _publish(work: Path, out_dir: Path) -> None:
         shutil.rmtree(old, ignore_errors=True)
     finally:
         os.close(held)
+
+
+PUBLISH_LOCK_WAIT_S = 120.0
+"""How long a publish waits for the track's ladder lock (held for milliseconds, unless its holder is
+frozen) before it gives up, to be retried."""
+
+
+async def _publish_fenced(work: Path, out_dir: Path, fence: Fence) -> None:
+    """Swap ``work`` in as ``out_dir`` only while ``fence`` holds and no newer generation is published.
+
+    The check and the renames run under the ``flock`` of the published directory itself (created empty
+    for a first publish; across processes and containers sharing the folder): a publisher frozen after
+    its check keeps the lock, and the newer claim publishes after it, replacing what it put.
+    """
+    await asyncio.to_thread((work / GENERATION_FILE).write_text, str(fence.generation))
+    held = await _lock_published(out_dir, PUBLISH_LOCK_WAIT_S)
+    try:
+        await fence.check(await asyncio.to_thread(_published_generation, out_dir))
+        await asyncio.to_thread(_publish, work, out_dir, held)
+    finally:
+        os.close(held)
+
+
+async def _lock_published(out_dir: Path, wait_s: float) -> int:
+    """A descriptor of the directory at ``out_dir`` holding its exclusive ``flock``.
+
+    Polled without blocking a thread (a thread stuck in ``flock`` could not be cancelled and would take
+    the lock after we gave up). A lock won on a directory that a publish renamed away meanwhile is
+    dropped and the new one at ``out_dir`` is locked instead.
+    """
+    deadline = time.monotonic() + wait_s
+    while True:
+        await asyncio.to_thread(out_dir.mkdir, parents=True, exist_ok=True)
+        try:
+            fd = os.open(out_dir, os.O_RDONLY | os.O_DIRECTORY)
+        except FileNotFoundError:
+            continue  # renamed away between the two calls
+        try:
+            while True:
+                try:
+                    fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                    break
+                except BlockingIOError:
+                    if time.monotonic() > deadline:
+                        raise TimeoutError(f"the ladder of {out_dir.name} stayed locked") from None
+                    await asyncio.sleep(0.05)
+            try:
+                current = os.stat(out_dir).st_ino
+            except FileNotFoundError:
+                current = None
+        except BaseException:
+            os.close(fd)
+            raise
+        if current == os.fstat(fd).st_ino:
+            return fd
+        os.close(fd)
+
+
+def _published_generation(out_dir: Path) -> int | None:
+    """Blocking: the generation of the ladder at ``out_dir`` (-1 for one published unfenced), or None."""
+    try:
+        return int((out_dir / GENERATION_FILE).read_text())
+    except FileNotFoundError:
+        return -1 if out_dir.exists() else None
+    except ValueError:
+        return -1
 
 
 def _make_work(out_dir: Path) -> tuple[Path, int]:

@@ -35,6 +35,17 @@ class TrackRecords:
         docs = await self._tracks.find({"status": "processing"}, projection={"_id": 1}).to_list(None)
         return [d["_id"] for d in docs]
 
+    async def next_generation(self, track_id: str) -> int:
+        """Bump and return the track's ladder generation: the fencing token of a new claim on one of
+        its jobs (``media/fencing.py``); every later claim gets a greater one. 0 if the track is gone."""
+        doc = await self._tracks.find_one_and_update(
+            {"_id": track_id},
+            {"$inc": {"ladder_generation": 1}},
+            projection={"ladder_generation": 1},
+            return_document=True,
+        )
+        return int(doc["ladder_generation"]) if doc else 0
+
     async def set_progress(self, track_id: str, progress: int) -> None:
         # Kept on the document too, so a page loaded between two events shows it.
         await self._tracks.update_one(

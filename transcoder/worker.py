@@ -37,6 +37,7 @@ from redis.exceptions import RedisError
 
 from media.errors import MediaError, ToolMissing, ToolTimedOut
 from media.events import LIBRARY, TRACK, EventName, EventPublisher
+from media.fencing import ClaimLost, Fence
 from media.layout import HLS_DIR, MediaLayout
 from media.loudness import track_loudness
 from media.publish import publish_ladder
@@ -313,6 +314,11 @@ class Worker:
             return
         started = time.monotonic()
         logger.info("job_started", taken_over=d.taken_over)
+        attempt = job.attempts
+        fence = Fence(
+            await self.tracks.next_generation(d.track_id),
+            lambda: jobs.holds(d.job_id, self.worker_id, attempt),
+        )
         try:
             async with self._workspace(d, track) as (original, out_dir):
                 run.transcoding = True
@@ -321,16 +327,27 @@ class Worker:
                     out_dir,
                     on_progress=self._progress_callback(d.track_id, owner),
                     timeout=self.config.transcode_timeout,
+                    # Local ladders are swapped in by the pipeline; a bucket's by _results.
+                    fence=fence if self.config.bucket is None else None,
                 )
                 run.transcoding = False
                 run.recording = True
-                results = await self._results(d.track_id, result, out_dir)
+                results = await self._results(d.track_id, result, out_dir, fence)
                 blocks = result.loudness_blocks
         except asyncio.CancelledError:
             raise
+        except ClaimLost as exc:
+            # Taken over while we worked (we were frozen, or cut off): the job and its message are
+            # another worker's now; it publishes, records and acknowledges.
+            logger.warning("job_taken_over", reason=str(exc))
+            return
         except Exception as exc:
             run.transcoding, run.recording = False, True
             await self._after_failure(d, job, exc, owner=owner, logger=logger)
+            return
+        if not await fence.holds():
+            # Published before the take-over, but the job is the other worker's to record now.
+            logger.warning("job_taken_over", reason="the claim was taken over after the publish")
             return
         if blocks is not None and self.albums is not None:
             # Before the track is ready: whoever figures its album next must find them.
@@ -426,7 +443,9 @@ class Worker:
         finally:
             await asyncio.to_thread(shutil.rmtree, work, True)
 
-    async def _results(self, track_id: str, result: TranscodeResult, out_dir: Path) -> dict[str, Any]:
+    async def _results(
+        self, track_id: str, result: TranscodeResult, out_dir: Path, fence: Fence
+    ) -> dict[str, Any]:
         results: dict[str, Any] = {
             "duration_ms": result.duration_ms,
             "renditions": [r.as_dict() for r in result.renditions],
@@ -435,7 +454,7 @@ class Worker:
         }
         bucket = self.config.bucket
         if bucket is not None:
-            await publish_ladder(bucket, out_dir, track_id)
+            await publish_ladder(bucket, out_dir, track_id, fence=fence)
         if result.cover_path is not None and not await self._has_cover(track_id):
             if bucket is not None:
                 key = self.layout.relative(self.layout.cover_path(track_id))

@@ -8,9 +8,10 @@ from pathlib import Path
 
 import pytest
 
+from media.fencing import ClaimLost, Fence
 from media.playlists import parse_master_playlist, parse_media_playlist
 from media.publish import publish_ladder
-from media.storage import MediaStore, StoredObject
+from media.storage import MediaStore, StoredObject, WriteConflict
 from tests.audio import make_audio
 from transcoder.pipeline import transcode
 
@@ -80,3 +81,68 @@ async def test_the_master_goes_last_and_names_the_new_version_only(media_store: 
     keys = await media_store.keys("hls/t1/")
     assert all(k == "hls/t1/master.m3u8" or k.startswith(f"hls/t1/{second}/") for k in keys)
     assert f"{second}/" in await text(media_store, "hls/t1/master.m3u8")
+
+
+class Frozen:
+    """A claim check that stops, once, until released: a worker frozen between its check and its switch."""
+
+    def __init__(self, answer: bool = True) -> None:
+        self.answer = answer
+        self.checking = asyncio.Event()
+        self.release = asyncio.Event()
+
+    async def holds(self) -> bool:
+        if not self.checking.is_set():
+            self.checking.set()
+            await self.release.wait()
+        return self.answer
+
+
+async def holding() -> bool:
+    return True
+
+
+async def _versions(store: MediaStore, track: str) -> set[str]:
+    return {k.split("/")[2] for k in await store.keys(f"hls/{track}/") if not k.endswith("master.m3u8")}
+
+
+async def test_a_frozen_older_claim_never_switches_the_master_back(media_store: MediaStore, ladder: Path):
+    """The older claim checked its fence and froze; the newer one published meanwhile (removing what
+    is older, the frozen one's upload included). Let go, the older one finds the master changed under
+    its conditional put, sees the newer generation and gives up, removing what it put: one version of
+    the ladder stays, the newer one."""
+    old = Frozen()
+    first = asyncio.create_task(publish_ladder(media_store, ladder, "t2", fence=Fence(1, old.holds)))
+    await asyncio.wait_for(old.checking.wait(), 30)
+    newer = await publish_ladder(media_store, ladder, "t2", fence=Fence(2, holding))
+    assert await _versions(media_store, "t2") == {newer}  # it removed the older one's upload too
+    old.release.set()
+    with pytest.raises(ClaimLost):
+        await first
+    assert await _versions(media_store, "t2") == {newer}
+    assert f"{newer}/" in await text(media_store, "hls/t2/master.m3u8")
+
+    # A claim that no longer holds never switches, and leaves nothing; nor does an older generation.
+    async def lost() -> bool:
+        return False
+
+    for fence in (Fence(3, lost), Fence(1, holding)):
+        with pytest.raises(ClaimLost):
+            await publish_ladder(media_store, ladder, "t2", fence=fence)
+        assert await _versions(media_store, "t2") == {newer}
+    # A newer claim replaces it, and removes only what is older.
+    newest = await publish_ladder(media_store, ladder, "t2", fence=Fence(4, holding))
+    assert await _versions(media_store, "t2") == {newest} and newest > newer
+
+
+async def test_conditional_puts_let_one_writer_through(media_store: MediaStore):
+    await media_store.put_if("hls/t3/master.m3u8", b"one", None)
+    with pytest.raises(WriteConflict):
+        await media_store.put_if("hls/t3/master.m3u8", b"two", None)  # exists already
+    data, tag = await media_store.read_versioned("hls/t3/master.m3u8") or (b"", "")
+    assert data == b"one"
+    await media_store.put_if("hls/t3/master.m3u8", b"three", tag)
+    with pytest.raises(WriteConflict):
+        await media_store.put_if("hls/t3/master.m3u8", b"four", tag)  # changed since
+    assert (await media_store.read_versioned("hls/t3/master.m3u8") or (b"",))[0] == b"three"
+    assert await media_store.read_versioned("hls/t3/none.m3u8") is None

@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 
 from media.errors import NotAudio, TranscodeFailed
+from media.fencing import GENERATION_FILE, ClaimLost, Fence
 from media.ffmpeg import probe
 from media.hls import measure_rendition, validate_ladder
 from media.ladder import DEFAULT_LADDER, Ladder, Rung
@@ -24,6 +25,7 @@ from tests.audio import (
     make_audio,
     make_garbage,
 )
+from tests.media.test_publish import Frozen, holding
 from tests.transcoder.conftest import SECONDS
 from transcoder import TranscodeResult, transcode
 from transcoder.pipeline import sweep_partial_ladders
@@ -234,3 +236,32 @@ async def test_temp_dirs_nobody_holds_are_removed_and_held_ones_kept(
 def test_source_durations_are_what_the_tests_assume(sources: dict[str, Path]) -> None:
     for fmt in ("flac", "wav"):
         assert ffprobe_duration(sources[fmt]) == pytest.approx(SECONDS, abs=0.01)
+
+
+async def test_fenced_publishes_of_one_track_take_turns_and_the_newest_stays(
+    sources: dict[str, Path], tmp_path: Path
+) -> None:
+    """Local ladders: the check and the swap run under the published directory's lock. An older claim
+    frozen after its check keeps the lock; the newer one waits for it and then replaces what the older
+    one put. An older claim arriving after the newer one gives up and leaves nothing behind."""
+    out = tmp_path / "hls" / "t"
+    old = Frozen()
+    first = asyncio.create_task(transcode(sources["flac"], out, fence=Fence(1, old.holds)))
+    await asyncio.wait_for(old.checking.wait(), 60)
+    second = asyncio.create_task(transcode(sources["mp3"], out, fence=Fence(2, holding)))
+    # The newer one is done transcoding and waits at the lock (its generation is written first).
+    for _ in range(600):
+        waiting = [p for p in out.parent.glob(".t.tmp-*") if (p / GENERATION_FILE).exists()]
+        if len(waiting) == 2:
+            break
+        await asyncio.sleep(0.1)
+    assert len(waiting) == 2 and not second.done()
+    old.release.set()
+    await first
+    await second
+    assert (out / GENERATION_FILE).read_text() == "2"
+    assert validate_ladder(out) == [] and _leftovers(out.parent) == []
+
+    with pytest.raises(ClaimLost):
+        await transcode(sources["flac"], out, fence=Fence(1, holding))
+    assert (out / GENERATION_FILE).read_text() == "2" and _leftovers(out.parent) == []
