@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import re
 import signal
 import sys
 import uuid
@@ -27,7 +28,8 @@ from tests.audio import make_audio
 from tests.helpers import decoded_seconds
 from tests.processes import cli_env, create_user, wait_answering
 from tests.realtime.sockets import Device
-from tests.services import S3_BUCKET, free_port
+from tests.services import S3_BUCKET, free_port, s3_media_store
+from tests.topology.gate import Gate
 
 REFRESH_S = 1.0
 PASSWORD = "correct-horse-9"
@@ -51,15 +53,15 @@ class Cluster:
         self.servers[name] = (base, proc)
         return base
 
-    async def start_worker(self, name: str) -> asyncio.subprocess.Process:
-        proc = await self._spawn(name, "worker")
+    async def start_worker(self, name: str, **env: str) -> asyncio.subprocess.Process:
+        proc = await self._spawn(name, "worker", **env)
         self.workers.append(proc)
         return proc
 
-    async def _spawn(self, name: str, *args: str) -> asyncio.subprocess.Process:
+    async def _spawn(self, name: str, *args: str, **extra: str) -> asyncio.subprocess.Process:
         log = (self.logs / f"{name}.log").open("ab")
         # A data folder of its own, as on another machine: only the bucket holds media.
-        env = {**self.env, "HS_DATA_DIR": str(self.logs.parent / f"data-{name}")}
+        env = {**self.env, "HS_DATA_DIR": str(self.logs.parent / f"data-{name}"), **extra}
         return await asyncio.create_subprocess_exec(
             sys.executable, "-m", "server", *args, env=env, cwd=PROJECT_ROOT, stdout=log, stderr=log
         )
@@ -242,3 +244,67 @@ async def test_killed_workers_and_servers_lose_nothing(cluster: Cluster, tmp_pat
         async with http.get(f"{b}/api/v1/tracks/{track_id}/media", headers=artist) as resp:
             hls_url = (await resp.json())["hls_url"]
         assert abs(await decoded_seconds(hls_url) - 150.0) < 0.5
+
+
+async def test_a_frozen_worker_never_publishes_over_the_one_that_took_over(
+    cluster: Cluster, tmp_path: Path, s3_endpoint: str
+):
+    """The worker holding a job is frozen (SIGSTOP) as it puts the master playlist - its rung files
+    uploaded, its claim checked a moment before - until the other worker takes the job over and
+    publishes; then it goes on (SIGCONT). It must not switch the master: the track plays through the
+    other server, the bucket holds one version of its ladder, and the job ends with one success.
+    (Unfenced, the thawed worker pointed the master at its own version, which the other had removed.)"""
+    for proc in cluster.workers:  # workers of this test's own, each reaching the bucket through a gate
+        proc.send_signal(signal.SIGTERM)
+        await asyncio.wait_for(proc.wait(), 30)
+    upstream = int(s3_endpoint.rsplit(":", 1)[1])
+    # Held at the put of the master: every rung file is up, the claim was checked just before.
+    gates = [Gate(upstream, re.compile(rb"PUT /[^ ]*/hls/[^ ]*/master\.m3u8")) for _ in range(2)]
+    workers = {}
+    for n, gate in enumerate(gates):
+        proc = await cluster.start_worker(f"gated{n}", HS_S3_ENDPOINT=await gate.start())
+        workers[proc.pid] = (gate, proc, cluster.logs / f"gated{n}.log")
+    b = cluster.servers["b"][0]
+    song = make_audio(tmp_path / "frozen.flac", "flac", 8.0, tags={"title": "Cold Spell"})
+    try:
+        async with aiohttp.ClientSession() as http:
+            artist = await sign_in(http, b, "arti")
+            admin = await sign_in(http, b, "adm")
+            track_id = await upload(http, cluster.servers["a"][0], artist, song)
+            waits = {asyncio.create_task(g.held.wait()): pid for pid, (g, _, _) in workers.items()}
+            done, pending = await asyncio.wait(waits, timeout=120, return_when=asyncio.FIRST_COMPLETED)
+            for task in pending:
+                task.cancel()
+            assert done, "no worker published"
+            holder = waits[done.pop()]
+            os.kill(holder, signal.SIGSTOP)
+            for pid, (gate, _, _) in workers.items():
+                if pid != holder:
+                    gate.disarm()
+            try:
+                await until_ready(http, b, artist, track_id)  # the other worker took over and published
+            finally:
+                os.kill(holder, signal.SIGCONT)
+                workers[holder][0].release()
+            log = workers[holder][2]
+            for _ in range(600):
+                if "job_taken_over" in await asyncio.to_thread(log.read_text, errors="replace"):
+                    break
+                await asyncio.sleep(0.1)
+            else:
+                raise AssertionError("the thawed worker never noticed the take-over")
+
+            async with http.get(f"{b}/api/v1/jobs", params={"track_id": track_id}, headers=admin) as resp:
+                (job,) = (await resp.json())["items"]
+            assert job["state"] == "done" and job["attempts"] == 2
+            assert int(job["worker_id"].split(":")[1]) != holder
+            bucket = s3_media_store(s3_endpoint, cluster.env["HS_MEDIA_STORE"].split("/", 3)[3])
+            keys = await bucket.keys(f"hls/{track_id}/")
+            versions = {k.split("/")[2] for k in keys if not k.endswith("/master.m3u8")}
+            assert len(versions) == 1, versions
+            async with http.get(f"{b}/api/v1/tracks/{track_id}/media", headers=artist) as resp:
+                hls_url = (await resp.json())["hls_url"]
+            assert abs(await decoded_seconds(hls_url) - 8.0) < 0.3
+    finally:
+        for gate in gates:
+            await gate.close()
