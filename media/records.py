@@ -320,15 +320,17 @@ class Track:
 
     @property
     def playable(self) -> bool:
-        return self.status == "ready"
+        """Ready, and its file still there (a scanned file that vanished is not offered)."""
+        return self.status == "ready" and not self.missing
 
     @property
     def source(self) -> Literal["upload", "scan"] | None:
         return self.original.source if self.original else None
 
     def visible_to(self, user_id: str, *, admin: bool) -> bool:
-        """The visibility rule: ready tracks for everyone; others for their uploader and admins."""
-        return self.status == "ready" or admin or (self.owner_id is not None and self.owner_id == user_id)
+        """The visibility rule: playable tracks for everyone; others (processing, failed, a scanned file
+        that vanished) for their uploader and admins."""
+        return self.playable or admin or (self.owner_id is not None and self.owner_id == user_id)
 
 
 _TRACK_SIMPLE = frozenset(f.name for f in fields(Track)) - {

@@ -75,7 +75,8 @@ class TrackQuery:
         if self.status:
             clauses.append({"status": self.status})
         if not self.everything:
-            visible: list[dict[str, Any]] = [{"status": "ready"}]
+            # Playable: ready, and not a scanned file that vanished (media.records.Track.playable).
+            visible: list[dict[str, Any]] = [{"status": "ready", "missing": {"$ne": True}}]
             if self.visible_to:
                 visible.append({"owner_id": self.visible_to})
             clauses.append({"$or": visible})

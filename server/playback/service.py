@@ -24,11 +24,12 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from typing import Any
 
 from media.events import PLAYBACK, EventPublisher, PlaybackPayload
 from server.catalog.store import TrackStore
 from server.documents import new_id
-from server.errors import Conflict, Invalid
+from server.errors import Conflict, Invalid, NotFound
 from server.playback.state import Action, Command, CommandResult, PlaybackStates, now_ms
 from server.playback.store import HistoryStore
 
@@ -106,9 +107,7 @@ class PlaybackService:
     async def cue(self, user_id: str, track_id: str, position_ms: int, device_id: str) -> PlaybackPayload:
         """Load ``track_id`` paused at ``position_ms`` on ``device_id`` (a Subsonic app's saved play
         queue): every device sees where to resume; no listen starts until someone plays."""
-        track = await self._tracks.get(track_id)
-        if track.get("status") != "ready":
-            raise Conflict("The track is not ready to play yet.", code="track_not_ready")
+        track = await self._playable(track_id)
         duration = int(track.get("duration_ms") or 0)
         cmd = Command(
             action="cue",
@@ -136,6 +135,16 @@ class PlaybackService:
         await self._history.record_heard(listen_id, int(track.get("duration_ms") or 0))
         if await self._history.mark_counted(listen_id):
             await self._count(track_id)
+
+    async def _playable(self, track_id: str) -> dict[str, Any]:
+        """The track's document if it can be played: 404 unknown (or a scanned file that vanished, which
+        listeners do not see), 409 not ready."""
+        track = await self._tracks.get(track_id)
+        if track.get("missing"):
+            raise NotFound("No such track.")
+        if track.get("status") != "ready":
+            raise Conflict("The track is not ready to play yet.", code="track_not_ready")
+        return track
 
     async def device_gone(self, user_id: str, device_id: str) -> PlaybackPayload | None:
         """Pause if ``device_id`` is the device playing (its last connection ended); the new state, or
@@ -171,9 +180,7 @@ class PlaybackService:
     async def _play(self, user_id: str, req: PlaybackRequest) -> Applied:
         if not req.track_id:
             raise Invalid(details={"fields": {"track_id": "Field required"}})
-        track = await self._tracks.get(req.track_id)
-        if track.get("status") != "ready":
-            raise Conflict("The track is not ready to play yet.", code="track_not_ready")
+        track = await self._playable(req.track_id)
         duration = int(track.get("duration_ms") or 0)
         position = req.position_ms or 0
         if duration and position > duration:

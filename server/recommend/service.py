@@ -214,7 +214,13 @@ class RecommendService:
             batch = picks[start : start + limit * 2]
             start += len(batch)
             docs = await self._reader.fetch("track", [p.track_id for p in batch])
-            ready = [p for p in batch if p.track_id in docs and docs[p.track_id]["status"] == "ready"]
+            ready = [
+                p
+                for p in batch
+                if p.track_id in docs
+                and docs[p.track_id]["status"] == "ready"
+                and not docs[p.track_id].get("missing")
+            ]
             views = await self._catalog.track_views(records(docs[p.track_id] for p in ready))
             for pick, view in zip(ready, views, strict=True):
                 out.append(RecommendedTrack(**view.model_dump(), reason=pick.reason, reason_kind=pick.kind))

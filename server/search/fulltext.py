@@ -84,7 +84,7 @@ def _schema() -> tantivy.Schema:
 
 
 SCHEMA = _schema()
-SCHEMA_VERSION = 4
+SCHEMA_VERSION = 5  # 5: a ready track whose scanned file vanished is a "missing" row
 """Bumped whenever the schema or the way rows become documents changes: the index is then rebuilt."""
 
 

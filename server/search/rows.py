@@ -35,7 +35,8 @@ class Row:
     genre_key: str | None
     genre: str | None
     status: str
-    """Tracks: processing | ready | failed. Albums and artists are always "ready"."""
+    """Tracks: processing | ready | failed | missing (ready, its scanned file gone). Albums and
+    artists are always "ready"."""
     owner_id: str | None
     play_count: int
     track_no: int | None
@@ -77,6 +78,13 @@ def album_row(doc: Doc, artist_name: str | None) -> Row:
     )  # fmt: skip
 
 
+def _row_status(doc: Doc) -> str:
+    """A track's status as the index filters it: a scanned file that vanished is "missing", so that
+    every listing, count and search for listeners (``status = 'ready'``) leaves it out."""
+    status = doc.get("status") or "processing"
+    return "missing" if status == "ready" and doc.get("missing") else status
+
+
 def track_row(doc: Doc, artist_name: str | None, album: tuple[str, int | None] | None) -> Row:
     """``album`` is the track's album's (title, release year), if it has one that exists."""
     title = doc.get("title") or ""
@@ -88,7 +96,7 @@ def track_row(doc: Doc, artist_name: str | None, album: tuple[str, int | None] |
         kind="track", id=doc["_id"], title=title, artist_name=artist_name,
         album_title=album[0] if album else None, title_key=fold(title), year=year,
         artist_id=doc.get("artist_id"), album_id=doc.get("album_id"),
-        genre_key=fold(genre) if genre else None, genre=genre, status=doc.get("status") or "processing",
+        genre_key=fold(genre) if genre else None, genre=genre, status=_row_status(doc),
         owner_id=doc.get("owner_id"), play_count=int(doc.get("play_count") or 0),
         track_no=doc.get("track_no"), has_cover=bool(doc.get("cover")), view=encode_view(doc),
     )  # fmt: skip

@@ -16,6 +16,7 @@ from server.catalog.scan_cli import run_scan
 from tests.audio import FORMATS, make_audio, make_garbage
 from tests.helpers import signed_in, wait_for_track
 from tests.services import SET_TYPES
+from tests.subsonic.conftest import app_account, token_auth
 
 
 def library(root):
@@ -331,3 +332,75 @@ async def test_a_retagged_folder_is_read_again_a_batch_at_a_time(client, tmp_pat
     assert (await db["artists"].find_one({"_id": artist_id}))["name"] == "Y"
     (album_id,) = {d["album_id"] for d in docs}
     assert (await db["albums"].find_one({"_id": album_id}))["title"] == "New Album"
+
+
+async def test_a_vanished_file_is_hidden_from_listeners_until_it_returns(client, tmp_path):
+    """A scanned file that vanished is not offered to listeners anywhere - lists, counts, search, the
+    track itself, its media, Subsonic - while admins see it marked missing; it comes back with its file."""
+    settings = client.app[keys.SETTINGS]
+    root = tmp_path / "music"
+    root.mkdir()
+    tags = {"artist": "Fading", "album": "Gone Tomorrow"}
+    make_audio(root / "stay.mp3", "mp3", 1.0, tags={**tags, "title": "Staying Song", "track": "1"})
+    leave = make_audio(root / "leave.mp3", "mp3", 1.0, tags={**tags, "title": "Leaving Song", "track": "2"})
+    await run_scan(settings, root, out=io.StringIO(), err=io.StringIO())
+    _, admin_h = await signed_in(client, "admin")
+    listing = await (await client.get("/api/v1/tracks?sort=track_no", headers=admin_h)).json()
+    ids = {t["title"]: t["id"] for t in listing["items"]}
+    for track_id in ids.values():
+        await wait_for_track(client, admin_h, track_id)
+    account = await app_account(client, "listener")
+    listener_h = account.headers
+    search = client.app[keys.SEARCH]
+
+    async def listener_sees() -> dict[str, object]:
+        await search.sync()
+        tracks = await (await client.get("/api/v1/tracks", headers=listener_h)).json()
+        found = await (await client.get("/api/v1/search?q=song", headers=listener_h)).json()
+        one = await client.get(f"/api/v1/tracks/{ids['Leaving Song']}", headers=listener_h)
+        media = await client.get(f"/api/v1/tracks/{ids['Leaving Song']}/media", headers=listener_h)
+        params = {**token_auth(account), "v": "1.16.1", "c": "t", "f": "json"}
+        album_id = tracks["items"][0]["album_id"]
+        album = await (await client.get("/rest/getAlbum", params={**params, "id": album_id})).json()
+        found3 = await (await client.get("/rest/search3", params={**params, "query": "song"})).json()
+        return {
+            "listed": sorted(t["title"] for t in tracks["items"]),
+            "total": tracks["total"],
+            "searched": sorted(t["title"] for t in found["tracks"]["items"]),
+            "track": one.status,
+            "media": media.status,
+            "album_songs": album["subsonic-response"]["album"]["songCount"],
+            "search3": sorted(
+                s["title"] for s in found3["subsonic-response"]["searchResult3"].get("song", [])
+            ),
+        }
+
+    everything = {
+        "listed": ["Leaving Song", "Staying Song"],
+        "total": 2,
+        "searched": ["Leaving Song", "Staying Song"],
+        "track": 200,
+        "media": 200,
+        "album_songs": 2,
+        "search3": ["Leaving Song", "Staying Song"],
+    }
+    assert await listener_sees() == everything
+
+    parked = tmp_path / "parked.mp3"
+    shutil.move(leave, parked)
+    assert (await run_scan(settings, root, out=io.StringIO(), err=io.StringIO())).missing == 1
+    assert await listener_sees() == {
+        "listed": ["Staying Song"],
+        "total": 1,
+        "searched": ["Staying Song"],
+        "track": 404,
+        "media": 404,
+        "album_songs": 1,
+        "search3": ["Staying Song"],
+    }
+    shown = await (await client.get(f"/api/v1/tracks/{ids['Leaving Song']}", headers=admin_h)).json()
+    assert shown["missing"] is True and shown["status"] == "ready"  # the admin console shows it
+
+    shutil.move(parked, leave)
+    assert (await run_scan(settings, root, out=io.StringIO(), err=io.StringIO())).restored == 1
+    assert await listener_sees() == everything
