@@ -76,7 +76,9 @@ class TrackQuery:
             clauses.append({"status": self.status})
         if not self.everything:
             # Playable: ready, and not a scanned file that vanished (media.records.Track.playable).
-            visible: list[dict[str, Any]] = [{"status": "ready", "missing": {"$ne": True}}]
+            # "$in": [False, None] rather than "$ne": True: the same to MongoDB, and the nx-27017
+            # stand-in lost rows of cursor pages with "$ne" inside this "$or" (docs/MONGODB.md).
+            visible: list[dict[str, Any]] = [{"status": "ready", "missing": {"$in": [False, None]}}]
             if self.visible_to:
                 visible.append({"owner_id": self.visible_to})
             clauses.append({"$or": visible})

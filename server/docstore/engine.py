@@ -32,13 +32,8 @@ from server.docstore import codec
 from server.docstore.matching import matches, sort_documents, values_at
 from server.docstore.planning import WALK_SHARE, Statistics, estimate, parse_stat1
 from server.docstore.sql import Compiled, compile_filter, compile_sort, field, json_path, sql_path_ok
-from server.docstore.updating import (
-    apply_update,
-    check_replacement,
-    check_update,
-    project,
-    upsert_seed,
-)
+from server.docstore.subset import check_filter, check_projection, check_sort, check_update
+from server.docstore.updating import apply_update, check_replacement, project, upsert_seed
 
 Doc = dict[str, Any]
 SortSpec = list[tuple[str, int]]
@@ -63,6 +58,13 @@ class WriteOutcome:
     modified: int
     upserted_id: Any = None
     document: Doc | None = None
+
+
+def _check_read(query: Doc, sort: SortSpec | None, projection: Doc | None) -> None:
+    """:class:`server.docstore.subset.Unsupported` for anything outside the subset, before any row."""
+    check_filter(query)
+    check_sort(sort)
+    check_projection(projection)
 
 
 def default_index_name(keys: SortSpec) -> str:
@@ -398,12 +400,14 @@ class DocumentFile:
         skip: int = 0,
         limit: int = 0,
     ) -> list[Doc]:
+        _check_read(query, sort, projection)
         return [doc for _, doc in self._select(collection, query, sort, skip, limit, projection)]
 
     def find_after(
         self, collection: str, query: Doc, projection: Doc | None, after_rid: int, count: int
     ) -> tuple[list[Doc], int | None]:
         """Up to ``count`` matches in insertion order after ``after_rid``; the rid to go on from, or None."""
+        _check_read(query, None, projection)
         if not self._exists(collection):
             return [], None
         arrays = self._arrays(collection)
@@ -442,6 +446,7 @@ class DocumentFile:
         return [row[-1] for row in rows]
 
     def count(self, collection: str, query: Doc, skip: int = 0, limit: int = 0) -> int:
+        check_filter(query)
         if not self._exists(collection):
             return 0
         compiled = compile_filter(query, self._arrays(collection))
@@ -535,6 +540,7 @@ class DocumentFile:
 
         ``return_after`` asks for the document before (False) or after (True) the change.
         """
+        _check_read(query, sort, projection)
         check_replacement(update) if replace else check_update(update)
         with self._write():
             self._ensure(collection)
@@ -587,6 +593,7 @@ class DocumentFile:
         sort: SortSpec | None = None,
         projection: Doc | None = None,
     ) -> tuple[int, Doc | None]:
+        _check_read(query, sort, projection)
         if not self._exists(collection):
             return 0, None
         with self._write():

@@ -1,6 +1,6 @@
 """MongoDB update operators, replacements, upsert seeds and projections, applied to Python documents.
 
-Covered: ``$set $unset $setOnInsert $inc $mul $min $max $rename $push ($each, $position, $slice)
+Covered: ``$set $unset $setOnInsert $inc $mul $min $max $rename $push ($each, $position, $slice, $sort)
 $addToSet ($each) $pull $pullAll $pop``, with dotted paths creating embedded documents on the way.
 """
 
@@ -12,16 +12,18 @@ from typing import Any
 from pymongo.errors import WriteError
 
 from server.docstore.codec import round_trip
-from server.docstore.matching import _field_matches, _is_operator_doc, compare, matches
+from server.docstore.matching import (
+    _field_matches,
+    _is_operator_doc,
+    compare,
+    matches,
+    order_key,
+    sort_documents,
+)
 
 
 def _fail(message: str) -> WriteError:
     return WriteError(message, code=9)
-
-
-def check_update(update: dict[str, Any]) -> None:
-    if not update or not all(key.startswith("$") for key in update):
-        raise ValueError("update only works with $ operators")
 
 
 def check_replacement(replacement: dict[str, Any]) -> None:
@@ -145,6 +147,9 @@ def _apply(doc: dict[str, Any], op: str, path: str, arg: Any, inserting: bool) -
             if position < 0:
                 position = max(len(array) + position, 0)
             array[position:position] = items
+        order = arg.get("$sort") if isinstance(arg, dict) else None
+        if order is not None:
+            _sort_array(array, order)
         limit = arg.get("$slice") if isinstance(arg, dict) else None
         if limit is not None:
             array[:] = array[:limit] if limit >= 0 else array[limit:]
@@ -164,6 +169,14 @@ def _apply(doc: dict[str, Any], op: str, path: str, arg: Any, inserting: bool) -
             array.pop(0 if arg < 0 else -1)
     else:
         raise _fail(f"Unknown modifier: {op}")
+
+
+def _sort_array(array: list[Any], order: Any) -> None:
+    """``$push``'s ``$sort``: the elements by value (1/-1), or documents by fields ({field: 1/-1})."""
+    if isinstance(order, dict):
+        array[:] = sort_documents(array, list(order.items()))
+    else:
+        array.sort(key=order_key, reverse=order < 0)
 
 
 def _pulled(item: Any, arg: Any, op: str) -> bool:
