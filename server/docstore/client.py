@@ -9,16 +9,24 @@ from __future__ import annotations
 
 import asyncio
 import functools
+import re
+import sqlite3
 from collections.abc import AsyncIterator, Callable
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any, TypeVar
 
+from pymongo.errors import AutoReconnect
 from pymongo.results import DeleteResult, InsertManyResult, InsertOneResult, UpdateResult
 
 from server.docstore.engine import Doc, DocumentFile, SortSpec, default_index_name
+from server.docstore.subset import Unsupported, check_options
 
 T = TypeVar("T")
+
+_UNAVAILABLE = re.compile(r"locked|busy|disk I/O error|unable to open", re.IGNORECASE)
+"""SQLite's errors of a file that cannot be reached right now (another writer held it past the busy
+timeout, the disk failed); "database or disk is full" is not one: that is 507 (server/disk.py)."""
 
 STREAM_BATCH = 1000  # documents fetched per trip while iterating a cursor
 MAX_ROWS = 2**62
@@ -39,8 +47,10 @@ def _projection(projection: Any) -> Doc | None:
 class EmbeddedClient:
     """One folder of databases, ``<name>.documents.sqlite3`` each."""
 
-    def __init__(self, folder: str | Path) -> None:
+    def __init__(self, folder: str | Path, *, busy_timeout: float = 30.0) -> None:
         self._folder = Path(folder)
+        self._busy_timeout = busy_timeout
+        """Seconds a call waits for another process's write before it is 503 (``AutoReconnect``)."""
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="docstore")
         self._files: dict[str, DocumentFile] = {}
         self._databases: dict[str, EmbeddedDatabase] = {}
@@ -60,12 +70,18 @@ class EmbeddedClient:
             self._folder.mkdir(parents=True, exist_ok=True)
             path = self._folder / f"{name}.documents.sqlite3"
             import_legacy(self._folder, name, path)
-            self._files[name] = DocumentFile(path, name)
+            self._files[name] = DocumentFile(path, name, self._busy_timeout)
         return self._files[name]
 
     async def run(self, call: Callable[..., T], *args: Any, **kwargs: Any) -> T:
         loop = asyncio.get_running_loop()
-        return await loop.run_in_executor(self._executor, functools.partial(call, *args, **kwargs))
+        try:
+            return await loop.run_in_executor(self._executor, functools.partial(call, *args, **kwargs))
+        except sqlite3.OperationalError as exc:
+            if _UNAVAILABLE.search(str(exc)):
+                # The same "dependency unavailable" as MongoDB's driver gives: 503 with Retry-After.
+                raise AutoReconnect(f"the embedded store is unavailable: {exc}") from exc
+            raise
 
     async def drop_database(self, name: str) -> None:
         def drop() -> None:
@@ -101,10 +117,11 @@ class EmbeddedDatabase:
 
         return await self.client.run(call)
 
-    async def command(self, command: str | dict[str, Any], **_: Any) -> dict[str, Any]:
+    async def command(self, command: str | dict[str, Any], **options: Any) -> dict[str, Any]:
+        check_options("command", options)
         name = command if isinstance(command, str) else next(iter(command))
         if name != "ping":
-            raise NotImplementedError(f"the embedded store answers only 'ping', not {name!r}")
+            raise Unsupported(f"the command {name!r} (only 'ping')")
         await self._call("ping")
         return {"ok": 1.0}
 
@@ -131,24 +148,31 @@ class EmbeddedCollection:
         sort: Any = None,
         skip: int = 0,
         limit: int = 0,
-        **_: Any,
+        **options: Any,
     ) -> EmbeddedCursor:
+        check_options("find", options)
         cursor = EmbeddedCursor(self, filter or {}, _projection(projection))
         if sort is not None:
             cursor.sort(sort)
         return cursor.skip(skip).limit(limit)
 
     async def find_one(self, filter: Doc | None = None, projection: Any = None, **kwargs: Any) -> Doc | None:
+        # find() checks the options.
         found = await self.find(filter, projection, **kwargs).limit(1).to_list(1)
         return found[0] if found else None
 
-    async def count_documents(self, filter: Doc, *, skip: int = 0, limit: int = 0, **_: Any) -> int:
+    async def count_documents(self, filter: Doc, *, skip: int = 0, limit: int = 0, **options: Any) -> int:
+        check_options("count_documents", options)
         return await self._call("count", filter, min(skip, MAX_ROWS), min(limit, MAX_ROWS))
 
-    async def insert_one(self, document: Doc, **_: Any) -> InsertOneResult:
+    async def insert_one(self, document: Doc, **options: Any) -> InsertOneResult:
+        check_options("insert_one", options)
         return InsertOneResult(await self._call("insert_one", document), True)
 
-    async def insert_many(self, documents: list[Doc], ordered: bool = True, **_: Any) -> InsertManyResult:
+    async def insert_many(
+        self, documents: list[Doc], ordered: bool = True, **options: Any
+    ) -> InsertManyResult:
+        check_options("insert_many", options)
         docs = list(documents)
         if not docs:
             raise TypeError("documents must be a non-empty list")
@@ -164,15 +188,22 @@ class EmbeddedCollection:
             raw["upserted"] = outcome.upserted_id
         return UpdateResult(raw, True)
 
-    async def update_one(self, filter: Doc, update: Doc, upsert: bool = False, **_: Any) -> UpdateResult:
+    async def update_one(
+        self, filter: Doc, update: Doc, upsert: bool = False, **options: Any
+    ) -> UpdateResult:
+        check_options("update_one", options)
         return await self._update(filter, update, upsert=upsert)
 
-    async def update_many(self, filter: Doc, update: Doc, upsert: bool = False, **_: Any) -> UpdateResult:
+    async def update_many(
+        self, filter: Doc, update: Doc, upsert: bool = False, **options: Any
+    ) -> UpdateResult:
+        check_options("update_many", options)
         return await self._update(filter, update, many=True, upsert=upsert)
 
     async def replace_one(
-        self, filter: Doc, replacement: Doc, upsert: bool = False, **_: Any
+        self, filter: Doc, replacement: Doc, upsert: bool = False, **options: Any
     ) -> UpdateResult:
+        check_options("replace_one", options)
         return await self._update(filter, replacement, upsert=upsert, replace=True)
 
     async def find_one_and_update(
@@ -183,8 +214,9 @@ class EmbeddedCollection:
         sort: Any = None,
         upsert: bool = False,
         return_document: bool = False,
-        **_: Any,
+        **options: Any,
     ) -> Doc | None:
+        check_options("find_one_and_update", options)
         outcome = await self._call(
             "update",
             filter,
@@ -197,8 +229,9 @@ class EmbeddedCollection:
         return outcome.document
 
     async def find_one_and_delete(
-        self, filter: Doc, projection: Any = None, sort: Any = None, **_: Any
+        self, filter: Doc, projection: Any = None, sort: Any = None, **options: Any
     ) -> Doc | None:
+        check_options("find_one_and_delete", options)
         _, doc = await self._call(
             "delete",
             filter,
@@ -208,11 +241,13 @@ class EmbeddedCollection:
         )
         return doc
 
-    async def delete_one(self, filter: Doc, **_: Any) -> DeleteResult:
+    async def delete_one(self, filter: Doc, **options: Any) -> DeleteResult:
+        check_options("delete_one", options)
         count, _ = await self._call("delete", filter, many=False)
         return DeleteResult({"n": count}, True)
 
-    async def delete_many(self, filter: Doc, **_: Any) -> DeleteResult:
+    async def delete_many(self, filter: Doc, **options: Any) -> DeleteResult:
+        check_options("delete_many", options)
         count, _ = await self._call("delete", filter, many=True)
         return DeleteResult({"n": count}, True)
 
@@ -223,8 +258,9 @@ class EmbeddedCollection:
         name: str | None = None,
         unique: bool = False,
         partialFilterExpression: Doc | None = None,
-        **_: Any,
+        **options: Any,
     ) -> str:
+        check_options("create_index", options)
         spec = _sort_spec(keys)
         return await self._call(
             "create_index", spec, name or default_index_name(spec), unique, partialFilterExpression

@@ -156,6 +156,9 @@ class DocumentFile:
         self._conn.execute("PRAGMA synchronous=NORMAL")
         self._known: set[str] = set()
         self._arrays_seen: dict[str, set[str]] = {}
+        # What the open write transaction added, for the caches once it commits (see _Txn).
+        self._pending_known: set[str] = set()
+        self._pending_arrays: set[tuple[str, str]] = set()
         self._spec_cache: dict[str, tuple[tuple[Any, ...], list[IndexSpec]]] = {}
         self._counts: dict[tuple[Any, ...], tuple[int, int]] = {}
         self._stats: dict[str, tuple[int, Statistics]] = {}
@@ -179,35 +182,59 @@ class DocumentFile:
     # -- plumbing -------------------------------------------------------------------------------
 
     class _Txn:
-        def __init__(self, conn: sqlite3.Connection) -> None:
-            self._conn = conn
+        """One write transaction. The in-memory caches learn of its changes only once COMMIT succeeded:
+        a rolled-back first insert must not leave its table "known", nor a rolled-back array "seen"."""
+
+        def __init__(self, owner: DocumentFile) -> None:
+            self._owner = owner
 
         def __enter__(self) -> None:
-            self._conn.execute("BEGIN IMMEDIATE")
+            self._owner._pending_known.clear()
+            self._owner._pending_arrays.clear()
+            self._owner._conn.execute("BEGIN IMMEDIATE")
 
         def __exit__(self, kind: Any, *_: Any) -> None:
-            self._conn.execute("COMMIT" if kind is None else "ROLLBACK")
+            owner = self._owner
+            known, arrays = set(owner._pending_known), set(owner._pending_arrays)
+            owner._pending_known.clear()
+            owner._pending_arrays.clear()
+            if kind is not None:
+                if owner._conn.in_transaction:  # SQLite rolls back some failures by itself
+                    owner._conn.execute("ROLLBACK")
+                return
+            try:
+                owner._conn.execute("COMMIT")
+            except BaseException:
+                if owner._conn.in_transaction:
+                    owner._conn.execute("ROLLBACK")
+                raise
+            owner._known |= known
+            for collection, path in arrays:
+                owner._arrays_seen.setdefault(collection, set()).add(path)
 
     def _write(self) -> DocumentFile._Txn:
-        return DocumentFile._Txn(self._conn)
+        return DocumentFile._Txn(self)
 
     def _ensure(self, collection: str) -> None:
         """Create the collection's table on first use (inside a write transaction)."""
-        if collection in self._known:
+        if collection in self._known or collection in self._pending_known:
             return
         self._conn.execute(
             f"CREATE TABLE IF NOT EXISTS {_table(collection)} "
             "(rid INTEGER PRIMARY KEY, id UNIQUE NOT NULL, doc TEXT NOT NULL)"
         )
         self._conn.execute("INSERT OR IGNORE INTO _collections VALUES (?)", (collection,))
-        self._known.add(collection)
+        self._pending_known.add(collection)
 
     def _exists(self, collection: str) -> bool:
         if collection in self._known:
             return True
+        if collection in self._pending_known:
+            return True
         row = self._conn.execute("SELECT 1 FROM _collections WHERE name = ?", (collection,)).fetchone()
         if row is not None:
-            self._known.add(collection)
+            # Inside a write transaction the row may be its own, not yet committed.
+            (self._pending_known if self._conn.in_transaction else self._known).add(collection)
         return row is not None
 
     def _bump(self, collection: str) -> None:
@@ -228,15 +255,19 @@ class DocumentFile:
         """Paths that hold an array in some document of the collection (any process may add one)."""
         rows = self._conn.execute("SELECT path FROM _arrays WHERE collection = ?", (collection,))
         found = {path for (path,) in rows}
-        self._arrays_seen.setdefault(collection, set()).update(found)
+        if self._conn.in_transaction:  # some may be this transaction's own, not yet committed
+            self._pending_arrays.update((collection, path) for path in found)
+        else:
+            self._arrays_seen.setdefault(collection, set()).update(found)
         return found
 
     def _note_arrays(self, collection: str, doc: Doc) -> None:
-        seen = self._arrays_seen.setdefault(collection, set())
+        """Record the array paths of a document being written (inside its write transaction)."""
+        seen = self._arrays_seen.get(collection, ())
         for path in _array_paths(doc):
-            if path not in seen:
+            if path not in seen and (collection, path) not in self._pending_arrays:
                 self._conn.execute("INSERT OR IGNORE INTO _arrays VALUES (?, ?)", (collection, path))
-                seen.add(path)
+                self._pending_arrays.add((collection, path))
 
     # -- reading --------------------------------------------------------------------------------
 

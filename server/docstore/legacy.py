@@ -2,11 +2,14 @@
 
 Run when a database is first opened and only its old file exists: every collection, document and
 declared index is copied into a new file beside it, which is renamed into place only once complete, so
-a killed import starts over and the old file is never touched.
+a killed import starts over and the old file is never touched. The import runs under an exclusive
+``flock`` of ``<name>.import.lock``: ``serve --workers N`` starts its children at once, and each opens the
+database; one imports, the others wait for it and then open the finished file.
 """
 
 from __future__ import annotations
 
+import fcntl
 import logging
 import os
 from pathlib import Path
@@ -19,6 +22,17 @@ def import_legacy(folder: Path, name: str, target: Path) -> bool:
     source = folder / f"{name}.sqlite"
     if target.exists() or not source.exists():
         return False
+    fd = os.open(folder / f"{name}.import.lock", os.O_RDWR | os.O_CREAT, 0o644)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        if target.exists():
+            return False  # another process imported it while we waited
+        return _import(folder, name, source, target)
+    finally:
+        os.close(fd)
+
+
+def _import(folder: Path, name: str, source: Path, target: Path) -> bool:
     from tinymongo import TinyMongoClient
 
     from server.docstore.engine import DocumentFile

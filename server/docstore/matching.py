@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterator
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 from pymongo.errors import OperationFailure
@@ -41,11 +41,20 @@ def _rank(value: Any) -> int:
     return 10
 
 
+def _instant(when: datetime) -> datetime:
+    """A date as the stores keep it: naive UTC, milliseconds (an aware one is converted, as BSON does)."""
+    if when.tzinfo is not None:
+        when = when.astimezone(UTC).replace(tzinfo=None)
+    return when.replace(microsecond=when.microsecond // 1000 * 1000)
+
+
 def order_key(value: Any) -> tuple[Any, ...]:
     """A key that sorts values as MongoDB compares them."""
     rank = _rank(value)
     if rank == 1:
         return (1,)
+    if rank == 9:
+        return (9, _instant(value))
     if rank == 5:
         return (5, tuple((k, order_key(v)) for k, v in value.items()))
     if rank == 6:
@@ -176,6 +185,8 @@ _PLAIN_RANKS = (3, 4, 8, 9)  # numbers, strings, booleans, dates: order_key is (
 
 def _hashable_key(value: Any) -> tuple[Any, ...] | None:
     rank = _rank(value)
+    if rank == 9:
+        return (9, _instant(value))
     return (rank, value) if rank in _PLAIN_RANKS else None
 
 
