@@ -263,10 +263,16 @@ def _range(path: str, expr: str, op: str, arg: Any, params: list[Any]) -> str | 
         params.append(DATE_HIGH if upward else DATE_LOW)
         return f"{expr} {sign} ? AND {expr} {'<' if upward else '>='} ?"
     if isinstance(arg, str):
-        if sign[0] == ">":
+        # Plain text is '' or at least PLAIN_LOW; below PLAIN_LOW lie the tagged dates and bytes,
+        # and below all text the numbers: each bound keeps to plain text.
+        if sign[0] == ">" and value >= PLAIN_LOW:
             return f"{expr} {sign} ?"
-        params.append(PLAIN_LOW)
-        return f"{expr} {sign} ? AND {expr} >= ?"
+        params.pop()
+        if sign[0] == ">":
+            params.append(PLAIN_LOW)
+            return f"({expr} >= ? OR {expr} = '')" if sign == ">=" else f"{expr} >= ?"
+        params.extend([value, PLAIN_LOW])
+        return f"{expr} {sign} ? AND ({expr} >= ? OR {expr} = '')"
     return None
 
 

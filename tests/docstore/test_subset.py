@@ -202,3 +202,24 @@ def test_an_old_data_dir_is_imported_once_by_processes_starting_together(tmp_pat
         assert proc.exitcode == 0
     assert sorted(out.get(timeout=5) for _ in procs) == [300] * 4
     assert not list(tmp_path.glob("*.importing*"))
+
+
+def test_ranges_of_text_keep_the_empty_string_and_leave_dates_out(tmp_path: Path) -> None:
+    """Found by the differential test: the empty string lies below the bound that keeps text apart
+    from the tagged dates, so ``{"$lte": "ab"}`` left it out and ``{"$gt": ""}`` took dates in."""
+    store = DocumentFile(tmp_path / "t.sqlite3", "t")
+    store.insert_many(
+        "c",
+        [{"_id": "e", "b": ""}, {"_id": "a", "b": "a"}, {"_id": "n", "b": 1}, {"_id": "d", "b": T0}],
+        ordered=True,
+    )
+    for query, want in (
+        ({"$gte": ""}, ["e", "a"]),
+        ({"$gt": ""}, ["a"]),
+        ({"$lte": "ab"}, ["e", "a"]),
+        ({"$lte": ""}, ["e"]),
+        ({"$lt": ""}, []),
+        ({"$gte": "", "$lte": "ab"}, ["e", "a"]),
+    ):
+        assert [d["_id"] for d in store.find("c", {"b": query})] == want, query
+    store.close()
