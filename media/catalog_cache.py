@@ -70,7 +70,7 @@ class CatalogCache:
         key, gen_key = self._keys(kind, doc_id)
         raw, gen = await self._redis.mget(key, gen_key)
         if raw is not None:
-            return bson.decode(raw)
+            return bson.decode(_bytes(raw))
         doc = await load()
         if doc is not None and (cacheable is None or cacheable(doc)):
             await self._fill([(key, gen_key, gen, doc)])
@@ -97,7 +97,7 @@ class CatalogCache:
         for i, doc_id in enumerate(wanted):
             raw, gen = values[2 * i], values[2 * i + 1]
             if raw is not None:
-                found[doc_id] = bson.decode(raw)
+                found[doc_id] = bson.decode(_bytes(raw))
             else:
                 missing[doc_id] = gen
         if missing:
@@ -131,3 +131,8 @@ class CatalogCache:
             keys += [key, gen_key]
             args += [seen_gen if seen_gen is not None else b"", bson.encode(doc)]
         await self._redis.eval(_FILL, len(keys), *keys, *args)
+
+
+def _bytes(raw: bytes | str) -> bytes:
+    # The client is made without decode_responses, so values come back as bytes; typed as either.
+    return raw if isinstance(raw, bytes) else raw.encode()

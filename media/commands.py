@@ -117,7 +117,7 @@ def hls_ladder_argv(
     """
     chosen = tuple(rungs) if rungs is not None else ladder.rungs
     n = len(chosen)
-    rungs = "".join(f"[a{i}]" for i in range(n))
+    labels = "".join(f"[a{i}]" for i in range(n))
     resample = f"[0:a:0]aresample={sample_rate},aformat=sample_rates={sample_rate}:channel_layouts=stereo"
     music = ["[body]"] + (["[lm]"] if measure_loudness else [])
     parts: list[str] = []
@@ -131,9 +131,9 @@ def hls_ladder_argv(
                 f"afade=t=out:ns={edges}:curve=hsin[post]"
             )
         framed = "[pre][body][post]" if tail_from is not None else "[pre][body]"
-        parts.append(f"{framed}concat=n={framed.count('[')}:v=0:a=1,asplit={n}{rungs}")
+        parts.append(f"{framed}concat=n={framed.count('[')}:v=0:a=1,asplit={n}{labels}")
     else:
-        parts.append(f"[body]asplit={n}{rungs}")
+        parts.append(f"[body]asplit={n}{labels}")
     graph = ";".join([f"{resample},asplit={len(music)}{''.join(music)}", *parts])
     if measure_loudness:
         # volumedetect counts the samples of the music (the gapless bookkeeping needs the exact number;

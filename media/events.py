@@ -6,7 +6,7 @@ Names match the Socket.IO events of API.md.
 
 from __future__ import annotations
 
-from typing import Literal, Protocol, TypedDict
+from typing import Any, Literal, Protocol, TypedDict
 
 
 class PlaybackPayload(TypedDict):
@@ -40,7 +40,9 @@ LIBRARY: EventName = "library"
 class EventPublisher(Protocol):
     """Where events go. ``user_id`` addresses one user's devices; None means everyone."""
 
-    async def publish(self, event: EventName, payload: dict, *, user_id: str | None = None) -> None: ...
+    async def publish(
+        self, event: EventName, payload: dict[str, Any], *, user_id: str | None = None
+    ) -> None: ...
 
 
 SOCKETIO_CHANNEL_SUFFIX = "socketio"
@@ -74,4 +76,4 @@ class DeviceCommandPayload(TypedDict):
 class ErrorPayload(TypedDict):
     code: str
     message: str
-    details: dict
+    details: dict[str, Any]

@@ -174,7 +174,8 @@ async def probe(
 
 def _probe_result(data: dict[str, Any], stderr: str, sniffed: Sniffed) -> ProbeResult:
     streams = [s for s in data.get("streams") or [] if isinstance(s, dict)]
-    fmt = data.get("format") if isinstance(data.get("format"), dict) else {}
+    found = data.get("format")
+    fmt: dict[str, Any] = found if isinstance(found, dict) else {}
     names = str(fmt.get("format_name") or "").split(",")
     if sniffed.demuxer not in names or sniffed.demuxer not in AUDIO_DEMUXERS:
         # Cannot happen while -f is obeyed; a playlist or manifest format must never pass, whatever did.

@@ -103,7 +103,7 @@ def parse_lyrics(text: str, *, lang: str | None = None, source: str = "upload") 
 
 def _lrc_header(line: str) -> bool:
     meta = _META_TAG_RE.match(line.strip())
-    return bool(meta) and meta.group(1).lower() in _LRC_HEADERS
+    return meta is not None and meta.group(1).lower() in _LRC_HEADERS
 
 
 def _parse_lrc(raw_lines: list[str], lang: str | None, source: str) -> Lyrics | None:

@@ -92,7 +92,7 @@ _TRACK_RULES: dict[str, Any] = {
 
 
 def _status(value: Any) -> str:
-    if value not in TRACK_STATUSES:
+    if not isinstance(value, str) or value not in TRACK_STATUSES:
         raise ValueError(f"must be one of {', '.join(sorted(TRACK_STATUSES))}")
     return value
 

@@ -89,9 +89,9 @@ def sniff_file(f: BinaryIO, *, images: bool = False) -> Sniffed | None:
     none of the formats we read."""
     head = f.read(HEAD_BYTES)
     if images:
-        for magic, demuxer in _IMAGE_MAGIC:
+        for magic, image in _IMAGE_MAGIC:
             if head.startswith(magic):
-                return Sniffed(demuxer)
+                return Sniffed(image)
         if head[:4] == b"RIFF" and head[8:12] == b"WEBP":
             return Sniffed("webp_pipe")
     tag = id3v2_size(head)

@@ -14,7 +14,7 @@ import sqlite3
 from collections.abc import AsyncIterator, Callable
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any, TypeVar, cast
 
 from pymongo.errors import AutoReconnect
 from pymongo.results import DeleteResult, InsertManyResult, InsertOneResult, UpdateResult
@@ -126,7 +126,7 @@ class EmbeddedDatabase:
         return {"ok": 1.0}
 
     async def list_collection_names(self) -> list[str]:
-        return await self._call("collection_names")
+        return cast(list[str], await self._call("collection_names"))
 
     async def drop_collection(self, name: str) -> None:
         await self._call("drop_collection", name)
@@ -163,7 +163,7 @@ class EmbeddedCollection:
 
     async def count_documents(self, filter: Doc, *, skip: int = 0, limit: int = 0, **options: Any) -> int:
         check_options("count_documents", options)
-        return await self._call("count", filter, min(skip, MAX_ROWS), min(limit, MAX_ROWS))
+        return int(await self._call("count", filter, min(skip, MAX_ROWS), min(limit, MAX_ROWS)))
 
     async def insert_one(self, document: Doc, **options: Any) -> InsertOneResult:
         check_options("insert_one", options)
@@ -226,7 +226,7 @@ class EmbeddedCollection:
             return_after=bool(return_document),
             projection=_projection(projection),
         )
-        return outcome.document
+        return cast(Doc | None, outcome.document)
 
     async def find_one_and_delete(
         self, filter: Doc, projection: Any = None, sort: Any = None, **options: Any
@@ -239,7 +239,7 @@ class EmbeddedCollection:
             sort=_sort_spec(sort) if sort is not None else None,
             projection=_projection(projection),
         )
-        return doc
+        return cast(Doc | None, doc)
 
     async def delete_one(self, filter: Doc, **options: Any) -> DeleteResult:
         check_options("delete_one", options)
@@ -262,9 +262,10 @@ class EmbeddedCollection:
     ) -> str:
         check_options("create_index", options)
         spec = _sort_spec(keys)
-        return await self._call(
+        created = await self._call(
             "create_index", spec, name or default_index_name(spec), unique, partialFilterExpression
         )
+        return cast(str, created)
 
     async def index_information(self) -> dict[str, Any]:
         specs = await self._call("indexes")
@@ -312,9 +313,10 @@ class EmbeddedCursor:
         limit = self._limit
         if length:
             limit = min(limit, length) if limit else length
-        return await self._collection._call(
+        found = await self._collection._call(
             "find", self._filter, self._projection, self._sort, self._skip, limit
         )
+        return cast(list[Doc], found)
 
     async def __aiter__(self) -> AsyncIterator[Doc]:
         if self._sort or self._skip or self._limit:

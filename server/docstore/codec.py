@@ -88,7 +88,7 @@ def dumps(doc: dict[str, Any]) -> str:
 
 
 def loads(text: str) -> dict[str, Any]:
-    doc = json.loads(text)
+    doc: dict[str, Any] = json.loads(text)
     # json.dumps writes the tag as an escape, so a document without one has nothing tagged in it.
     return decode_value(doc) if "\\u0001" in text else doc
 

@@ -497,7 +497,7 @@ class DocumentFile:
             if len(self._counts) >= COUNT_CACHE:
                 self._counts.clear()
             self._counts[key] = (version, total)
-            return total
+            return int(total)
         return sum(1 for _ in self._select(collection, query, None, skip, limit))
 
     # -- writing --------------------------------------------------------------------------------

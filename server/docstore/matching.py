@@ -8,6 +8,7 @@ $not $and $or $nor``, dotted paths through embedded documents and arrays.
 
 from __future__ import annotations
 
+import functools
 import re
 from collections.abc import Iterator
 from datetime import UTC, datetime
@@ -224,9 +225,13 @@ def sort_key(doc: dict[str, Any], spec: list[tuple[str, int]]) -> tuple[Any, ...
     return tuple(key)
 
 
+def _one_key(doc: dict[str, Any], spec: list[tuple[str, int]]) -> Any:
+    return sort_key(doc, spec)[0]
+
+
 def sort_documents(docs: list[dict[str, Any]], spec: list[tuple[str, int]]) -> list[dict[str, Any]]:
     # Stable sorts from the last key to the first give a multi-key sort with mixed directions.
     for index in range(len(spec) - 1, -1, -1):
-        path, direction = spec[index]
-        docs.sort(key=lambda d, p=(path, direction): sort_key(d, [p])[0], reverse=direction < 0)
+        key = spec[index]
+        docs.sort(key=functools.partial(_one_key, spec=[key]), reverse=key[1] < 0)
     return docs

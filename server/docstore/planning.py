@@ -28,7 +28,7 @@ class Statistics:
 
 def estimate(query: dict[str, Any], stats: Statistics) -> float:
     """An upper guess of the documents ``query`` matches (the whole collection when it cannot tell)."""
-    guesses = [stats.rows]
+    guesses: list[float] = [stats.rows]
     for key, condition in query.items():
         if key == "$and":
             guesses += [estimate(sub, stats) for sub in condition]

@@ -139,7 +139,7 @@ def _apply(doc: dict[str, Any], op: str, path: str, arg: Any, inserting: bool) -
             _put(doc, arg, value)
     elif op == "$push":
         array = _array_at(doc, path, op)
-        items = arg.get("$each") if isinstance(arg, dict) and "$each" in arg else [arg]
+        items: list[Any] = list(arg["$each"]) if isinstance(arg, dict) and "$each" in arg else [arg]
         position = arg.get("$position") if isinstance(arg, dict) else None
         if position is None:
             array.extend(items)
@@ -214,12 +214,12 @@ def project(doc: dict[str, Any], projection: dict[str, Any] | None) -> dict[str,
     keep_id = bool(projection.get("_id", 1))
     fields = {k: v for k, v in projection.items() if k != "_id"}
     if not fields or not any(fields.values()):
-        out = copy.deepcopy(doc)
+        left = copy.deepcopy(doc)
         for path in fields:
-            _drop(out, path)
+            _drop(left, path)
         if not keep_id:
-            out.pop("_id", None)
-        return out
+            left.pop("_id", None)
+        return left
     out: dict[str, Any] = {"_id": doc["_id"]} if keep_id and "_id" in doc else {}
     for path in fields:
         _include(doc, out, path.split("."))
