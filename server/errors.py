@@ -138,32 +138,46 @@ class ServiceUnavailable(AppError):
         super().__init__(details={"dependency": dependency}, headers={"Retry-After": str(retry_after)})
 
 
-HTTP_STATUS: dict[type[AppError], int] = {
-    AppError: 500,
-    Invalid: 400,
-    Unauthorized: 401,
-    Forbidden: 403,
-    NotFound: 404,
-    MethodNotAllowed: 405,
-    Conflict: 409,
-    Gone: 410,
-    PreconditionFailed: 412,
-    TooLarge: 413,
-    UnsupportedMedia: 415,
-    RangeNotSatisfiable: 416,
-    Unprocessable: 422,
-    RateLimited: 429,
-    ServiceUnavailable: 503,
-    InsufficientStorage: 507,
-}
-"""Every error class's HTTP status; a subclass not listed takes its nearest listed base's."""
+ERROR_TABLE: dict[type[AppError], tuple[int, int]] = {
+    # error                  HTTP  Subsonic (0 generic, 10 bad parameter, 40 wrong credentials,
+    #                              50 not authorised, 70 not found)
+    AppError:               (500, 0),
+    Invalid:                (400, 10),
+    Unauthorized:           (401, 40),
+    Forbidden:              (403, 50),
+    NotFound:               (404, 70),
+    MethodNotAllowed:       (405, 0),
+    Conflict:               (409, 0),
+    Gone:                   (410, 70),
+    PreconditionFailed:     (412, 0),
+    TooLarge:               (413, 10),
+    UnsupportedMedia:       (415, 0),
+    RangeNotSatisfiable:    (416, 0),
+    Unprocessable:          (422, 0),
+    RateLimited:            (429, 0),
+    ServiceUnavailable:     (503, 0),
+    InsufficientStorage:    (507, 0),
+}  # fmt: skip
+"""Every error class's HTTP status and Subsonic error code, side by side, for both APIs; a subclass not
+listed takes its nearest listed base's."""
+
+HTTP_STATUS: dict[type[AppError], int] = {cls: status for cls, (status, _) in ERROR_TABLE.items()}
+
+
+def _row(cls: type[AppError]) -> tuple[int, int]:
+    for base in cls.__mro__:
+        if base in ERROR_TABLE:
+            return ERROR_TABLE[base]  # type: ignore[index]
+    return ERROR_TABLE[AppError]
 
 
 def http_status(cls: type[AppError]) -> int:
-    for base in cls.__mro__:
-        if base in HTTP_STATUS:
-            return HTTP_STATUS[base]  # type: ignore[index]
-    return 500
+    return _row(cls)[0]
+
+
+def subsonic_code(cls: type[AppError]) -> int:
+    """The Subsonic API's error code of an error (the same table as the HTTP status)."""
+    return _row(cls)[1]
 
 
 def error_for_status(status: int, message: str | None = None) -> AppError:

@@ -18,13 +18,12 @@ from aiohttp import web
 
 from server import keys
 from server.documents import MONGO_DOWN, REDIS_DOWN
-from server.errors import AppError, PreconditionFailed, RangeNotSatisfiable, RateLimited
+from server.errors import AppError, PreconditionFailed, RangeNotSatisfiable, RateLimited, subsonic_code
 from server.middleware.client_ip import client_ip
 from server.subsonic import annotations, browsing, lists, media, playlists, searching, system
 from server.subsonic.auth import Caller, authenticate
 from server.subsonic.protocol import (
     Generic,
-    InvalidParameter,
     NotAuthorized,
     NotFound,
     Params,
@@ -158,12 +157,10 @@ async def _count(request: web.Request, caller: Caller | None) -> None:
 
 
 def _from_app_error(exc: AppError) -> SubsonicError:
-    if exc.status == 400:
-        fields = exc.details.get("fields") or {}
-        said = "; ".join(f"{name}: {why}" for name, why in fields.items())
-        return InvalidParameter(f"{exc.message} {said}".strip() if said else exc.message)
-    if exc.status == 404:
-        return NotFound(exc.message)
-    if exc.status == 403:
-        return NotAuthorized(exc.message)
-    return Generic(exc.message)
+    """A service's error as the protocol's: the code from ``server.errors.ERROR_TABLE`` (beside the HTTP
+    status), and a bad request's field reasons in the message."""
+    fields = exc.details.get("fields") or {}
+    said = "; ".join(f"{name}: {why}" for name, why in fields.items())
+    error = SubsonicError(f"{exc.message} {said}".strip() if said else exc.message)
+    error.code = subsonic_code(type(exc))
+    return error
