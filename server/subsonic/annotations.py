@@ -18,7 +18,6 @@ from typing import Any
 from aiohttp import web
 
 from server import keys
-from server.catalog.service import records
 from server.documents import utcnow
 from server.errors import NotFound as Hidden
 from server.playback.queues import SavedQueue
@@ -106,9 +105,7 @@ async def _starred(request: web.Request, caller: Caller) -> dict[str, Any]:
     docs = await request.app[keys.ANNOTATIONS].starred(caller.user.id)
     when = {d["item_id"]: iso(d["starred_at"]) for d in docs}
     ids = {kind: [d["item_id"] for d in docs if d["kind"] == kind] for kind in ("song", "album", "artist")}
-    tracks = [
-        t for t in records(await catalog.tracks.get_many(ids["song"])) if catalog.can_see(caller.principal, t)
-    ]
+    tracks = await catalog.tracks_in_order(ids["song"], caller.principal)
     song_list = [{**s, "starred": when[s["id"]]} for s in await songs(request, caller, tracks)]
     albums = await catalog.album_views(await catalog.albums.get_many(ids["album"]))
     artists = await catalog.artists.get_many(ids["artist"])
@@ -145,10 +142,7 @@ async def get_play_queue(request: web.Request, params: Params, caller: Caller | 
     current = state["track_id"]
     if current and current not in ids:
         ids = [current]  # the browser moved on to something else: that is the queue now
-    tracks = {d["_id"]: d for d in await catalog.tracks.get_many(ids)}
-    visible = [
-        t for t in records(tracks[i] for i in ids if i in tracks) if catalog.can_see(caller.principal, t)
-    ]
+    visible = await catalog.tracks_in_order(ids, caller.principal)
     if not visible and not current:
         return {}
     return {

@@ -18,7 +18,6 @@ from aiohttp import web
 from media.records import Track
 from server import keys
 from server.catalog.schemas import AlbumOut, TrackOut
-from server.catalog.service import records
 from server.subsonic.auth import Caller
 from server.subsonic.browsing import (
     album_cover_id,
@@ -116,14 +115,8 @@ async def _album_list(request: web.Request, params: Params, caller: Caller) -> l
 async def _recently_played_albums(request: web.Request, caller: Caller) -> list[str]:
     history = await request.app[keys.HISTORY].recent(caller.user.id, limit=200, before=None)
     catalog = request.app[keys.CATALOG]
-    docs = {d["_id"]: d for d in await catalog.tracks.get_many(list({h["track_id"] for h in history}))}
-    return list(
-        dict.fromkeys(
-            docs[h["track_id"]].get("album_id")
-            for h in history
-            if h["track_id"] in docs and docs[h["track_id"]].get("album_id")
-        )
-    )
+    tracks = await catalog.tracks_in_order([h["track_id"] for h in history])
+    return list(dict.fromkeys(t.album_id for t in tracks if t.album_id))
 
 
 async def get_random_songs(request: web.Request, params: Params, caller: Caller | None) -> dict[str, Any]:
@@ -197,11 +190,8 @@ async def get_similar_songs2(request: web.Request, params: Params, caller: Calle
     found = await request.app[keys.RECOMMEND].similar(
         caller.principal, params.required("id"), min(count, 100)
     )
-    ids = [t.id for t in found.tracks]
-    by_id = {d["_id"]: d for d in await catalog.tracks.get_many(ids)}
-    return {
-        "similarSongs2": {"song": await songs(request, caller, records(by_id[i] for i in ids if i in by_id))}
-    }
+    tracks = await catalog.tracks_in_order([t.id for t in found.tracks])
+    return {"similarSongs2": {"song": await songs(request, caller, tracks)}}
 
 
 async def get_artist_info2(request: web.Request, params: Params, caller: Caller | None) -> dict[str, Any]:

@@ -13,7 +13,6 @@ from aiohttp import web
 
 from server import keys
 from server.api import iso, validate
-from server.catalog.service import records
 from server.playlists.schemas import PlaylistIn, PlaylistPatch, PlaylistSummary
 from server.subsonic.auth import Caller
 from server.subsonic.browsing import songs
@@ -63,13 +62,12 @@ async def _full(request: web.Request, caller: Caller, playlist_id: str) -> dict[
     doc = await service.readable(caller.principal, playlist_id)
     view = await service.view(caller.principal, doc)
     ids = [t.id for t in view.tracks]
-    by_id = {d["_id"]: d for d in await catalog.tracks.get_many(ids)}
     owner = caller.user.username
     if doc["user_id"] != caller.user.id:
         owner = (await request.app[keys.USERS].get(doc["user_id"])).username
     element = _playlist_element(service.summary(doc), owner, view.duration_ms)
     element["songCount"] = len(ids)
-    element["entry"] = await songs(request, caller, records(by_id[i] for i in ids if i in by_id))
+    element["entry"] = await songs(request, caller, await catalog.tracks_in_order(ids))
     return element
 
 

@@ -9,7 +9,6 @@ from aiohttp import web
 
 from server import keys
 from server.api import validate
-from server.catalog.service import records
 from server.search.schemas import MAX_LIMIT, SearchQuery
 from server.subsonic.auth import Caller
 from server.subsonic.browsing import album_element, named_songs, songs
@@ -78,7 +77,6 @@ async def _search(
         elif kind == "album":
             out["album"] = [album_element(a, []) for a in found.albums.items]
         else:
-            ids = [t.id for t in found.tracks.items]
-            by_id = {d["_id"]: d for d in await catalog.tracks.get_many(ids)}
-            out["song"] = await songs(request, caller, records(by_id[i] for i in ids if i in by_id))
+            tracks = await catalog.tracks_in_order([t.id for t in found.tracks.items])
+            out["song"] = await songs(request, caller, tracks)
     return out
