@@ -350,10 +350,8 @@ class S3MediaStore:
         except FileNotFoundError:
             return None
         except Exception as exc:
-            error = _storage_error(exc, key)
-            if isinstance(error, ObjectMissing):
-                return None
-            raise error from exc
+            _missing_or_raise(exc, key)
+            return None
         etag = meta.get("e_tag") or hashlib.sha256(f"{key}:{meta['last_modified']}".encode()).hexdigest()
         return StoredObject(
             key=key,
@@ -426,10 +424,8 @@ class S3MediaStore:
         except FileNotFoundError:
             return None
         except Exception as exc:
-            error = _storage_error(exc, key)
-            if isinstance(error, ObjectMissing):
-                return None
-            raise error from exc
+            _missing_or_raise(exc, key)
+            return None
         etag = result.meta.get("e_tag")
         if not etag:
             raise StorageError(f"the bucket gave no ETag for {key}")
@@ -468,6 +464,13 @@ def _check_key(key: str) -> None:
     """UnsafePath unless ``key`` is one the layout makes (no "..", no leading "/", no hidden names):
     the local store's rule, so a key means the same in both."""
     check_relative(key)
+
+
+def _missing_or_raise(exc: Exception, key: str) -> None:
+    """Return when ``exc`` says the object is not there; raise it as the store's error otherwise."""
+    error = _storage_error(exc, key)
+    if not isinstance(error, ObjectMissing):
+        raise error from exc
 
 
 def _storage_error(exc: Exception, key: str) -> StorageError:
