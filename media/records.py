@@ -349,6 +349,36 @@ JOB_STATES: frozenset[str] = frozenset(get_args(JobState))
 
 
 @dataclass(frozen=True, slots=True)
+class Playlist:
+    """A user's playlist: ``track_ids`` in order, repeats allowed; ``version`` counts the changes to
+    them (an edit that depends on positions applies only to the version it read)."""
+
+    id: str
+    user_id: str
+    name: str
+    description: str | None
+    is_public: bool
+    track_ids: tuple[str, ...]
+    version: int
+    created_at: datetime
+    updated_at: datetime
+
+    @classmethod
+    def from_doc(cls, doc: dict[str, Any]) -> Playlist:
+        return cls(
+            id=doc["_id"],
+            user_id=doc["user_id"],
+            name=doc["name"],
+            description=doc.get("description"),
+            is_public=bool(doc.get("is_public")),
+            track_ids=tuple(doc.get("track_ids") or ()),
+            version=int(doc.get("version") or 0),
+            created_at=doc["created_at"],
+            updated_at=doc["updated_at"],
+        )
+
+
+@dataclass(frozen=True, slots=True)
 class Job:
     """The durable record of one transcode (``transcoder/jobs.py`` keeps them; the server lists them).
 

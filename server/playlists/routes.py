@@ -38,10 +38,10 @@ async def list_playlists(request: web.Request, query: PlaylistListQuery) -> Play
     principal = request[keys.PRINCIPAL]
     owner = query.user_id or principal.user_id
     service = _service(request)
-    docs, total = await service.store.list_for(
+    found, total = await service.store.list_for(
         owner, public_only=owner != principal.user_id, limit=query.limit, offset=query.offset
     )
-    return PlaylistList(items=[service.summary(d) for d in docs], total=total)
+    return PlaylistList(items=[service.summary(p) for p in found], total=total)
 
 
 @api.route(
@@ -57,10 +57,10 @@ async def create_playlist(request: web.Request, body: PlaylistIn) -> PlaylistOut
     """A new, empty playlist (private unless ``is_public``)."""
     principal = request[keys.PRINCIPAL]
     service = _service(request)
-    doc = await service.store.create(
+    playlist = await service.store.create(
         user_id=principal.user_id, name=body.name, description=body.description, is_public=body.is_public
     )
-    return await service.view(principal, doc)
+    return await service.view(principal, playlist)
 
 
 @api.route(
@@ -74,15 +74,15 @@ async def export_m3u(request: web.Request) -> web.Response:
     """The playlist as extended M3U of signed stream URLs (VLC, mpv and ffmpeg open it)."""
     principal = request[keys.PRINCIPAL]
     service = _service(request)
-    doc = await service.readable(principal, request.match_info["id"])
-    tracks = await service.playable(principal, doc)
+    playlist = await service.readable(principal, request.match_info["id"])
+    tracks = await service.playable(principal, playlist)
     delivery = request.app[keys.DELIVERY]
     body = render_m3u(
-        doc["name"],
+        playlist.name,
         tracks,
         lambda track_id: delivery.urls(request, track_id, principal.user_id, principal.login_id).stream_url,
     )
-    filename = quote(doc["name"][:80] or "playlist", safe="") + ".m3u8"
+    filename = quote(playlist.name[:80] or "playlist", safe="") + ".m3u8"
     return web.Response(
         text=body,
         content_type=CONTENT_TYPE,
@@ -138,10 +138,10 @@ async def add_tracks(request: web.Request, body: AddTracks) -> PlaylistOut:
     """Insert tracks before ``position`` (the end when omitted); duplicates need ``allow_duplicates``."""
     principal = request[keys.PRINCIPAL]
     service = _service(request)
-    doc = await service.add(
+    playlist = await service.add(
         principal, request.match_info["id"], body.track_ids, body.position, body.allow_duplicates
     )
-    return await service.view(principal, doc)
+    return await service.view(principal, playlist)
 
 
 @api.route(
@@ -161,8 +161,8 @@ async def remove_track(request: web.Request, query: EditQuery) -> PlaylistOut:
             code="position_out_of_range", details={"fields": {"position": "must be an integer ≥ 0"}}
         )
     service = _service(request)
-    doc = await service.remove(principal, request.match_info["id"], int(raw), query.version)
-    return await service.view(principal, doc)
+    playlist = await service.remove(principal, request.match_info["id"], int(raw), query.version)
+    return await service.view(principal, playlist)
 
 
 @api.route(
@@ -177,5 +177,5 @@ async def move_track(request: web.Request, body: MoveTrack) -> PlaylistOut:
     """Move the track at ``from`` to ``to`` (0-based positions); 409 if the playlist changed meanwhile."""
     principal = request[keys.PRINCIPAL]
     service = _service(request)
-    doc = await service.move(principal, request.match_info["id"], body.from_, body.to, body.version)
-    return await service.view(principal, doc)
+    playlist = await service.move(principal, request.match_info["id"], body.from_, body.to, body.version)
+    return await service.view(principal, playlist)

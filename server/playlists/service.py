@@ -12,11 +12,11 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from media.events import EventName
-from media.records import Track
+from media.records import Playlist, Track
 from server.auth.service import Principal
 from server.catalog.schemas import TrackOut
 from server.catalog.service import CatalogService, records
@@ -37,36 +37,36 @@ class PlaylistService:
 
     # -- access ----------------------------------------------------------------------------------
 
-    async def readable(self, principal: Principal, playlist_id: str) -> Doc:
-        doc = await self.store.get(playlist_id)
-        if doc["user_id"] != principal.user_id and not doc["is_public"]:
+    async def readable(self, principal: Principal, playlist_id: str) -> Playlist:
+        playlist = await self.store.get(playlist_id)
+        if playlist.user_id != principal.user_id and not playlist.is_public:
             raise NotFound("No such playlist.", code="playlist_not_found")
-        return doc
+        return playlist
 
-    async def editable(self, principal: Principal, playlist_id: str) -> Doc:
-        doc = await self.readable(principal, playlist_id)
-        if doc["user_id"] != principal.user_id:
+    async def editable(self, principal: Principal, playlist_id: str) -> Playlist:
+        playlist = await self.readable(principal, playlist_id)
+        if playlist.user_id != principal.user_id:
             raise Forbidden("Only the owner may change this playlist.", code="not_playlist_owner")
-        return doc
+        return playlist
 
     # -- tracks ----------------------------------------------------------------------------------
 
-    async def _tracks(self, ids: list[str]) -> dict[str, Doc]:
+    async def _tracks(self, ids: Sequence[str]) -> dict[str, Doc]:
         unique = list(dict.fromkeys(ids))
         found: dict[str, Doc] = {}
         for start in range(0, len(unique), FETCH_BATCH):
             found.update(await self._reader.fetch("track", unique[start : start + FETCH_BATCH]))
         return found
 
-    async def _current(self, doc: Doc) -> tuple[Doc, dict[str, Doc]]:
+    async def _current(self, playlist: Playlist) -> tuple[Playlist, dict[str, Doc]]:
         """The playlist with tracks deleted from the catalog pruned (in the database too), and its tracks."""
-        tracks = await self._tracks(doc["track_ids"])
-        missing = [i for i in dict.fromkeys(doc["track_ids"]) if i not in tracks]
+        tracks = await self._tracks(playlist.track_ids)
+        missing = [i for i in dict.fromkeys(playlist.track_ids) if i not in tracks]
         if missing:
-            await self.store.pull_tracks(missing, playlist_id=doc["_id"])
-            doc = await self.store.get(doc["_id"])
-            tracks = await self._tracks(doc["track_ids"])
-        return doc, tracks
+            await self.store.pull_tracks(missing, playlist_id=playlist.id)
+            playlist = await self.store.get(playlist.id)
+            tracks = await self._tracks(playlist.track_ids)
+        return playlist, tracks
 
     async def on_library(self, event: EventName, payload: dict, user_id: str | None) -> None:
         if payload.get("kind") == "track" and payload.get("action") == "deleted":
@@ -74,7 +74,7 @@ class PlaylistService:
 
     # -- views -----------------------------------------------------------------------------------
 
-    async def change_details(self, playlist_id: str, patch: PlaylistPatch) -> Doc:
+    async def change_details(self, playlist_id: str, patch: PlaylistPatch) -> Playlist:
         """Rename, describe, make public or private: what the client sent of ``patch`` (a null
         description clears it). Both APIs come through here, so a name or description is cleaned and
         capped the same way whichever sent it. The caller has checked the playlist is editable."""
@@ -87,45 +87,45 @@ class PlaylistService:
             return await self.store.get(playlist_id)
         return await self.store.update_fields(playlist_id, changes)
 
-    async def view(self, principal: Principal, doc: Doc) -> PlaylistOut:
-        doc, tracks = await self._current(doc)
-        entries = records(tracks[i] for i in doc["track_ids"] if i in tracks)
-        if doc["user_id"] != principal.user_id:
+    async def view(self, principal: Principal, playlist: Playlist) -> PlaylistOut:
+        playlist, tracks = await self._current(playlist)
+        entries = records(tracks[i] for i in playlist.track_ids if i in tracks)
+        if playlist.user_id != principal.user_id:
             # Others see only what they could play; the owner sees every entry, so positions line up.
             entries = [t for t in entries if self._catalog.can_see(principal, t)]
         views = await self._catalog.track_views(entries)
         return PlaylistOut(
-            id=doc["_id"],
-            user_id=doc["user_id"],
-            name=doc["name"],
-            description=doc.get("description"),
-            is_public=doc["is_public"],
-            version=doc.get("version", 0),
+            id=playlist.id,
+            user_id=playlist.user_id,
+            name=playlist.name,
+            description=playlist.description,
+            is_public=playlist.is_public,
+            version=playlist.version,
             tracks=views,
             track_count=len(views),
             duration_ms=sum(t.duration_ms or 0 for t in views),
-            created_at=doc["created_at"],
-            updated_at=doc["updated_at"],
+            created_at=playlist.created_at,
+            updated_at=playlist.updated_at,
         )
 
     @staticmethod
-    def summary(doc: Doc) -> PlaylistSummary:
+    def summary(playlist: Playlist) -> PlaylistSummary:
         return PlaylistSummary(
-            id=doc["_id"],
-            user_id=doc["user_id"],
-            name=doc["name"],
-            description=doc.get("description"),
-            is_public=doc["is_public"],
-            version=doc.get("version", 0),
-            track_count=len(doc["track_ids"]),
-            created_at=doc["created_at"],
-            updated_at=doc["updated_at"],
+            id=playlist.id,
+            user_id=playlist.user_id,
+            name=playlist.name,
+            description=playlist.description,
+            is_public=playlist.is_public,
+            version=playlist.version,
+            track_count=len(playlist.track_ids),
+            created_at=playlist.created_at,
+            updated_at=playlist.updated_at,
         )
 
-    async def playable(self, principal: Principal, doc: Doc) -> list[TrackOut]:
-        """The tracks of ``doc`` the caller may play, in order (for the M3U export)."""
-        doc, tracks = await self._current(doc)
-        docs = [tracks[i] for i in doc["track_ids"] if i in tracks]
+    async def playable(self, principal: Principal, playlist: Playlist) -> list[TrackOut]:
+        """The tracks of ``playlist`` the caller may play, in order (for the M3U export)."""
+        playlist, tracks = await self._current(playlist)
+        docs = [tracks[i] for i in playlist.track_ids if i in tracks]
         return await self._catalog.track_views(
             [t for t in records(docs) if self._catalog.can_see(principal, t)]
         )
@@ -139,9 +139,9 @@ class PlaylistService:
         track_ids: list[str],
         position: int | None,
         allow_duplicates: bool,
-    ) -> Doc:
-        doc, _ = await self._current(await self.editable(principal, playlist_id))
-        size = len(doc["track_ids"])
+    ) -> Playlist:
+        playlist, _ = await self._current(await self.editable(principal, playlist_id))
+        size = len(playlist.track_ids)
         if position is None:
             position = size
         if position > size:
@@ -159,7 +159,7 @@ class PlaylistService:
                 details={"fields": {"track_ids": "unknown track ids"}, "track_ids": unknown},
             )
         if not allow_duplicates:
-            seen = set(doc["track_ids"])
+            seen = set(playlist.track_ids)
             dupes = [i for n, i in enumerate(track_ids) if i in seen or i in track_ids[:n]]
             if dupes:
                 raise Conflict(
@@ -171,7 +171,9 @@ class PlaylistService:
             raise Conflict(f"A playlist holds at most {MAX_TRACKS} tracks.", code="playlist_full")
         return await self.store.insert_tracks(playlist_id, track_ids, position)
 
-    async def remove(self, principal: Principal, playlist_id: str, position: int, version: int | None) -> Doc:
+    async def remove(
+        self, principal: Principal, playlist_id: str, position: int, version: int | None
+    ) -> Playlist:
         def edit(ids: list[str]) -> list[str]:
             if position >= len(ids):
                 raise _out_of_range("position", position, len(ids) - 1)
@@ -179,7 +181,7 @@ class PlaylistService:
 
         return await self._edit(principal, playlist_id, version, edit)
 
-    async def remove_positions(self, principal: Principal, playlist_id: str, positions: set[int]) -> Doc:
+    async def remove_positions(self, principal: Principal, playlist_id: str, positions: set[int]) -> Playlist:
         """Remove the tracks at all of ``positions`` in one edit (Subsonic's ``songIndexToRemove``)."""
 
         def edit(ids: list[str]) -> list[str]:
@@ -191,7 +193,7 @@ class PlaylistService:
 
     async def move(
         self, principal: Principal, playlist_id: str, src: int, dst: int, version: int | None
-    ) -> Doc:
+    ) -> Playlist:
         def edit(ids: list[str]) -> list[str]:
             for name, value in (("from", src), ("to", dst)):
                 if value >= len(ids):
@@ -208,12 +210,14 @@ class PlaylistService:
         playlist_id: str,
         version: int | None,
         edit: Callable[[list[str]], list[str]],
-    ) -> Doc:
+    ) -> Playlist:
         """Apply a position-based ``edit`` to the list as read, only if nobody changed it meanwhile."""
-        doc, _ = await self._current(await self.editable(principal, playlist_id))
-        if version is not None and version != doc.get("version", 0):
-            raise _changed(doc)
-        updated = await self.store.replace_tracks(playlist_id, doc.get("version", 0), edit(doc["track_ids"]))
+        playlist, _ = await self._current(await self.editable(principal, playlist_id))
+        if version is not None and version != playlist.version:
+            raise _changed(playlist)
+        updated = await self.store.replace_tracks(
+            playlist_id, playlist.version, edit(list(playlist.track_ids))
+        )
         if updated is None:
             raise _changed(await self.store.get(playlist_id))
         return updated
@@ -227,9 +231,9 @@ def _out_of_range(field: str, value: int, last: int) -> Invalid:
     )
 
 
-def _changed(doc: Doc) -> Conflict:
+def _changed(playlist: Playlist) -> Conflict:
     return Conflict(
         "The playlist changed meanwhile; read it again and retry.",
         code="playlist_changed",
-        details={"version": doc.get("version", 0)},
+        details={"version": playlist.version},
     )

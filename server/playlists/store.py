@@ -1,4 +1,5 @@
-"""The ``playlists`` collection. The only code that reads or writes playlist documents.
+"""The ``playlists`` collection. The only code that reads or writes playlist documents; it answers
+with :class:`media.records.Playlist` records.
 
 A playlist document::
 
@@ -15,6 +16,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
+from media.records import Playlist
 from server.documents import new_id, utcnow
 from server.errors import NotFound
 from server.handles import Database
@@ -26,7 +28,7 @@ class PlaylistStore:
     def __init__(self, db: Database) -> None:
         self._playlists = db["playlists"]
 
-    async def create(self, *, user_id: str, name: str, description: str | None, is_public: bool) -> Doc:
+    async def create(self, *, user_id: str, name: str, description: str | None, is_public: bool) -> Playlist:
         now = utcnow()
         doc = {
             "_id": new_id(),
@@ -40,31 +42,32 @@ class PlaylistStore:
             "updated_at": now,
         }
         await self._playlists.insert_one(doc)
-        return doc
+        return Playlist.from_doc(doc)
 
-    async def get(self, playlist_id: str) -> Doc:
+    async def get(self, playlist_id: str) -> Playlist:
         doc = await self._playlists.find_one({"_id": playlist_id})
         if doc is None:
             raise NotFound("No such playlist.", code="playlist_not_found")
-        return doc
+        return Playlist.from_doc(doc)
 
     async def list_for(
         self, user_id: str, *, public_only: bool, limit: int, offset: int
-    ) -> tuple[list[Doc], int]:
+    ) -> tuple[list[Playlist], int]:
         """A user's playlists, most recently changed first."""
         flt: Doc = {"user_id": user_id}
         if public_only:
             flt["is_public"] = True
         cursor = self._playlists.find(flt).sort([("updated_at", -1), ("_id", -1)]).skip(offset).limit(limit)
-        return await cursor.to_list(None), await self._playlists.count_documents(flt)
+        found = [Playlist.from_doc(d) for d in await cursor.to_list(None)]
+        return found, await self._playlists.count_documents(flt)
 
-    async def update_fields(self, playlist_id: str, changes: Doc) -> Doc:
+    async def update_fields(self, playlist_id: str, changes: Doc) -> Playlist:
         doc = await self._playlists.find_one_and_update(
             {"_id": playlist_id}, {"$set": {**changes, "updated_at": utcnow()}}, return_document=True
         )
         if doc is None:
             raise NotFound("No such playlist.", code="playlist_not_found")
-        return doc
+        return Playlist.from_doc(doc)
 
     async def delete(self, playlist_id: str) -> None:
         result = await self._playlists.delete_one({"_id": playlist_id})
@@ -75,7 +78,7 @@ class PlaylistStore:
         """Every playlist of a deleted account (public ones too: they were theirs)."""
         await self._playlists.delete_many({"user_id": user_id})
 
-    async def insert_tracks(self, playlist_id: str, track_ids: Sequence[str], position: int) -> Doc:
+    async def insert_tracks(self, playlist_id: str, track_ids: Sequence[str], position: int) -> Playlist:
         """Insert ``track_ids`` before ``position`` atomically (past the end appends)."""
         doc = await self._playlists.find_one_and_update(
             {"_id": playlist_id},
@@ -88,15 +91,16 @@ class PlaylistStore:
         )
         if doc is None:
             raise NotFound("No such playlist.", code="playlist_not_found")
-        return doc
+        return Playlist.from_doc(doc)
 
-    async def replace_tracks(self, playlist_id: str, version: int, track_ids: list[str]) -> Doc | None:
+    async def replace_tracks(self, playlist_id: str, version: int, track_ids: list[str]) -> Playlist | None:
         """Set the list only if the playlist is still at ``version``; None if it changed meanwhile."""
-        return await self._playlists.find_one_and_update(
+        doc = await self._playlists.find_one_and_update(
             {"_id": playlist_id, "version": version},
             {"$set": {"track_ids": track_ids, "updated_at": utcnow()}, "$inc": {"version": 1}},
             return_document=True,
         )
+        return None if doc is None else Playlist.from_doc(doc)
 
     async def pull_tracks(self, track_ids: Sequence[str], playlist_id: str | None = None) -> int:
         """Remove every occurrence of ``track_ids`` (deleted from the catalog); how many playlists changed."""

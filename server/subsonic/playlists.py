@@ -41,12 +41,12 @@ async def get_playlists(request: web.Request, params: Params, caller: Caller | N
     out = []
     offset = 0
     while True:
-        docs, total = await service.store.list_for(
+        found, total = await service.store.list_for(
             caller.user.id, public_only=False, limit=PAGE, offset=offset
         )
-        out.extend(_playlist_element(service.summary(d), caller.user.username) for d in docs)
-        offset += len(docs)
-        if not docs or offset >= total:
+        out.extend(_playlist_element(service.summary(p), caller.user.username) for p in found)
+        offset += len(found)
+        if not found or offset >= total:
             break
     return {"playlists": {"playlist": out}}
 
@@ -59,13 +59,13 @@ async def get_playlist(request: web.Request, params: Params, caller: Caller | No
 async def _full(request: web.Request, caller: Caller, playlist_id: str) -> dict[str, Any]:
     service = request.app[keys.PLAYLISTS]
     catalog = request.app[keys.CATALOG]
-    doc = await service.readable(caller.principal, playlist_id)
-    view = await service.view(caller.principal, doc)
+    playlist = await service.readable(caller.principal, playlist_id)
+    view = await service.view(caller.principal, playlist)
     ids = [t.id for t in view.tracks]
     owner = caller.user.username
-    if doc["user_id"] != caller.user.id:
-        owner = (await request.app[keys.USERS].get(doc["user_id"])).username
-    element = _playlist_element(service.summary(doc), owner, view.duration_ms)
+    if playlist.user_id != caller.user.id:
+        owner = (await request.app[keys.USERS].get(playlist.user_id)).username
+    element = _playlist_element(service.summary(playlist), owner, view.duration_ms)
     element["songCount"] = len(ids)
     element["entry"] = await songs(request, caller, await catalog.tracks_in_order(ids))
     return element
@@ -77,15 +77,16 @@ async def create_playlist(request: web.Request, params: Params, caller: Caller |
     song_ids = params.all("songId")
     playlist_id = params.get("playlistId")
     if playlist_id:
-        doc = await service.editable(caller.principal, playlist_id)
-        if doc["track_ids"]:
-            await service.remove_positions(caller.principal, playlist_id, set(range(len(doc["track_ids"]))))
+        playlist = await service.editable(caller.principal, playlist_id)
+        if playlist.track_ids:
+            everything = set(range(len(playlist.track_ids)))
+            await service.remove_positions(caller.principal, playlist_id, everything)
     else:
         body = validate(PlaylistIn, {"name": params.required("name")})  # cleaned as on /api/v1
-        doc = await service.store.create(
+        created = await service.store.create(
             user_id=caller.user.id, name=body.name, description=None, is_public=False
         )
-        playlist_id = doc["_id"]
+        playlist_id = created.id
     if song_ids:
         await service.add(caller.principal, playlist_id, song_ids, None, allow_duplicates=True)
     return {"playlist": await _full(request, caller, playlist_id)}
