@@ -379,6 +379,31 @@ class Playlist:
 
 
 @dataclass(frozen=True, slots=True)
+class Listen:
+    """One listen of a track by a user: how long it was heard, and whether it counted as a play."""
+
+    id: str
+    user_id: str
+    track_id: str
+    played_at: datetime
+    ms_played: int
+    device: str | None
+    counted: bool
+
+    @classmethod
+    def from_doc(cls, doc: dict[str, Any]) -> Listen:
+        return cls(
+            id=doc["_id"],
+            user_id=doc["user_id"],
+            track_id=doc["track_id"],
+            played_at=doc["played_at"],
+            ms_played=int(doc.get("ms_played") or 0),
+            device=doc.get("device"),
+            counted=bool(doc.get("counted")),
+        )
+
+
+@dataclass(frozen=True, slots=True)
 class Job:
     """The durable record of one transcode (``transcoder/jobs.py`` keeps them; the server lists them).
 

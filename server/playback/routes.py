@@ -107,8 +107,8 @@ async def history(request: web.Request, query: HistoryQuery) -> HistoryPage:
     before = query.before
     if before is not None and before.tzinfo is not None:
         before = before.astimezone(UTC).replace(tzinfo=None)
-    docs = await request.app[keys.HISTORY].recent(
+    listens = await request.app[keys.HISTORY].recent(
         request[keys.PRINCIPAL].user_id, limit=query.limit, before=before
     )
-    items = [HistoryItem.of(d) for d in docs]
+    items = [HistoryItem.of(listen) for listen in listens]
     return HistoryPage(items=items, next_before=items[-1].played_at if len(items) == query.limit else None)

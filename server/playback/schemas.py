@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime
-from typing import Any, Literal
+from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from media.records import Listen
 from server.timestamps import Timestamp
 
 DEVICE_ID = r"^[A-Za-z0-9._:-]{1,64}$"
@@ -66,14 +67,14 @@ class HistoryItem(BaseModel):
     """True once this listen counted toward the track's play_count."""
 
     @classmethod
-    def of(cls, doc: dict[str, Any]) -> HistoryItem:
+    def of(cls, listen: Listen) -> HistoryItem:
         return cls(
-            id=doc["_id"],
-            track_id=doc["track_id"],
-            played_at=_utc(doc["played_at"]),
-            ms_played=doc["ms_played"],
-            device=doc.get("device"),
-            counted=bool(doc.get("counted")),
+            id=listen.id,
+            track_id=listen.track_id,
+            played_at=_utc(listen.played_at),
+            ms_played=listen.ms_played,
+            device=listen.device,
+            counted=listen.counted,
         )
 
 

@@ -15,6 +15,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
+from media.records import Listen
 from server.handles import Database
 
 
@@ -61,15 +62,13 @@ class HistoryStore:
         # A deleted track simply matches nothing.
         await self._tracks.update_one({"_id": track_id}, {"$inc": {"play_count": 1}})
 
-    async def recent(
-        self, user_id: str, *, limit: int, before: datetime | None = None
-    ) -> list[dict[str, Any]]:
+    async def recent(self, user_id: str, *, limit: int, before: datetime | None = None) -> list[Listen]:
         """The user's listens, newest first; ``before`` pages on from an earlier page's last ``played_at``."""
         flt: dict[str, Any] = {"user_id": user_id}
         if before is not None:
             flt["played_at"] = {"$lt": before}
         cursor = self._history.find(flt).sort([("played_at", -1), ("_id", -1)]).limit(limit)
-        return await cursor.to_list(None)
+        return [Listen.from_doc(d) for d in await cursor.to_list(None)]
 
     async def get(self, listen_id: str) -> dict[str, Any] | None:
         return await self._history.find_one({"_id": listen_id})

@@ -115,7 +115,7 @@ async def _album_list(request: web.Request, params: Params, caller: Caller) -> l
 async def _recently_played_albums(request: web.Request, caller: Caller) -> list[str]:
     history = await request.app[keys.HISTORY].recent(caller.user.id, limit=200, before=None)
     catalog = request.app[keys.CATALOG]
-    tracks = await catalog.tracks_in_order([h["track_id"] for h in history])
+    tracks = await catalog.tracks_in_order([listen.track_id for listen in history])
     return list(dict.fromkeys(t.album_id for t in tracks if t.album_id))
 
 

@@ -7,6 +7,7 @@ A service with a hand-driven clock runs the real script on the real Redis and th
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import time
 from typing import Any
 
@@ -53,7 +54,7 @@ async def _plays(client: TestClient, track: dict[str, Any]) -> int:
 
 
 async def _listens(client: TestClient, user_id: str) -> list[dict[str, Any]]:
-    return await client.app[keys.HISTORY].recent(user_id, limit=50)
+    return [dataclasses.asdict(listen) for listen in await client.app[keys.HISTORY].recent(user_id, limit=50)]
 
 
 def _do(action: str, **kw: Any) -> PlaybackRequest:
