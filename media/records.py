@@ -404,6 +404,27 @@ class Listen:
 
 
 @dataclass(frozen=True, slots=True)
+class Mark:
+    """A user's star and rating of one song, album or artist."""
+
+    user_id: str
+    item_id: str
+    kind: Literal["song", "album", "artist"]
+    starred_at: datetime | None = None
+    rating: int | None = None
+
+    @classmethod
+    def from_doc(cls, doc: dict[str, Any]) -> Mark:
+        return cls(
+            user_id=doc["user_id"],
+            item_id=doc["item_id"],
+            kind=doc["kind"],
+            starred_at=doc.get("starred_at"),
+            rating=doc.get("rating"),
+        )
+
+
+@dataclass(frozen=True, slots=True)
 class Job:
     """The durable record of one transcode (``transcoder/jobs.py`` keeps them; the server lists them).
 

@@ -102,9 +102,9 @@ async def get_starred(request: web.Request, params: Params, caller: Caller | Non
 
 async def _starred(request: web.Request, caller: Caller) -> dict[str, Any]:
     catalog = request.app[keys.CATALOG]
-    docs = await request.app[keys.ANNOTATIONS].starred(caller.user.id)
-    when = {d["item_id"]: iso(d["starred_at"]) for d in docs}
-    ids = {kind: [d["item_id"] for d in docs if d["kind"] == kind] for kind in ("song", "album", "artist")}
+    marks = await request.app[keys.ANNOTATIONS].starred(caller.user.id)
+    when = {m.item_id: iso(m.starred_at) for m in marks if m.starred_at}
+    ids = {kind: [m.item_id for m in marks if m.kind == kind] for kind in ("song", "album", "artist")}
     tracks = await catalog.tracks_in_order(ids["song"], caller.principal)
     song_list = [{**s, "starred": when[s["id"]]} for s in await songs(request, caller, tracks)]
     albums = await catalog.album_views(await catalog.albums.get_many(ids["album"]))

@@ -13,7 +13,7 @@ from typing import Any
 
 from aiohttp import web
 
-from media.records import Track
+from media.records import Mark, Track
 from server import keys
 from server.catalog.schemas import AlbumOut, TrackOut
 from server.catalog.service import CatalogService, cover_track_id, records
@@ -47,7 +47,7 @@ def index_letter(name: str) -> str:
     return first if first.isalpha() else "#"
 
 
-def song_element(named: NamedTrack, mark: dict[str, Any] | None = None) -> dict[str, Any]:
+def song_element(named: NamedTrack, mark: Mark | None = None) -> dict[str, Any]:
     """A ``Child`` of the protocol: a song, filled the way clients read it (``mark``: the caller's star
     and rating of it). Built straight from the record: apps sync libraries in pages of hundreds."""
     track = named.track
@@ -80,8 +80,8 @@ def song_element(named: NamedTrack, mark: dict[str, Any] | None = None) -> dict[
         "mediaType": "song",
         "isVideo": False,
         "genres": [{"name": track.genre}] if track.genre else [],
-        "starred": iso(mark["starred_at"]) if mark and mark.get("starred_at") else None,
-        "userRating": mark.get("rating") if mark else None,
+        "starred": iso(mark.starred_at) if mark and mark.starred_at else None,
+        "userRating": mark.rating if mark else None,
     }
 
 

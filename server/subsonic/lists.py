@@ -100,12 +100,12 @@ async def _album_list(request: web.Request, params: Params, caller: Caller) -> l
         order = {album_id: n for n, album_id in enumerate(recent)}
         items = sorted((p for p in items if p[0].id in order), key=lambda p: order[p[0].id])
     else:  # starred, highest: the caller's own annotations
-        docs = await request.app[keys.ANNOTATIONS].for_kind(caller.user.id, "album")
+        marks = await request.app[keys.ANNOTATIONS].for_kind(caller.user.id, "album")
         if kind == "starred":
-            when = {d["item_id"]: d["starred_at"] for d in docs if d.get("starred_at")}
+            when = {m.item_id: m.starred_at for m in marks if m.starred_at}
             items = sorted((p for p in items if p[0].id in when), key=lambda p: when[p[0].id], reverse=True)
         else:
-            rating = {d["item_id"]: d["rating"] for d in docs if d.get("rating")}
+            rating = {m.item_id: m.rating for m in marks if m.rating}
             items = sorted(
                 (p for p in items if p[0].id in rating), key=lambda p: rating[p[0].id], reverse=True
             )

@@ -1,4 +1,5 @@
-"""The ``annotations`` collection: a user's stars and ratings of songs, albums and artists.
+"""The ``annotations`` collection: a user's stars and ratings of songs, albums and artists, answered
+as :class:`media.records.Mark` records.
 
 {_id: "<user>:<item>", user_id, item_id, kind: song|album|artist, starred_at | None, rating | None}
 """
@@ -8,6 +9,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
+from media.records import Mark
 from server.documents import any_of
 
 FEW = 50
@@ -26,13 +28,16 @@ class Annotations:
             upsert=True,
         )
 
-    async def for_kind(self, user_id: str, kind: str) -> list[dict[str, Any]]:
-        return await self._docs.find({"user_id": user_id, "kind": kind}).to_list(None)
+    async def for_kind(self, user_id: str, kind: str) -> list[Mark]:
+        return [
+            Mark.from_doc(d) for d in await self._docs.find({"user_id": user_id, "kind": kind}).to_list(None)
+        ]
 
-    async def starred(self, user_id: str) -> list[dict[str, Any]]:
-        return await self._docs.find({"user_id": user_id, "starred_at": {"$ne": None}}).to_list(None)
+    async def starred(self, user_id: str) -> list[Mark]:
+        docs = await self._docs.find({"user_id": user_id, "starred_at": {"$ne": None}}).to_list(None)
+        return [Mark.from_doc(d) for d in docs]
 
-    async def for_items(self, user_id: str, item_ids: Sequence[str]) -> dict[str, dict[str, Any]]:
+    async def for_items(self, user_id: str, item_ids: Sequence[str]) -> dict[str, Mark]:
         """{item id: annotation} of the user's annotations of these items."""
         if not item_ids:
             return {}
@@ -41,9 +46,11 @@ class Annotations:
             # cost less than hundreds of single-key lookups, and a listener marks far fewer songs.
             wanted = set(item_ids)
             docs = await self._docs.find({"user_id": user_id}).to_list(None)
-            return {d["item_id"]: d for d in docs if d["item_id"] in wanted}
-        keys = [f"{user_id}:{i}" for i in item_ids]
-        return {d["item_id"]: d for d in await self._docs.find(any_of("_id", keys)).to_list(None)}
+        else:
+            keys = [f"{user_id}:{i}" for i in item_ids]
+            wanted = set(item_ids)
+            docs = await self._docs.find(any_of("_id", keys)).to_list(None)
+        return {d["item_id"]: Mark.from_doc(d) for d in docs if d["item_id"] in wanted}
 
     async def forget_user(self, user_id: str) -> None:
         """Every mark of a deleted account (through the user index)."""

@@ -30,7 +30,7 @@ async def server_view(client, listener: AppAccount, playlist_id: str) -> dict:
         "counted": [i["track_id"] for i in history["items"] if i["counted"]],
         "playlist": (playlist["name"], [t["id"] for t in playlist["tracks"]]),
         "playback": (playback["track_id"], playback["position_ms"], playback["is_playing"]),
-        "starred": sorted(i for i, m in marks.items() if m.get("starred_at")),
+        "starred": sorted(i for i, m in marks.items() if m.starred_at),
     }
 
 
