@@ -425,6 +425,37 @@ class Mark:
 
 
 @dataclass(frozen=True, slots=True)
+class Login:
+    """One sign-in of a user on one device: the hash of its current refresh token, the hashes it
+    rotated away from (a replay of one ends the sign-in), and when it expires."""
+
+    id: str
+    user_id: str
+    refresh_hash: str
+    previous_hashes: tuple[str, ...]
+    device: str
+    revoked: bool
+    created_at: datetime
+    expires_at: datetime
+
+    @classmethod
+    def from_doc(cls, doc: dict[str, Any]) -> Login:
+        return cls(
+            id=doc["_id"],
+            user_id=doc["user_id"],
+            refresh_hash=doc["refresh_hash"],
+            previous_hashes=tuple(doc.get("previous_hashes") or ()),
+            device=doc.get("device") or "",
+            revoked=bool(doc.get("revoked")),
+            created_at=doc["created_at"],
+            expires_at=doc["expires_at"],
+        )
+
+    def active(self, now: datetime) -> bool:
+        return not self.revoked and self.expires_at > now
+
+
+@dataclass(frozen=True, slots=True)
 class Job:
     """The durable record of one transcode (``transcoder/jobs.py`` keeps them; the server lists them).
 

@@ -146,7 +146,7 @@ class AuthService:
         doc = await self._logins.rotate(login_id, presented, hash_secret(rotated_to))
         if doc is None:
             current = await self._logins.get(login_id)
-            if current and presented in current.get("previous_hashes", []):
+            if current and presented in current.previous_hashes:
                 # Someone holds a stolen copy, or a client replayed: neither copy may go on.
                 await self.logout(login_id)
                 raise Unauthorized(
@@ -155,7 +155,7 @@ class AuthService:
             raise Unauthorized("The refresh token is not valid.", code="invalid_token")
         if not LoginStore.is_active(doc):
             raise Unauthorized("This sign-in has ended; sign in again.", code="invalid_token")
-        user = await self._users.get(doc["user_id"])
+        user = await self._users.get(doc.user_id)
         if user.disabled:
             raise Forbidden("This account is disabled.", code="account_disabled")
         access, _ = self._tokens.issue_access(user.id, login_id)
@@ -187,7 +187,7 @@ class AuthService:
             if not LoginStore.is_active(doc):
                 return None
             assert doc is not None
-            cached_login = doc["user_id"].encode()
+            cached_login = doc.user_id.encode()
             # NX: a tombstone written meanwhile by a revocation must win over this fill.
             await self._redis.set(login_key, cached_login, ex=self._tokens.ttl, nx=True)
         user = await self._cached_user(cached_login.decode())

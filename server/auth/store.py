@@ -7,8 +7,8 @@ its login, so revoking the login ends the tokens too.
 from __future__ import annotations
 
 from datetime import datetime, timedelta
-from typing import Any
 
+from media.records import Login
 from server.documents import new_id, utcnow
 from server.handles import Database
 
@@ -37,10 +37,11 @@ class LoginStore:
         )
         return login_id
 
-    async def get(self, login_id: str) -> dict[str, Any] | None:
-        return await self._logins.find_one({"_id": login_id})
+    async def get(self, login_id: str) -> Login | None:
+        doc = await self._logins.find_one({"_id": login_id})
+        return None if doc is None else Login.from_doc(doc)
 
-    async def rotate(self, login_id: str, old_hash: str, new_hash: str) -> dict[str, Any] | None:
+    async def rotate(self, login_id: str, old_hash: str, new_hash: str) -> Login | None:
         """Swap the hash only if ``old_hash`` is still current: two racing refreshes can't both win."""
         doc = await self._logins.find_one_and_update(
             {"_id": login_id, "refresh_hash": old_hash, "revoked": False},
@@ -51,7 +52,7 @@ class LoginStore:
             await self._logins.update_one(
                 {"_id": login_id}, {"$set": {"previous_hashes": doc["previous_hashes"][-PREVIOUS_KEPT:]}}
             )
-        return doc
+        return None if doc is None else Login.from_doc(doc)
 
     async def revoke(self, login_id: str) -> None:
         await self._logins.update_one({"_id": login_id}, {"$set": {"revoked": True}})
@@ -69,5 +70,5 @@ class LoginStore:
         return ids
 
     @staticmethod
-    def is_active(doc: dict[str, Any] | None, now: datetime | None = None) -> bool:
-        return bool(doc) and not doc["revoked"] and doc["expires_at"] > (now or utcnow())
+    def is_active(login: Login | None, now: datetime | None = None) -> bool:
+        return login is not None and login.active(now or utcnow())
