@@ -107,15 +107,15 @@ class RecommendService:
         plays = await self._listening.recent(user_id, HISTORY)
         if not plays:
             return await self._render(await self._cold_start(limit, set()), limit)
-        just_played = {p["track_id"] for p in plays[:JUST_PLAYED]}
+        just_played = {p.track_id for p in plays[:JUST_PLAYED]}
         artists: Counter[str] = Counter()
         genres: Counter[str] = Counter()
         genre_names: dict[str, str] = {}
         for play in plays:
-            entry = self._entry(play["track_id"])
+            entry = self._entry(play.track_id)
             if entry is None:
                 continue
-            hours = max((now - play["played_at"]).total_seconds() / 3600, 0.0)
+            hours = max((now - play.played_at).total_seconds() / 3600, 0.0)
             weight = 0.5 ** (hours / HALF_LIFE_HOURS)
             if entry.artist_id:
                 artists[entry.artist_id] += weight
@@ -171,7 +171,7 @@ class RecommendService:
         co_listened: Counter[str] = Counter()
         by_user: dict[str, set[str]] = defaultdict(set)
         for play in await self._listening.plays_of(listeners[:100], 5000):
-            by_user[play["user_id"]].add(play["track_id"])
+            by_user[play.user_id].add(play.track_id)
         for tracks in by_user.values():
             co_listened.update(tracks)
         most = max(co_listened.values(), default=1)
