@@ -24,9 +24,9 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any
 
 from media.events import PLAYBACK, EventPublisher, PlaybackPayload
+from media.records import Track
 from server.catalog.store import TrackStore
 from server.documents import new_id
 from server.errors import Conflict, Invalid, NotFound
@@ -108,7 +108,7 @@ class PlaybackService:
         """Load ``track_id`` paused at ``position_ms`` on ``device_id`` (a Subsonic app's saved play
         queue): every device sees where to resume; no listen starts until someone plays."""
         track = await self._playable(track_id)
-        duration = int(track.get("duration_ms") or 0)
+        duration = track.duration_ms or 0
         cmd = Command(
             action="cue",
             now=self._clock(),
@@ -126,23 +126,23 @@ class PlaybackService:
         if state.track_id == track_id and state.device_id == device_id:
             await self.execute(user_id, PlaybackRequest(action="stop"))
             return
-        track = await self._tracks.get(track_id)
+        track = Track.from_doc(await self._tracks.get(track_id))
         listen_id = new_id()
         when = played_at or _datetime(self._clock())
         await self._history.start_listen(
             listen_id, user_id=user_id, track_id=track_id, played_at=when, device=device_id
         )
-        await self._history.record_heard(listen_id, int(track.get("duration_ms") or 0))
+        await self._history.record_heard(listen_id, track.duration_ms or 0)
         if await self._history.mark_counted(listen_id):
             await self._count(track_id)
 
-    async def _playable(self, track_id: str) -> dict[str, Any]:
-        """The track's document if it can be played: 404 unknown (or a scanned file that vanished, which
-        listeners do not see), 409 not ready."""
-        track = await self._tracks.get(track_id)
-        if track.get("missing"):
+    async def _playable(self, track_id: str) -> Track:
+        """The track if it can be played: 404 unknown (or a scanned file that vanished, which listeners
+        do not see), 409 not ready."""
+        track = Track.from_doc(await self._tracks.get(track_id))
+        if track.missing:
             raise NotFound("No such track.")
-        if track.get("status") != "ready":
+        if not track.playable:
             raise Conflict("The track is not ready to play yet.", code="track_not_ready")
         return track
 
@@ -181,7 +181,7 @@ class PlaybackService:
         if not req.track_id:
             raise Invalid(details={"fields": {"track_id": "Field required"}})
         track = await self._playable(req.track_id)
-        duration = int(track.get("duration_ms") or 0)
+        duration = track.duration_ms or 0
         position = req.position_ms or 0
         if duration and position > duration:
             raise Invalid(
@@ -237,9 +237,9 @@ class PlaybackService:
         """A listen just counted (once: its flag flipped): the play count, then trending."""
         await self._history.count_play(track_id)
         if self._counted is not None:
-            track = await self._tracks.find(track_id)
-            if track is not None:  # deleted meanwhile: nothing to trend
-                await self._counted(track_id, track.get("genre"))
+            doc = await self._tracks.find(track_id)
+            if doc is not None:  # deleted meanwhile: nothing to trend
+                await self._counted(track_id, Track.from_doc(doc).genre)
 
 
 def _datetime(ms: int) -> datetime:
