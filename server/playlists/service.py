@@ -94,18 +94,12 @@ class PlaylistService:
             # Others see only what they could play; the owner sees every entry, so positions line up.
             entries = [t for t in entries if self._catalog.can_see(principal, t)]
         views = await self._catalog.track_views(entries)
+        # The summary's fields, with the entries this caller sees counted instead of every stored one.
         return PlaylistOut(
-            id=playlist.id,
-            user_id=playlist.user_id,
-            name=playlist.name,
-            description=playlist.description,
-            is_public=playlist.is_public,
-            version=playlist.version,
+            **self.summary(playlist).model_dump(exclude={"track_count"}),
             tracks=views,
             track_count=len(views),
             duration_ms=sum(t.duration_ms or 0 for t in views),
-            created_at=playlist.created_at,
-            updated_at=playlist.updated_at,
         )
 
     @staticmethod
