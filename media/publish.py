@@ -83,15 +83,15 @@ async def publish_ladder(
     try:
         await _switch_master(store, base + MASTER_PLAYLIST, rendered, fence)
     except ClaimLost:
-        await store.delete([k for k in await store.keys(f"{base}{version}/")])
+        await store.delete(await store.keys(f"{base}{version}/"))
         raise
     # Only versions older than ours: a newer claim's version may be on its way up right now.
     stale = [
         k
         for k in await store.keys(base)
         if k != base + MASTER_PLAYLIST
-        and _version_of(k, base) != version
-        and (fence is None or version_generation(_version_of(k, base)) < mine)
+        and (other := _version_of(k, base)) != version
+        and (fence is None or version_generation(other) < mine)
     ]
     if stale:
         await store.delete(stale)

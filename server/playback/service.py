@@ -235,11 +235,9 @@ class PlaybackService:
 
     async def _count(self, track_id: str) -> None:
         """A listen just counted (once: its flag flipped): the play count, then trending."""
-        await self._history.count_play(track_id)
-        if self._counted is not None:
-            doc = await self._tracks.find(track_id)
-            if doc is not None:  # deleted meanwhile: nothing to trend
-                await self._counted(track_id, Track.from_doc(doc).genre)
+        exists, genre = await self._history.count_play(track_id)
+        if self._counted is not None and exists:  # deleted meanwhile: nothing to trend
+            await self._counted(track_id, genre)
 
 
 def _datetime(ms: int) -> datetime:

@@ -58,9 +58,13 @@ class HistoryStore:
         """A deleted account's listens. Play counts and trending keep them, as anonymous numbers."""
         await self._history.delete_many({"user_id": user_id})
 
-    async def count_play(self, track_id: str) -> None:
+    async def count_play(self, track_id: str) -> tuple[bool, str | None]:
+        """One more play of the track: (whether it still exists, its genre), read in the same step."""
         # A deleted track simply matches nothing.
-        await self._tracks.update_one({"_id": track_id}, {"$inc": {"play_count": 1}})
+        doc = await self._tracks.find_one_and_update(
+            {"_id": track_id}, {"$inc": {"play_count": 1}}, projection={"genre": 1}
+        )
+        return doc is not None, (doc or {}).get("genre")
 
     async def recent(self, user_id: str, *, limit: int, before: datetime | None = None) -> list[Listen]:
         """The user's listens, newest first; ``before`` pages on from an earlier page's last ``played_at``."""
