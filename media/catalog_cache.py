@@ -6,8 +6,8 @@ Lua script for all the misses of a read, atomic like ``WATCH``/``MULTI`` but one
 bumps the generation before deleting the value, so a reader that loaded the old document while a
 write happened can never put it back in the cache.
 
-Documents are stored as BSON, which keeps datetimes and nested documents exactly as the stores
-return them.
+Records (``media.records``) are stored as the BSON of their ``to_doc()``, which keeps datetimes and
+nested documents exactly, and read back with the record's ``from_doc``: callers give and get records.
 
 With no Redis server (the embedded in-process stand-in) there is nothing to share and the local store
 answers faster than the stand-in does: ``CatalogCache(None, …)`` reads straight through.
@@ -16,7 +16,7 @@ answers faster than the stand-in does: ``CatalogCache(None, …)`` reads straigh
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, Iterable
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Any, Literal, Protocol, TypeVar
 
 import bson
 
@@ -25,6 +25,18 @@ if TYPE_CHECKING:  # a scan without a Redis server never loads the client
 
 Kind = Literal["artist", "album", "track"]
 Doc = dict[str, Any]
+
+
+class Cached(Protocol):
+    """What the cache keeps: a record with an id that turns into a document and back."""
+
+    @property
+    def id(self) -> str: ...
+
+    def to_doc(self) -> Doc: ...
+
+
+R = TypeVar("R", bound=Cached)
 
 DEFAULT_TTL = 300
 """Seconds a cached document lives. Bounded so that writes from another process whose Redis we do not
@@ -60,52 +72,55 @@ class CatalogCache:
         self,
         kind: Kind,
         doc_id: str,
-        load: Callable[[], Awaitable[Doc | None]],
+        load: Callable[[], Awaitable[R | None]],
+        decode: Callable[[Doc], R],
         *,
-        cacheable: Callable[[Doc], bool] | None = None,
-    ) -> Doc | None:
-        """The document from the cache, else from ``load()`` (then cached if ``cacheable``)."""
+        cacheable: Callable[[R], bool] | None = None,
+    ) -> R | None:
+        """The record from the cache (read back by ``decode``), else from ``load()`` (then cached if
+        ``cacheable``)."""
         if self._redis is None:
             return await load()
         key, gen_key = self._keys(kind, doc_id)
         raw, gen = await self._redis.mget(key, gen_key)
         if raw is not None:
-            return bson.decode(_bytes(raw))
-        doc = await load()
-        if doc is not None and (cacheable is None or cacheable(doc)):
-            await self._fill([(key, gen_key, gen, doc)])
-        return doc
+            return decode(bson.decode(_bytes(raw)))
+        record = await load()
+        if record is not None and (cacheable is None or cacheable(record)):
+            await self._fill([(key, gen_key, gen, record)])
+        return record
 
     async def get_many(
         self,
         kind: Kind,
         ids: Iterable[str],
-        load_many: Callable[[list[str]], Awaitable[list[Doc]]],
+        load_many: Callable[[list[str]], Awaitable[list[R]]],
+        decode: Callable[[Doc], R],
         *,
-        cacheable: Callable[[Doc], bool] | None = None,
-    ) -> dict[str, Doc]:
-        """{id: document} for the ids that exist; one MGET, one database query for the misses."""
+        cacheable: Callable[[R], bool] | None = None,
+    ) -> dict[str, R]:
+        """{id: record} for the ids that exist; one MGET, one database query for the misses."""
         wanted = list(dict.fromkeys(i for i in ids if i))
         if not wanted:
             return {}
         if self._redis is None:
-            return {doc["_id"]: doc for doc in await load_many(wanted)}
+            return {record.id: record for record in await load_many(wanted)}
         names = [name for doc_id in wanted for name in self._keys(kind, doc_id)]
         values = await self._redis.mget(names)
-        found: dict[str, Doc] = {}
+        found: dict[str, R] = {}
         missing: dict[str, Any] = {}
         for i, doc_id in enumerate(wanted):
             raw, gen = values[2 * i], values[2 * i + 1]
             if raw is not None:
-                found[doc_id] = bson.decode(_bytes(raw))
+                found[doc_id] = decode(bson.decode(_bytes(raw)))
             else:
                 missing[doc_id] = gen
         if missing:
-            fills = []
-            for doc in await load_many(list(missing)):
-                found[doc["_id"]] = doc
-                if cacheable is None or cacheable(doc):
-                    fills.append((*self._keys(kind, doc["_id"]), missing[doc["_id"]], doc))
+            fills: list[tuple[str, str, Any, Cached]] = []
+            for record in await load_many(list(missing)):
+                found[record.id] = record
+                if cacheable is None or cacheable(record):
+                    fills.append((*self._keys(kind, record.id), missing[record.id], record))
             await self._fill(fills)
         return found
 
@@ -121,15 +136,15 @@ class CatalogCache:
                 pipe.delete(key)
             await pipe.execute()
 
-    async def _fill(self, items: list[tuple[str, str, Any, Doc]]) -> None:
-        """Cache each (key, generation key, generation seen, document) whose generation is unchanged."""
+    async def _fill(self, items: list[tuple[str, str, Any, Cached]]) -> None:
+        """Cache each (key, generation key, generation seen, record) whose generation is unchanged."""
         if not items or self._redis is None:
             return
         keys: list[str] = []
         args: list[Any] = [self._ttl]
-        for key, gen_key, seen_gen, doc in items:
+        for key, gen_key, seen_gen, record in items:
             keys += [key, gen_key]
-            args += [seen_gen if seen_gen is not None else b"", bson.encode(doc)]
+            args += [seen_gen if seen_gen is not None else b"", bson.encode(record.to_doc())]
         await self._redis.eval(_FILL, len(keys), *keys, *args)
 
 

@@ -12,7 +12,7 @@ its fields; the server maps it to a 400 in ``server.errors``.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field, fields
+from dataclasses import asdict, dataclass, field, fields
 from datetime import datetime
 from typing import Any, Literal, get_args
 
@@ -168,6 +168,17 @@ class Artist:
             updated_at=doc.get("updated_at"),
         )
 
+    def to_doc(self) -> dict[str, Any]:
+        """The stored fields the record carries (the store adds its sort key): ``from_doc`` reads it back."""
+        return {
+            "_id": self.id,
+            "name": self.name,
+            "bio": self.bio,
+            "owner_ids": list(self.owner_ids),
+            "created_at": self.created_at,
+            "updated_at": self.updated_at,
+        }
+
 
 @dataclass(frozen=True, slots=True)
 class Album:
@@ -193,6 +204,18 @@ class Album:
             created_at=doc.get("created_at"),
             updated_at=doc.get("updated_at"),
         )
+
+    def to_doc(self) -> dict[str, Any]:
+        """The stored fields the record carries (the store adds its title key): ``from_doc`` reads it back."""
+        return {
+            "_id": self.id,
+            "title": self.title,
+            "artist_id": self.artist_id,
+            "release_year": self.release_year,
+            "owner_ids": list(self.owner_ids),
+            "created_at": self.created_at,
+            "updated_at": self.updated_at,
+        }
 
 
 @dataclass(frozen=True, slots=True)
@@ -317,6 +340,19 @@ class Track:
             extra={k: v for k, v in doc.items() if k not in simple and k not in _STRUCTURED},
             **{k: doc[k] for k in simple if doc.get(k) is not None},
         )
+
+    def to_doc(self) -> dict[str, Any]:
+        """The document this record was read from (``extra`` included): ``from_checked_doc`` reads it back."""
+        doc: dict[str, Any] = {
+            **self.extra,
+            **{name: getattr(self, name) for name in _TRACK_SIMPLE},
+            "_id": self.id,
+            "original": asdict(self.original) if self.original else None,
+            "renditions": [asdict(r) for r in self.renditions],
+            "loudness": asdict(self.loudness) if self.loudness else None,
+            "gapless": self.gapless.as_dict() if self.gapless else None,
+        }
+        return doc
 
     @property
     def playable(self) -> bool:

@@ -167,7 +167,7 @@ HTTP_STATUS: dict[type[AppError], int] = {cls: status for cls, (status, _) in ER
 def _row(cls: type[AppError]) -> tuple[int, int]:
     for base in cls.__mro__:
         if base in ERROR_TABLE:
-            return ERROR_TABLE[base]  # type: ignore[index]
+            return ERROR_TABLE[base]
     return ERROR_TABLE[AppError]
 
 

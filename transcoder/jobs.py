@@ -187,7 +187,7 @@ class JobStore:
             {"_id": job_id, "state": "running", "worker_id": worker_id},
             {"$set": {"state": "queued", "worker_id": None, "updated_at": now}, "$inc": {"attempts": -1}},
         )
-        return result.matched_count == 1
+        return bool(result.matched_count == 1)
 
     async def requeue(self, job_id: str) -> None:
         """Back to queued whatever the state (its message was lost, e.g. Redis restarted empty)."""
@@ -223,4 +223,4 @@ class JobStore:
             {"_id": job_id, "state": "running", "worker_id": worker_id},
             {"$set": {**changes, "updated_at": utcnow()}},
         )
-        return result.matched_count == 1
+        return bool(result.matched_count == 1)

@@ -5,17 +5,14 @@ The web app's admin console and studio find these in the OpenAPI document and of
 
 from __future__ import annotations
 
-from typing import Any
-
 from aiohttp import web
-from pydantic import BaseModel, Field
+from pydantic import Field
 
-from media.records import Track
 from server import keys
 from server.api import ADMIN, ARTIST, Api
 from server.catalog.cover import receive_cover, set_cover, track_for_cover
 from server.catalog.merge import merge_artists
-from server.catalog.schemas import ArtistOut, Strict, TrackOut
+from server.catalog.schemas import ArtistOut, ScanOut, Strict, TrackOut
 
 api = Api("/api/v1")
 
@@ -42,60 +39,22 @@ class ScanIn(Strict):
     """Absolute path of a folder on the server."""
 
 
-class SkippedFile(BaseModel):
-    path: str
-    reason: str
-
-
-class ScanSummaryOut(BaseModel):
-    found: int
-    added: int
-    updated: int
-    unchanged: int
-    missing: int
-    restored: int
-    skipped: int
-    skipped_files: list[SkippedFile]
-    queued: int
-    elapsed_ms: int
-
-
-class ScanOut(BaseModel):
-    id: str
-    path: str
-    state: str
-    """queued | running | done | failed"""
-    done: int
-    total: int
-    progress: int
-    """0-100"""
-    files_per_second: float | None = None
-    """Files handled per second since the scan began walking them (unchanged files count at once)."""
-    eta_seconds: int | None = None
-    """Seconds left at that pace; 0 when done."""
-    summary: ScanSummaryOut | None
-    error: str | None
-    started_by: str
-    started_at: str
-    finished_at: str | None
-
-
 @api.route("POST", "/artists/{id}/merge", roles=ADMIN, body=MergeIn, response=ArtistOut, tags=["catalog"])
 async def merge_artist(request: web.Request, body: MergeIn) -> ArtistOut:
     """Merge a duplicate artist into another: its albums and tracks move, then it is deleted. Admins."""
     catalog = request.app[keys.CATALOG]
-    doc = await merge_artists(catalog, request.match_info["id"], body.into_artist_id)
-    return catalog.artist_view(doc)
+    artist = await merge_artists(catalog, request.match_info["id"], body.into_artist_id)
+    return catalog.artist_view(artist)
 
 
 @api.route("POST", "/scans", roles=ADMIN, body=ScanIn, response=ScanOut, status=202, tags=["catalog"])
-async def start_scan(request: web.Request, body: ScanIn) -> dict[str, Any]:
+async def start_scan(request: web.Request, body: ScanIn) -> ScanOut:
     """Import a folder on the server into the catalog, in the background; poll ``GET /scans/{id}``."""
     return await request.app[keys.SCANS].start(body.path, request[keys.PRINCIPAL].user_id)
 
 
 @api.route("GET", "/scans/{id}", roles=ADMIN, response=ScanOut, tags=["catalog"])
-async def get_scan(request: web.Request) -> dict[str, Any]:
+async def get_scan(request: web.Request) -> ScanOut:
     """Where a scan stands: files done of those found, and its summary once done."""
     return await request.app[keys.SCANS].get(request.match_info["id"])
 
@@ -106,10 +65,10 @@ async def _upload_cover(request: web.Request) -> TrackOut:
     track = await track_for_cover(catalog, request[keys.PRINCIPAL], request.match_info["id"])
     image = await receive_cover(request, settings.tmp_dir)
     try:
-        doc = await set_cover(catalog, track, image.path)
+        track = await set_cover(catalog, track, image.path)
     finally:
         image.discard()
-    return await catalog.track_view(Track.from_doc(doc))
+    return await catalog.track_view(track)
 
 
 @api.route(

@@ -20,7 +20,7 @@ from media.ffmpeg import extract_cover
 from media.records import Track
 from media.tags import sniff_image
 from server.auth.service import Principal
-from server.catalog.service import CatalogService, Doc
+from server.catalog.service import CatalogService
 from server.catalog.upload import FILE_FIELD, ReceivedUpload, open_temp, receive_upload
 from server.delivery.files import FilePolicy
 from server.delivery.objects import send_object
@@ -75,8 +75,8 @@ async def track_for_cover(catalog: CatalogService, principal: Principal, track_i
     return track
 
 
-async def set_cover(catalog: CatalogService, track: Track, image: Path) -> Doc:
-    """Make ``image`` the cover of ``track``; the updated track document."""
+async def set_cover(catalog: CatalogService, track: Track, image: Path) -> Track:
+    """Make ``image`` the cover of ``track``; the updated track."""
     head = await asyncio.to_thread(_head, image)
     kind = sniff_image(head)
     if kind not in ACCEPTED:
@@ -100,10 +100,7 @@ async def set_cover(catalog: CatalogService, track: Track, image: Path) -> Doc:
     finally:
         if source != image:
             await asyncio.to_thread(source.unlink, missing_ok=True)
-    doc = await catalog.tracks.update(track.id, {"cover": key})
-    await catalog.cache.invalidate("track", track.id)
-    await catalog.library("track", track.id, "updated")
-    return doc
+    return await catalog.set_track(track.id, {"cover": key})
 
 
 def _head(path: Path) -> bytes:

@@ -32,7 +32,8 @@ class Deletions:
     async def since(self, since: datetime, limit: int) -> list[dict[str, Any]]:
         """Tombstones recorded at or after ``since``, oldest first."""
         cursor = self._coll.find({"deleted_at": {"$gte": since}}).sort("deleted_at", 1)
-        return await cursor.limit(limit).to_list(None)
+        tombstones: list[dict[str, Any]] = await cursor.limit(limit).to_list(None)
+        return tombstones
 
     async def prune(self) -> None:
         await self._coll.delete_many({"deleted_at": {"$lt": utcnow() - KEEP}})

@@ -20,6 +20,7 @@ from typing import Any
 import structlog
 
 from media.ffmpeg import ProbeResult, probe
+from media.records import Track
 from media.tags import Tags, read_tags_async
 from server.api import validate
 from server.auth.service import Principal
@@ -54,7 +55,7 @@ class IngestService:
         # Looked up per upload: the job queue is wired after this service, and may be absent.
         self._enqueue = enqueue
 
-    async def ingest(self, principal: Principal, upload: ReceivedUpload) -> dict[str, Any]:
+    async def ingest(self, principal: Principal, upload: ReceivedUpload) -> Track:
         """Turn ``upload`` into a processing track; the temp file is consumed either way."""
         try:
             form = validate(UploadFields, {k: v for k, v in upload.fields.items() if v.strip()})
@@ -78,7 +79,7 @@ class IngestService:
         created: list[tuple[str, str]] = []
         try:
             fields = await self._fields(principal, form, tags, probed, upload.filename, created)
-            doc = await self._catalog.tracks.insert(
+            track = await self._catalog.tracks.insert(
                 {
                     "_id": track_id,
                     **fields,
@@ -100,7 +101,7 @@ class IngestService:
             await self._forget(created)
             raise
         try:
-            await self._start(doc)
+            await self._start(track_id)
         except BaseException:
             await self._forget(created)
             raise
@@ -109,8 +110,8 @@ class IngestService:
         for kind, created_id in created:
             await self._catalog.announce_created(kind, created_id)
         await self._catalog.library("track", track_id, "created")
-        await self._catalog.track_status(doc)
-        return doc
+        await self._catalog.track_status(track)
+        return track
 
     async def _refuse_duplicate(self, principal: Principal, sha256: str) -> None:
         existing = await self._catalog.tracks.find_upload(principal.user_id, sha256)
@@ -118,7 +119,7 @@ class IngestService:
             raise Conflict(
                 "You uploaded this file already. Send allow_duplicate=true to upload it again.",
                 code="duplicate_upload",
-                details={"track_id": existing["_id"], "sha256": sha256},
+                details={"track_id": existing.id, "sha256": sha256},
             )
 
     async def _forget(self, created: list[tuple[str, str]]) -> None:
@@ -139,39 +140,39 @@ class IngestService:
         artist_name = pick(form.artist, tags.artist, NAME_MAX) or clean_name(tags.album_artist, NAME_MAX)
         artist, new_artist = await self._catalog.publishing_artist(principal, artist_name)
         if new_artist:
-            created.append(("artist", artist["_id"]))
+            created.append(("artist", artist.id))
         year = form.release_year or tags.year
         album_title = pick(form.album, tags.album, TITLE_MAX)
         album = None
         if album_title:
             album, new_album = await self._catalog.resolve_album(
-                album_title, artist["_id"], year, principal.user_id
+                album_title, artist.id, year, principal.user_id
             )
             if new_album:
-                created.append(("album", album["_id"]))
+                created.append(("album", album.id))
         return {
             "title": pick(form.title, tags.title, TITLE_MAX) or title_from_filename(filename) or UNTITLED,
-            "artist_id": artist["_id"],
-            "album_id": album["_id"] if album else None,
+            "artist_id": artist.id,
+            "album_id": album.id if album else None,
             "genre": pick(form.genre, tags.genre, GENRE_MAX),
             "release_year": year,
             "track_no": form.track_no or tags.track_no,
             "duration_ms": probed.duration_ms,
         }
 
-    async def _start(self, doc: dict[str, Any]) -> None:
+    async def _start(self, track_id: str) -> None:
         """Queue the transcode. If the queue refuses, undo the upload rather than leave a stuck track."""
         enqueue = self._enqueue()
         if enqueue is None:
             # No queue wired in this process: the track stays processing and is picked up by the
             # start-up sweep of tracks left processing without a job.
-            log.warning("no_job_queue", track_id=doc["_id"])
+            log.warning("no_job_queue", track_id=track_id)
             return
         try:
-            await enqueue(doc["_id"])
+            await enqueue(track_id)
         except BaseException:
-            await self._catalog.tracks.delete(doc["_id"])
-            await self._catalog.remove_media(doc["_id"])
+            await self._catalog.tracks.delete(track_id)
+            await self._catalog.remove_media(track_id)
             raise
 
 

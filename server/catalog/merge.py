@@ -9,19 +9,18 @@ others change artist.
 
 from __future__ import annotations
 
-from typing import Any
-
+from media.records import Artist
 from server.catalog.names import sort_key
 from server.catalog.service import CatalogService
+from server.catalog.store import TrackQuery
 from server.errors import Invalid
 
-Doc = dict[str, Any]
 _ALL = 100_000
 """Upper bound of albums read per artist in one merge (far above any real discography)."""
 
 
-async def merge_artists(catalog: CatalogService, source_id: str, target_id: str) -> Doc:
-    """Move everything of artist ``source_id`` to ``target_id`` and delete the source; the target doc.
+async def merge_artists(catalog: CatalogService, source_id: str, target_id: str) -> Artist:
+    """Move everything of artist ``source_id`` to ``target_id`` and delete the source; the target.
 
     Admins only (the route checks). :class:`NotFound` when either artist is unknown (a merge that
     already finished answers 404 for its source), :class:`Invalid` for a merge into itself.
@@ -36,34 +35,34 @@ async def merge_artists(catalog: CatalogService, source_id: str, target_id: str)
     target = await catalog.artists.get(target_id)
 
     # Owners of the duplicate keep managing the music they had, now under the target.
-    owners = list(dict.fromkeys([*target.get("owner_ids", []), *source.get("owner_ids", [])]))
-    if owners != target.get("owner_ids", []):
+    owners = list(dict.fromkeys([*target.owner_ids, *source.owner_ids]))
+    if owners != list(target.owner_ids):
         target = await catalog.artists.update(target_id, {"owner_ids": owners})
 
-    target_albums, _ = await catalog.albums.list(artist_id=target_id, sort="title", limit=_ALL, offset=0)
-    by_title = {a["title_key"]: a["_id"] for a in target_albums}
-    source_albums, _ = await catalog.albums.list(artist_id=source_id, sort="title", limit=_ALL, offset=0)
+    target_albums = await catalog.albums.page(artist_id=target_id, sort="title", limit=_ALL, offset=0)
+    by_title = {sort_key(a.title): a.id for a in target_albums.items}
+    source_albums = await catalog.albums.page(artist_id=source_id, sort="title", limit=_ALL, offset=0)
     changed_tracks: list[str] = []
-    for album in source_albums:
-        into = by_title.get(album.get("title_key") or sort_key(album["title"]))
+    for album in source_albums.items:
+        into = by_title.get(sort_key(album.title))
         if into is None:
-            await catalog.albums.update(album["_id"], {"artist_id": target_id})
-            await catalog.cache.invalidate("album", album["_id"])
-            await catalog.library("album", album["_id"], "updated")
+            await catalog.albums.update(album.id, {"artist_id": target_id})
+            await catalog.cache.invalidate("album", album.id)
+            await catalog.library("album", album.id, "updated")
             continue
         # Tracks first, album last: an interruption leaves the source album (with fewer tracks) to retry.
-        ids = await catalog.tracks.ids_where({"album_id": album["_id"]})
+        ids = await catalog.tracks.ids_where(TrackQuery(album_id=album.id, everything=True))
         await catalog.tracks.set_many(ids, {"album_id": into, "artist_id": target_id})
         await catalog.cache.invalidate("track", *ids)
         changed_tracks += ids
         if catalog.loudness is not None:
             await catalog.loudness.refresh(into)  # the folded album is one programme now
-        await catalog.albums.delete(album["_id"])
-        await catalog.cache.invalidate("album", album["_id"])
-        await catalog.library("album", album["_id"], "deleted")
+        await catalog.albums.delete(album.id)
+        await catalog.cache.invalidate("album", album.id)
+        await catalog.library("album", album.id, "deleted")
 
     # Tracks without an album, and those of albums that changed artist above.
-    ids = await catalog.tracks.ids_where({"artist_id": source_id})
+    ids = await catalog.tracks.ids_where(TrackQuery(artist_id=source_id, everything=True))
     await catalog.tracks.set_many(ids, {"artist_id": target_id})
     await catalog.cache.invalidate("track", *ids)
     changed_tracks += ids

@@ -17,11 +17,22 @@ import binascii
 import json
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import Any, Generic, TypeVar
 
 from server.errors import Invalid
 
 Doc = dict[str, Any]
+R = TypeVar("R")
+
+
+@dataclass(frozen=True, slots=True)
+class Page(Generic[R]):
+    """One page of a listing: its records, the total matching, and the cursor of the next page (None
+    when this one is the last). Stores make it, as only they know the sort keys behind the cursor."""
+
+    items: list[R]
+    total: int
+    next_cursor: str | None
 
 
 @dataclass(frozen=True, slots=True)
@@ -117,7 +128,8 @@ async def keyset_page(
     ``after`` when given, else ``offset`` documents in."""
     order = [(field, direction), ("_id", direction)]
     if after is None:
-        return await collection.find(flt).sort(order).skip(offset).limit(limit).to_list(None)
+        page: list[Doc] = await collection.find(flt).sort(order).skip(offset).limit(limit).to_list(None)
+        return page
     docs: list[Doc] = []
     for run in _runs(field, direction, after):
         query = {"$and": [flt, run]} if flt else run

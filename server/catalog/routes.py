@@ -9,13 +9,10 @@ import asyncio
 
 from aiohttp import web
 
-from media.records import Track
 from server import keys
 from server.api import ARTIST, SIGNED_IN, Api
-from server.catalog.album_store import SORTS as ALBUM_SORTS
-from server.catalog.artist_store import SORTS as ARTIST_SORTS
 from server.catalog.cover import cover_answer
-from server.catalog.paging import PageCursor, cursor_for, sort_field
+from server.catalog.paging import cursor_for
 from server.catalog.schemas import (
     AlbumDetail,
     AlbumIn,
@@ -33,8 +30,6 @@ from server.catalog.schemas import (
     TrackPatch,
 )
 from server.catalog.schemas import TrackQuery as TrackQueryIn
-from server.catalog.service import records
-from server.catalog.store import SORTS as TRACK_SORTS
 from server.catalog.store import TrackQuery
 from server.catalog.upload import receive_upload
 from server.disk import check_room
@@ -71,7 +66,7 @@ _UPLOAD_CONTENT = {
 async def list_artists(request: web.Request, query: ArtistQuery) -> ArtistList:
     """Artists by name (``q`` = name prefix; ``mine=true`` for the profiles you manage)."""
     catalog = request.app[keys.CATALOG]
-    docs, total = await catalog.artists.list(
+    page = await catalog.list_artists(
         name_prefix=query.q,
         owner_id=request[keys.PRINCIPAL].user_id if query.mine else None,
         sort=query.sort,
@@ -80,11 +75,11 @@ async def list_artists(request: web.Request, query: ArtistQuery) -> ArtistList:
         after=cursor_for(query.cursor, query.sort, query.offset),
     )
     return ArtistList(
-        items=[catalog.artist_view(d) for d in docs],
-        total=total,
+        items=[catalog.artist_view(a) for a in page.items],
+        total=page.total,
         limit=query.limit,
         offset=query.offset,
-        next_cursor=PageCursor.after(query.sort, sort_field(query.sort, ARTIST_SORTS)[0], docs, query.limit),
+        next_cursor=page.next_cursor,
     )
 
 
@@ -99,7 +94,7 @@ async def create_artist(request: web.Request, body: ArtistIn) -> ArtistOut:
 async def get_artist(request: web.Request) -> ArtistOut:
     """One artist."""
     catalog = request.app[keys.CATALOG]
-    return catalog.artist_view(await catalog.artist_doc(request.match_info["id"]))
+    return catalog.artist_view(await catalog.artist(request.match_info["id"]))
 
 
 @api.route("PATCH", "/artists/{id}", roles=ARTIST, body=ArtistPatch, response=ArtistOut, tags=["catalog"])
@@ -107,8 +102,8 @@ async def patch_artist(request: web.Request, body: ArtistPatch) -> ArtistOut:
     """Rename an artist or change the bio (its owners and admins)."""
     catalog = request.app[keys.CATALOG]
     changes = body.model_dump(exclude_unset=True)
-    doc = await catalog.update_artist(request[keys.PRINCIPAL], request.match_info["id"], changes)
-    return catalog.artist_view(doc)
+    artist = await catalog.update_artist(request[keys.PRINCIPAL], request.match_info["id"], changes)
+    return catalog.artist_view(artist)
 
 
 @api.route("DELETE", "/artists/{id}", roles=ARTIST, status=204, tags=["catalog"])
@@ -124,7 +119,7 @@ async def delete_artist(request: web.Request) -> None:
 async def list_albums(request: web.Request, query: AlbumQuery) -> AlbumList:
     """Albums, optionally of one artist."""
     catalog = request.app[keys.CATALOG]
-    docs, total = await catalog.albums.list(
+    page = await catalog.list_albums(
         artist_id=query.artist_id,
         sort=query.sort,
         limit=query.limit,
@@ -132,11 +127,11 @@ async def list_albums(request: web.Request, query: AlbumQuery) -> AlbumList:
         after=cursor_for(query.cursor, query.sort, query.offset),
     )
     return AlbumList(
-        items=await catalog.album_views(docs),
-        total=total,
+        items=await catalog.album_views(page.items),
+        total=page.total,
         limit=query.limit,
         offset=query.offset,
-        next_cursor=PageCursor.after(query.sort, sort_field(query.sort, ALBUM_SORTS)[0], docs, query.limit),
+        next_cursor=page.next_cursor,
     )
 
 
@@ -144,8 +139,8 @@ async def list_albums(request: web.Request, query: AlbumQuery) -> AlbumList:
 async def create_album(request: web.Request, body: AlbumIn) -> AlbumOut:
     """Create an album for an artist you manage."""
     catalog = request.app[keys.CATALOG]
-    doc = await catalog.create_album(request[keys.PRINCIPAL], body.title, body.artist_id, body.release_year)
-    return (await catalog.album_views([doc]))[0]
+    album = await catalog.create_album(request[keys.PRINCIPAL], body.title, body.artist_id, body.release_year)
+    return (await catalog.album_views([album]))[0]
 
 
 @api.route("GET", "/albums/{id}", roles=SIGNED_IN, response=AlbumDetail, tags=["catalog"])
@@ -159,8 +154,8 @@ async def patch_album(request: web.Request, body: AlbumPatch) -> AlbumOut:
     """Rename an album or change its year (its owners, its artist's owners, admins)."""
     catalog = request.app[keys.CATALOG]
     changes = body.model_dump(exclude_unset=True)
-    doc = await catalog.update_album(request[keys.PRINCIPAL], request.match_info["id"], changes)
-    return (await catalog.album_views([doc]))[0]
+    album = await catalog.update_album(request[keys.PRINCIPAL], request.match_info["id"], changes)
+    return (await catalog.album_views([album]))[0]
 
 
 @api.route("DELETE", "/albums/{id}", roles=ARTIST, status=204, tags=["catalog"])
@@ -185,7 +180,7 @@ async def list_tracks(request: web.Request, query: TrackQueryIn) -> TrackList:
         visible_to=principal.user_id,
         everything=principal.is_admin,
     )
-    docs, total = await catalog.tracks.list(
+    page = await catalog.list_tracks(
         flt,
         sort=query.sort,
         limit=query.limit,
@@ -193,11 +188,11 @@ async def list_tracks(request: web.Request, query: TrackQueryIn) -> TrackList:
         after=cursor_for(query.cursor, query.sort, query.offset),
     )
     return TrackList(
-        items=await catalog.track_views(records(docs)),
-        total=total,
+        items=await catalog.track_views(page.items),
+        total=page.total,
         limit=query.limit,
         offset=query.offset,
-        next_cursor=PageCursor.after(query.sort, sort_field(query.sort, TRACK_SORTS)[0], docs, query.limit),
+        next_cursor=page.next_cursor,
     )
 
 
@@ -216,8 +211,8 @@ async def upload_track(request: web.Request) -> TrackOut:
     # Refused before a byte is read when the disk would go below HS_MIN_FREE_MB (server/disk.py).
     await asyncio.to_thread(check_room, settings.data_dir, request.content_length or 0, settings.min_free_mb)
     received = await receive_upload(request, settings.tmp_dir, settings.max_upload_mb * 1024 * 1024)
-    doc = await request.app[keys.INGEST].ingest(request[keys.PRINCIPAL], received)
-    return await request.app[keys.CATALOG].track_view(Track.from_doc(doc))
+    track = await request.app[keys.INGEST].ingest(request[keys.PRINCIPAL], received)
+    return await request.app[keys.CATALOG].track_view(track)
 
 
 @api.route("GET", "/tracks/{id}", roles=SIGNED_IN, response=TrackOut, tags=["catalog"])

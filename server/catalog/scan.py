@@ -57,6 +57,7 @@ from server.catalog.names import (
 )
 from server.catalog.scan_folders import TOP, FolderRecord, folder_of
 from server.catalog.service import CatalogService
+from server.catalog.store import ScannedTrack
 from server.documents import utcnow
 
 EXTENSIONS = frozenset({"mp3", "flac", "ogg", "opus", "m4a", "wav"})
@@ -290,20 +291,19 @@ class _Run:
         self._new.append(f)
         self._queued_new += 1
 
-    def seen(self, f: FoundFile, doc: dict[str, Any]) -> None:
-        original = doc.get("original") or {}
-        if original.get("size") != f.size or original.get("mtime_ns") != f.mtime_ns:
-            self._changed.append((f, doc["_id"]))
+    def seen(self, f: FoundFile, known: ScannedTrack) -> None:
+        if known.size != f.size or known.mtime_ns != f.mtime_ns:
+            self._changed.append((f, known.id))
             return
         self._summary.unchanged += 1
         self._done += 1
-        if doc.get("missing"):
-            self._restored.append(doc["_id"])
+        if known.missing:
+            self._restored.append(known.id)
 
-    def gone(self, doc: dict[str, Any]) -> None:
+    def gone(self, known: ScannedTrack) -> None:
         """A track whose file the walk did not meet."""
-        if not doc.get("missing"):
-            self._vanished.append(doc["_id"])
+        if not known.missing:
+            self._vanished.append(known.id)
 
     def looked_at(self, folder: Folder) -> None:
         """Every file of ``folder`` has had its verdict: save its fingerprint once their work is done."""
@@ -494,17 +494,17 @@ class LibraryScanner:
                 run.new(f)
             return
         at = 0
-        async for docs in self._catalog.tracks.scanned_in(folder.gaps(), before):
-            for doc in docs:
-                path = doc["scan_path"]
+        async for batch in self._catalog.tracks.scanned_in(folder.gaps(), before):
+            for known in batch:
+                path = known.path
                 while at < len(files) and files[at].path < path:
                     run.new(files[at])
                     at += 1
                 if at < len(files) and files[at].path == path:
-                    run.seen(files[at], doc)
+                    run.seen(files[at], known)
                     at += 1
                 else:
-                    run.gone(doc)
+                    run.gone(known)
         for f in files[at:]:
             run.new(f)
 
@@ -586,7 +586,7 @@ class LibraryScanner:
         unknown = {t.artist_key: t.artist for t in all_tags if t.artist_key not in self._artists}
         if unknown:
             found = await self._catalog.resolve_artists(list(unknown.values()), None)
-            self._artists.update((key, doc["_id"]) for key, doc in found.items())
+            self._artists.update((key, artist.id) for key, artist in found.items())
         wanted: dict[tuple[str, str], tuple[str, str, int | None]] = {}
         for t in all_tags:
             if t.album is not None:
@@ -595,7 +595,7 @@ class LibraryScanner:
                     wanted[(artist_id, t.album_key)] = (t.album, artist_id, t.year)
         if wanted:
             found_albums = await self._catalog.resolve_albums(list(wanted.values()), None)
-            self._albums.update((key, doc["_id"]) for key, doc in found_albums.items())
+            self._albums.update((key, album.id) for key, album in found_albums.items())
 
     def _fields(self, tags: FileTags) -> dict[str, Any]:
         artist_id = self._artists[tags.artist_key]

@@ -10,12 +10,10 @@ safe (scans are idempotent).
 from __future__ import annotations
 
 import asyncio
-import json
 import os
 import time
 from collections.abc import AsyncIterator, Callable
 from pathlib import Path
-from typing import Any
 
 import redis.asyncio as aioredis
 import structlog
@@ -23,6 +21,7 @@ from aiohttp import web
 
 from server import keys
 from server.catalog.scan import Enqueue, LibraryScanner, ScanSummary
+from server.catalog.schemas import ScanOut, ScanSummaryOut, SkippedFile
 from server.catalog.service import CatalogService
 from server.documents import new_id, utcnow
 from server.errors import Invalid, NotFound
@@ -35,8 +34,6 @@ STATE_TTL = 7 * 86400
 REPORT_INTERVAL = 0.5
 SKIPPED_SHOWN = 50
 """Skipped files listed in a summary (the count covers all of them)."""
-
-State = dict[str, Any]
 
 
 class ScanRunner:
@@ -57,33 +54,33 @@ class ScanRunner:
         self._enqueue = enqueue
         self._tasks: set[asyncio.Task[None]] = set()
 
-    async def start(self, path: str, started_by: str) -> State:
+    async def start(self, path: str, started_by: str) -> ScanOut:
         """Check ``path`` and start scanning it; the initial state. :class:`Invalid` for a bad path."""
         folder = await asyncio.to_thread(_checked_folder, path, self._roots)
-        state: State = {
-            "id": new_id(),
-            "path": str(folder),
-            "state": "queued",
-            "done": 0,
-            "total": 0,
-            "progress": 0,
-            "summary": None,
-            "error": None,
-            "started_by": started_by,
-            "started_at": iso(utcnow()),
-            "finished_at": None,
-        }
+        state = ScanOut(
+            id=new_id(),
+            path=str(folder),
+            state="queued",
+            done=0,
+            total=0,
+            progress=0,
+            summary=None,
+            error=None,
+            started_by=started_by,
+            started_at=iso(utcnow()),
+            finished_at=None,
+        )
         await self._save(state)
-        task = asyncio.create_task(self._run(state, folder), name=f"scan-{state['id']}")
+        task = asyncio.create_task(self._run(state, folder), name=f"scan-{state.id}")
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
         return state
 
-    async def get(self, scan_id: str) -> State:
+    async def get(self, scan_id: str) -> ScanOut:
         raw = await self._redis.get(self._prefix + scan_id)
         if raw is None:
             raise NotFound("No such scan.")
-        return json.loads(raw)
+        return ScanOut.model_validate_json(raw)
 
     async def wait(self) -> None:
         """Until every scan this process started has ended (for tests and shutdown)."""
@@ -95,7 +92,7 @@ class ScanRunner:
             task.cancel()
         await self.wait()
 
-    async def _run(self, state: State, folder: Path) -> None:
+    async def _run(self, state: ScanOut, folder: Path) -> None:
         counts = {"done": 0, "total": 0}
         pace = Pace()
 
@@ -108,29 +105,29 @@ class ScanRunner:
                 await asyncio.sleep(REPORT_INTERVAL)
                 await self._save(_with_counts(state, counts, pace))
 
-        state["state"] = "running"
+        state.state = "running"
         await self._save(state)
         reporter = asyncio.create_task(report())
         try:
             summary = await LibraryScanner(self._catalog, self._enqueue()).scan(folder, on_progress)
         except asyncio.CancelledError:
-            state.update(state="failed", error="The server stopped during the scan; start it again.")
+            state.state, state.error = "failed", "The server stopped during the scan; start it again."
             raise
         except Exception as exc:
-            log.exception("scan_failed", scan_id=state["id"], path=str(folder))
-            state.update(state="failed", error=str(exc) or type(exc).__name__)
+            log.exception("scan_failed", scan_id=state.id, path=str(folder))
+            state.state, state.error = "failed", str(exc) or type(exc).__name__
         else:
             counts.update(done=summary.found, total=summary.found)
-            state.update(state="done", summary=_summary(summary))
+            state.state, state.summary = "done", _summary(summary)
         finally:
             reporter.cancel()
             await asyncio.gather(reporter, return_exceptions=True)
-            state.update(_with_counts(state, counts, pace), finished_at=iso(utcnow()))
+            state = _with_counts(state, counts, pace).model_copy(update={"finished_at": iso(utcnow())})
             # Shielded: a cancelled scan must still record that it ended.
             await asyncio.shield(self._save(state))
 
-    async def _save(self, state: State) -> None:
-        await self._redis.set(self._prefix + state["id"], json.dumps(state), ex=STATE_TTL)
+    async def _save(self, state: ScanOut) -> None:
+        await self._redis.set(self._prefix + state.id, state.model_dump_json(), ex=STATE_TTL)
 
 
 class Pace:
@@ -156,26 +153,28 @@ class Pace:
         return round(rate, 1), round(max(total - done, 0) / rate)
 
 
-def _with_counts(state: State, counts: dict[str, int], pace: Pace) -> State:
+def _with_counts(state: ScanOut, counts: dict[str, int], pace: Pace) -> ScanOut:
     total = counts["total"]
-    progress = 100 if state["state"] == "done" else (counts["done"] * 100 // total if total else 0)
+    progress = 100 if state.state == "done" else (counts["done"] * 100 // total if total else 0)
     rate, left = pace.figures(counts["done"], total)
-    return {**state, **counts, "progress": progress, "files_per_second": rate, "eta_seconds": left}
+    return state.model_copy(
+        update={**counts, "progress": progress, "files_per_second": rate, "eta_seconds": left}
+    )
 
 
-def _summary(summary: ScanSummary) -> dict[str, Any]:
-    return {
-        "found": summary.found,
-        "added": summary.added,
-        "updated": summary.updated,
-        "unchanged": summary.unchanged,
-        "missing": summary.missing,
-        "restored": summary.restored,
-        "skipped": len(summary.skipped),
-        "skipped_files": [{"path": _printable(p), "reason": r} for p, r in summary.skipped[:SKIPPED_SHOWN]],
-        "queued": summary.queued,
-        "elapsed_ms": int(summary.elapsed_s * 1000),
-    }
+def _summary(summary: ScanSummary) -> ScanSummaryOut:
+    return ScanSummaryOut(
+        found=summary.found,
+        added=summary.added,
+        updated=summary.updated,
+        unchanged=summary.unchanged,
+        missing=summary.missing,
+        restored=summary.restored,
+        skipped=len(summary.skipped),
+        skipped_files=[SkippedFile(path=_printable(p), reason=r) for p, r in summary.skipped[:SKIPPED_SHOWN]],
+        queued=summary.queued,
+        elapsed_ms=int(summary.elapsed_s * 1000),
+    )
 
 
 def _printable(path: str) -> str:

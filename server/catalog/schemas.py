@@ -262,3 +262,40 @@ class AlbumQuery(Strict):
     limit: int = Field(50, ge=1, le=200)
     offset: int = Field(0, ge=0)
     cursor: str | None = Field(None, max_length=1000, description=CURSOR)
+
+
+class SkippedFile(BaseModel):
+    path: str
+    reason: str
+
+
+class ScanSummaryOut(BaseModel):
+    found: int
+    added: int
+    updated: int
+    unchanged: int
+    missing: int
+    restored: int
+    skipped: int
+    skipped_files: list[SkippedFile]
+    queued: int
+    elapsed_ms: int
+
+
+class ScanOut(BaseModel):
+    id: str
+    path: str
+    state: Literal["queued", "running", "done", "failed"]
+    done: int
+    total: int
+    progress: int
+    """0-100"""
+    files_per_second: float | None = None
+    """Files handled per second since the scan began walking them (unchanged files count at once)."""
+    eta_seconds: int | None = None
+    """Seconds left at that pace; 0 when done."""
+    summary: ScanSummaryOut | None
+    error: str | None
+    started_by: str
+    started_at: str
+    finished_at: str | None

@@ -18,7 +18,6 @@ from datetime import UTC, datetime
 from aiohttp import web
 from pydantic import BaseModel
 
-from media.records import Track
 from server import keys
 from server.api import ANYONE, SIGNED_IN, Api, iso
 from server.delivery.service import CORS_HEADERS, PREFLIGHT_HEADERS
@@ -132,7 +131,7 @@ async def signed_original(request: web.Request) -> web.StreamResponse:
         mime = None
         if path is None:
             # Not an upload: a scanned file referenced in place, which only the catalog can name.
-            track = Track.from_doc(await request.app[keys.TRACKS].get(track_id))
+            track = await request.app[keys.TRACKS].get(track_id)
             path = service.original_of(track)
             mime = track.original.mime if track.original else None
         policy = service.for_grant(service.original_policy(path, signed=True, mime=mime), grant)

@@ -6,6 +6,7 @@ from aiohttp import web
 
 from server import keys
 from server.api import ADMIN, Api
+from server.catalog.store import TrackQuery
 from server.errors import Conflict, NotFound
 from server.jobs.schemas import JobList, JobOut, JobsQuery, ReanalyseIn, ReanalyseOut
 from transcoder.jobs import JobNotFound, JobStateConflict
@@ -42,11 +43,11 @@ async def retry_job(request: web.Request) -> JobOut:
     if job.state != "failed":
         raise Conflict("Only a failed job can be retried.", code="job_not_failed")
     track_id = job.track_id
-    if await catalog.tracks.find(track_id) is None:
-        raise Conflict("The track of this job no longer exists.", code="track_gone")
     # The track first: a worker that met a job whose track is still "failed" would close it unchanged.
-    track = await catalog.tracks.update(track_id, {"status": "processing", "error": None, "progress": 0})
-    await catalog.cache.invalidate("track", track_id)
+    try:
+        track = await catalog.set_track(track_id, {"status": "processing", "error": None, "progress": 0})
+    except NotFound as exc:
+        raise Conflict("The track of this job no longer exists.", code="track_gone") from exc
     try:
         job = await queue.retry(job.id)
     except JobNotFound as exc:
@@ -55,7 +56,6 @@ async def retry_job(request: web.Request) -> JobOut:
         # Another admin retried it a moment ago; the track is processing either way.
         raise Conflict("Only a failed job can be retried.", code="job_not_failed") from exc
     await catalog.track_status(track)
-    await catalog.library("track", track_id, "updated")
     return JobOut.of(job)
 
 
@@ -67,8 +67,8 @@ async def reanalyse(request: web.Request, body: ReanalyseIn) -> ReanalyseOut:
     edit lists, the loudness range and the blocks their album's loudness is figured from (admin). By
     default only tracks without them; ``everything`` for all. They stay playable throughout."""
     queue = request.app[keys.JOBS]
-    flt: dict = {"status": "ready"} if body.everything else {"status": "ready", "gapless": None}
-    ids = await request.app[keys.CATALOG].tracks.ids_where(flt)
+    query = TrackQuery(status="ready", everything=True, without_gapless=not body.everything)
+    ids = await request.app[keys.CATALOG].tracks.ids_where(query)
     for track_id in ids[: body.limit]:
         await queue.enqueue(track_id, refresh=True)
     return ReanalyseOut(queued=min(len(ids), body.limit), remaining=max(0, len(ids) - body.limit))

@@ -126,7 +126,7 @@ class PlaybackService:
         if state.track_id == track_id and state.device_id == device_id:
             await self.execute(user_id, PlaybackRequest(action="stop"))
             return
-        track = Track.from_doc(await self._tracks.get(track_id))
+        track = await self._tracks.get(track_id)
         listen_id = new_id()
         when = played_at or _datetime(self._clock())
         await self._history.start_listen(
@@ -139,7 +139,7 @@ class PlaybackService:
     async def _playable(self, track_id: str) -> Track:
         """The track if it can be played: 404 unknown (or a scanned file that vanished, which listeners
         do not see), 409 not ready."""
-        track = Track.from_doc(await self._tracks.get(track_id))
+        track = await self._tracks.get(track_id)
         if track.missing:
             raise NotFound("No such track.")
         if not track.playable:

@@ -52,7 +52,7 @@ class HistoryStore:
         result = await self._history.update_one(
             {"_id": listen_id, "counted": False}, {"$set": {"counted": True}}
         )
-        return result.modified_count == 1
+        return bool(result.modified_count == 1)
 
     async def forget_user(self, user_id: str) -> None:
         """A deleted account's listens. Play counts and trending keep them, as anonymous numbers."""
@@ -73,6 +73,3 @@ class HistoryStore:
             flt["played_at"] = {"$lt": before}
         cursor = self._history.find(flt).sort([("played_at", -1), ("_id", -1)]).limit(limit)
         return [Listen.from_doc(d) for d in await cursor.to_list(None)]
-
-    async def get(self, listen_id: str) -> dict[str, Any] | None:
-        return await self._history.find_one({"_id": listen_id})

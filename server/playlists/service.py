@@ -13,27 +13,21 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from typing import Any
 
 from media.events import EventName
 from media.records import Playlist, Track
 from server.auth.service import Principal
 from server.catalog.schemas import TrackOut
-from server.catalog.service import CatalogService, records
+from server.catalog.service import CatalogService
 from server.errors import Conflict, Forbidden, Invalid, NotFound
 from server.playlists.schemas import MAX_TRACKS, PlaylistOut, PlaylistPatch, PlaylistSummary
 from server.playlists.store import PlaylistStore
-from server.search.store import SearchStore
-
-Doc = dict[str, Any]
-FETCH_BATCH = 100
 
 
 class PlaylistService:
-    def __init__(self, store: PlaylistStore, catalog: CatalogService, reader: SearchStore) -> None:
+    def __init__(self, store: PlaylistStore, catalog: CatalogService) -> None:
         self.store = store
         self._catalog = catalog
-        self._reader = reader
 
     # -- access ----------------------------------------------------------------------------------
 
@@ -51,14 +45,10 @@ class PlaylistService:
 
     # -- tracks ----------------------------------------------------------------------------------
 
-    async def _tracks(self, ids: Sequence[str]) -> dict[str, Doc]:
-        unique = list(dict.fromkeys(ids))
-        found: dict[str, Doc] = {}
-        for start in range(0, len(unique), FETCH_BATCH):
-            found.update(await self._reader.fetch("track", unique[start : start + FETCH_BATCH]))
-        return found
+    async def _tracks(self, ids: Sequence[str]) -> dict[str, Track]:
+        return await self._catalog.tracks_by_id(ids)
 
-    async def _current(self, playlist: Playlist) -> tuple[Playlist, dict[str, Doc]]:
+    async def _current(self, playlist: Playlist) -> tuple[Playlist, dict[str, Track]]:
         """The playlist with tracks deleted from the catalog pruned (in the database too), and its tracks."""
         tracks = await self._tracks(playlist.track_ids)
         missing = [i for i in dict.fromkeys(playlist.track_ids) if i not in tracks]
@@ -89,7 +79,7 @@ class PlaylistService:
 
     async def view(self, principal: Principal, playlist: Playlist) -> PlaylistOut:
         playlist, tracks = await self._current(playlist)
-        entries = records(tracks[i] for i in playlist.track_ids if i in tracks)
+        entries = [tracks[i] for i in playlist.track_ids if i in tracks]
         if playlist.user_id != principal.user_id:
             # Others see only what they could play; the owner sees every entry, so positions line up.
             entries = [t for t in entries if self._catalog.can_see(principal, t)]
@@ -119,10 +109,8 @@ class PlaylistService:
     async def playable(self, principal: Principal, playlist: Playlist) -> list[TrackOut]:
         """The tracks of ``playlist`` the caller may play, in order (for the M3U export)."""
         playlist, tracks = await self._current(playlist)
-        docs = [tracks[i] for i in playlist.track_ids if i in tracks]
-        return await self._catalog.track_views(
-            [t for t in records(docs) if self._catalog.can_see(principal, t)]
-        )
+        entries = [tracks[i] for i in playlist.track_ids if i in tracks]
+        return await self._catalog.track_views([t for t in entries if self._catalog.can_see(principal, t)])
 
     # -- edits -----------------------------------------------------------------------------------
 
@@ -144,7 +132,7 @@ class PlaylistService:
         unknown = [
             i
             for i in dict.fromkeys(track_ids)
-            if i not in wanted or not self._catalog.can_see(principal, Track.from_doc(wanted[i]))
+            if i not in wanted or not self._catalog.can_see(principal, wanted[i])
         ]
         if unknown:
             raise Invalid(

@@ -30,7 +30,7 @@ class PlaylistStore:
 
     async def create(self, *, user_id: str, name: str, description: str | None, is_public: bool) -> Playlist:
         now = utcnow()
-        doc = {
+        doc: dict[str, Any] = {
             "_id": new_id(),
             "user_id": user_id,
             "name": name,
@@ -114,4 +114,4 @@ class PlaylistStore:
             flt,
             {"$pull": {"track_ids": {"$in": ids}}, "$inc": {"version": 1}, "$set": {"updated_at": utcnow()}},
         )
-        return result.modified_count
+        return int(result.modified_count)

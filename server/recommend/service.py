@@ -21,13 +21,12 @@ from typing import Any, Literal
 
 import redis.asyncio as aioredis
 
-from server.catalog.service import CatalogService, records
+from server.catalog.service import CatalogService
 from server.recommend import trending as trending_sets
 from server.recommend.schemas import RecommendationList, RecommendedTrack
 from server.recommend.store import ListeningStore
 from server.search.rows import Row
 from server.search.service import SearchService
-from server.search.store import SearchStore
 
 ReasonKind = Literal["artist", "genre", "co_listened", "same_artist", "same_genre", "trending", "popular"]
 
@@ -72,14 +71,12 @@ class RecommendService:
         self,
         *,
         search: SearchService,
-        reader: SearchStore,
         catalog: CatalogService,
         listening: ListeningStore,
         redis: aioredis.Redis,
         prefix: str,
     ) -> None:
         self._search = search
-        self._reader = reader
         self._catalog = catalog
         self._listening = listening
         self._redis = redis
@@ -213,15 +210,9 @@ class RecommendService:
         while len(out) < limit and start < len(picks):
             batch = picks[start : start + limit * 2]
             start += len(batch)
-            docs = await self._reader.fetch("track", [p.track_id for p in batch])
-            ready = [
-                p
-                for p in batch
-                if p.track_id in docs
-                and docs[p.track_id]["status"] == "ready"
-                and not docs[p.track_id].get("missing")
-            ]
-            views = await self._catalog.track_views(records(docs[p.track_id] for p in ready))
+            found = await self._catalog.tracks_by_id(p.track_id for p in batch)
+            ready = [p for p in batch if p.track_id in found and found[p.track_id].playable]
+            views = await self._catalog.track_views([found[p.track_id] for p in ready])
             for pick, view in zip(ready, views, strict=True):
                 out.append(RecommendedTrack(**view.model_dump(), reason=pick.reason, reason_kind=pick.kind))
         return RecommendationList(tracks=out[:limit])

@@ -33,12 +33,11 @@ async def discovery_ctx(app: web.Application) -> AsyncIterator[None]:
         refresh_seconds=settings.search_refresh_seconds,
         reconcile_seconds=settings.search_reconcile_seconds,
     )
-    playlists = PlaylistService(PlaylistStore(db), app[keys.CATALOG], reader)
+    playlists = PlaylistService(PlaylistStore(db), app[keys.CATALOG])
     app[keys.SEARCH] = search
     app[keys.PLAYLISTS] = playlists
     app[keys.RECOMMEND] = RecommendService(
         search=search,
-        reader=reader,
         catalog=app[keys.CATALOG],
         listening=ListeningStore(db),
         redis=app[keys.REDIS],

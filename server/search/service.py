@@ -44,7 +44,7 @@ from typing import Any
 import structlog
 
 from media.events import EventName
-from media.records import InvalidRecord, Track
+from media.records import Album, Artist, InvalidRecord, Track
 from server.auth.service import Principal
 from server.catalog.schemas import AlbumOut, ArtistOut
 from server.catalog.service import CatalogService
@@ -373,7 +373,9 @@ class SearchService:
                 items=self._albums(hits.rows.get("album", [])), total=hits.totals.get("album", 0)
             ),
             artists=ArtistHits(
-                items=[self._catalog.artist_view(r.doc()) for r in hits.rows.get("artist", [])],
+                items=[
+                    self._catalog.artist_view(Artist.from_doc(r.doc())) for r in hits.rows.get("artist", [])
+                ],
                 total=hits.totals.get("artist", 0),
             ),
         )
@@ -403,7 +405,7 @@ class SearchService:
         """A page of every artist, by name, and how many there are."""
         await self._fresh()
         rows, total = self.index.listing("artist", offset, limit, viewer_id=None, everything=True)
-        return [self._catalog.artist_view(r.doc()) for r in rows], total
+        return [self._catalog.artist_view(Artist.from_doc(r.doc())) for r in rows], total
 
     async def _fresh(self) -> None:
         """Built, and caught up (a reader: reopened) if the last look is older than the refresh period."""
@@ -423,7 +425,7 @@ class SearchService:
         return out
 
     def _albums(self, rows: list[Row]) -> list[AlbumOut]:
-        return [self._catalog.album_out(r.doc(), r.artist_name, r.cover_id) for r in rows]
+        return [self._catalog.album_out(Album.from_doc(r.doc()), r.artist_name, r.cover_id) for r in rows]
 
 
 def _valid(kind: Kind, doc: dict[str, Any]) -> bool:

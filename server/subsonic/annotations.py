@@ -49,9 +49,9 @@ async def _kind_of(request: web.Request, caller: Caller, item_id: str, kind: str
             return "song"
         except Hidden:
             pass  # no track this caller may see: perhaps an album or an artist
-    if kind in (None, "album") and await catalog.albums.find(item_id) is not None:
+    if kind in (None, "album") and await catalog.find_album(item_id) is not None:
         return "album"
-    if kind in (None, "artist") and await catalog.artists.find(item_id) is not None:
+    if kind in (None, "artist") and await catalog.find_artist(item_id) is not None:
         return "artist"
     raise NotFound("The requested data was not found.")
 
@@ -107,10 +107,12 @@ async def _starred(request: web.Request, caller: Caller) -> dict[str, Any]:
     ids = {kind: [m.item_id for m in marks if m.kind == kind] for kind in ("song", "album", "artist")}
     tracks = await catalog.tracks_in_order(ids["song"], caller.principal)
     song_list = [{**s, "starred": when[s["id"]]} for s in await songs(request, caller, tracks)]
-    albums = await catalog.album_views(await catalog.albums.get_many(ids["album"]))
-    artists = await catalog.artists.get_many(ids["artist"])
+    found_albums = await catalog.albums_by_id(ids["album"])
+    albums = await catalog.album_views([found_albums[i] for i in ids["album"] if i in found_albums])
+    found_artists = await catalog.artists_by_id(ids["artist"])
+    artists = [found_artists[i] for i in ids["artist"] if i in found_artists]
     return {
-        "artist": [{"id": a["_id"], "name": a["name"], "starred": when[a["_id"]]} for a in artists],
+        "artist": [{"id": a.id, "name": a.name, "starred": when[a.id]} for a in artists],
         "album": [{**album_element(a, []), "starred": when[a.id]} for a in albums],
         "song": song_list,
     }

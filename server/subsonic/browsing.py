@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import unicodedata
 from collections import defaultdict
-from collections.abc import Awaitable, Callable
 from typing import Any
 
 from aiohttp import web
@@ -16,8 +15,7 @@ from aiohttp import web
 from media.records import Mark, Track
 from server import keys
 from server.catalog.schemas import AlbumOut, TrackOut
-from server.catalog.service import CatalogService, cover_track_id, records
-from server.catalog.store import TrackQuery
+from server.catalog.service import CatalogService, cover_track_id
 from server.search.service import NamedTrack
 from server.subsonic.auth import Caller
 from server.subsonic.protocol import NotFound, Params
@@ -34,9 +32,6 @@ SUFFIXES = {
     "audio/aiff": "aiff",
     "audio/x-matroska": "mka",
 }
-Doc = dict[str, Any]
-PAGE = 500
-"""Documents read per query while walking a whole listing."""
 
 
 def index_letter(name: str) -> str:
@@ -134,51 +129,20 @@ def album_element(album: AlbumOut, tracks: list[TrackOut]) -> dict[str, Any]:
     }
 
 
-async def _every_page(read: Callable[[int], Awaitable[tuple[list[Doc], int]]]) -> list[Doc]:
-    """Every document of a paged listing: ``read(offset)`` answers (a page, the total)."""
-    out: list[Doc] = []
-    while True:
-        docs, total = await read(len(out))
-        out.extend(docs)
-        if not docs or len(out) >= total:
-            return out
-
-
 async def visible_tracks(catalog: CatalogService, caller: Caller, **filters: str) -> list[Track]:
-    principal = caller.principal
-    query = TrackQuery(visible_to=principal.user_id, everything=principal.is_admin, **filters)
-    return records(
-        await _every_page(
-            lambda offset: catalog.tracks.list(query, sort="track_no", limit=PAGE, offset=offset)
-        )
-    )
-
-
-async def all_artists(catalog: CatalogService) -> list[Doc]:
-    """Every artist, by name."""
-    return await _every_page(
-        lambda offset: catalog.artists.list(
-            name_prefix=None, owner_id=None, sort="name", limit=PAGE, offset=offset
-        )
-    )
-
-
-async def all_albums(catalog: CatalogService, artist_id: str | None) -> list[Doc]:
-    """Every album (of one artist, or of all), by title."""
-    return await _every_page(
-        lambda offset: catalog.albums.list(artist_id=artist_id, sort="title", limit=PAGE, offset=offset)
-    )
+    """Every track the caller may see that matches ``filters``, in track order."""
+    return await catalog.visible_tracks(caller.principal, **filters)
 
 
 async def get_artists(request: web.Request, params: Params, caller: Caller | None) -> dict[str, Any]:
     catalog = request.app[keys.CATALOG]
     album_counts: dict[str, int] = defaultdict(int)
-    for album in await all_albums(catalog, None):
-        album_counts[album["artist_id"]] += 1
+    for album in await catalog.every_album():
+        album_counts[album.artist_id] += 1
     index: dict[str, list[dict[str, Any]]] = defaultdict(list)
-    for doc in await all_artists(catalog):
-        index[index_letter(doc["name"])].append(
-            {"id": doc["_id"], "name": doc["name"], "albumCount": album_counts[doc["_id"]]}
+    for artist in await catalog.every_artist():
+        index[index_letter(artist.name)].append(
+            {"id": artist.id, "name": artist.name, "albumCount": album_counts[artist.id]}
         )
     return {
         "artists": {
@@ -192,15 +156,15 @@ async def get_artist(request: web.Request, params: Params, caller: Caller | None
     assert caller is not None
     catalog = request.app[keys.CATALOG]
     artist_id = params.required("id")
-    artist = await catalog.artists.find(artist_id)
+    artist = await catalog.find_artist(artist_id)
     if artist is None:
         raise NotFound("No such artist.")
-    albums = await catalog.album_views(await all_albums(catalog, artist_id))
+    albums = await catalog.album_views(await catalog.every_album(artist_id))
     grouped = by_album(await catalog.track_views(await visible_tracks(catalog, caller, artist_id=artist_id)))
     return {
         "artist": {
-            "id": artist["_id"],
-            "name": artist["name"],
+            "id": artist.id,
+            "name": artist.name,
             "albumCount": len(albums),
             "album": [album_element(a, grouped[a.id]) for a in albums],
         }
@@ -211,7 +175,7 @@ async def get_album(request: web.Request, params: Params, caller: Caller | None)
     assert caller is not None
     catalog = request.app[keys.CATALOG]
     album_id = params.required("id")
-    album = await catalog.albums.find(album_id)
+    album = await catalog.find_album(album_id)
     if album is None:
         raise NotFound("No such album.")
     (summary,) = await catalog.album_views([album])

@@ -22,8 +22,6 @@ from server.subsonic.auth import Caller
 from server.subsonic.browsing import (
     album_cover_id,
     album_element,
-    all_albums,
-    all_artists,
     by_album,
     index_letter,
     songs,
@@ -48,7 +46,7 @@ ALBUM_LIST_TYPES = (
 
 async def _albums_with_tracks(request: web.Request, caller: Caller) -> list[tuple[AlbumOut, list[TrackOut]]]:
     catalog = request.app[keys.CATALOG]
-    albums = await catalog.album_views(await all_albums(catalog, None))
+    albums = await catalog.album_views(await catalog.every_album())
     grouped = by_album(await catalog.track_views(await visible_tracks(catalog, caller)))
     # An album none of whose tracks the caller may see is not listed.
     return [(a, grouped[a.id]) for a in albums if grouped[a.id]]
@@ -174,11 +172,11 @@ async def get_top_songs(request: web.Request, params: Params, caller: Caller | N
     catalog = request.app[keys.CATALOG]
     name = params.required("artist")
     count = params.integer("count", 50, low=1, high=MAX_LIST) or 50
-    found, _ = await catalog.artists.list(name_prefix=name, owner_id=None, sort="name", limit=20, offset=0)
-    artist = next((a for a in found if a["name"].casefold() == name.casefold()), None)
+    found = await catalog.list_artists(name_prefix=name, limit=20)
+    artist = next((a for a in found.items if a.name.casefold() == name.casefold()), None)
     if artist is None:
         return {"topSongs": {"song": []}}
-    tracks = await visible_tracks(catalog, caller, artist_id=artist["_id"])
+    tracks = await visible_tracks(catalog, caller, artist_id=artist.id)
     tracks.sort(key=lambda t: (-t.play_count, t.title.casefold()))
     return {"topSongs": {"song": await songs(request, caller, tracks[:count])}}
 
@@ -196,15 +194,15 @@ async def get_similar_songs2(request: web.Request, params: Params, caller: Calle
 
 async def get_artist_info2(request: web.Request, params: Params, caller: Caller | None) -> dict[str, Any]:
     assert caller is not None
-    artist = await request.app[keys.CATALOG].artists.find(params.required("id"))
+    artist = await request.app[keys.CATALOG].find_artist(params.required("id"))
     if artist is None:
         raise NotFound("No such artist.")
-    return {"artistInfo2": {"biography": artist.get("bio") or "", "similarArtist": []}}
+    return {"artistInfo2": {"biography": artist.bio or "", "similarArtist": []}}
 
 
 async def get_album_info2(request: web.Request, params: Params, caller: Caller | None) -> dict[str, Any]:
     assert caller is not None
-    if await request.app[keys.CATALOG].albums.find(params.required("id")) is None:
+    if await request.app[keys.CATALOG].find_album(params.required("id")) is None:
         raise NotFound("No such album.")
     return {"albumInfo": {"notes": ""}}
 
@@ -214,8 +212,8 @@ async def get_indexes(request: web.Request, params: Params, caller: Caller | Non
     assert caller is not None
     catalog = request.app[keys.CATALOG]
     index: dict[str, list[dict[str, Any]]] = defaultdict(list)
-    for doc in await all_artists(catalog):
-        index[index_letter(doc["name"])].append({"id": doc["_id"], "name": doc["name"]})
+    for artist in await catalog.every_artist():
+        index[index_letter(artist.name)].append({"id": artist.id, "name": artist.name})
     return {
         "indexes": {
             "ignoredArticles": "The El La Los Las Le Les",
@@ -230,9 +228,9 @@ async def get_music_directory(request: web.Request, params: Params, caller: Call
     assert caller is not None
     catalog = request.app[keys.CATALOG]
     directory_id = params.required("id")
-    artist = await catalog.artists.find(directory_id)
+    artist = await catalog.find_artist(directory_id)
     if artist is not None:
-        albums = await catalog.album_views(await all_albums(catalog, directory_id))
+        albums = await catalog.album_views(await catalog.every_album(directory_id))
         children = [
             {
                 "id": a.id,
@@ -246,16 +244,16 @@ async def get_music_directory(request: web.Request, params: Params, caller: Call
             }
             for a in albums
         ]
-        return {"directory": {"id": directory_id, "name": artist["name"], "child": children}}
-    album = await catalog.albums.find(directory_id)
+        return {"directory": {"id": directory_id, "name": artist.name, "child": children}}
+    album = await catalog.find_album(directory_id)
     if album is None:
         raise NotFound("No such directory.")
     tracks = await visible_tracks(catalog, caller, album_id=directory_id)
     return {
         "directory": {
             "id": directory_id,
-            "parent": album["artist_id"],
-            "name": album["title"],
+            "parent": album.artist_id,
+            "name": album.title,
             "child": await songs(request, caller, tracks),
         }
     }

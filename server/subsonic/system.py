@@ -89,7 +89,7 @@ async def start_scan(request: web.Request, params: Params, caller: Caller | None
     if not roots:
         raise Generic("No library folders are configured (HS_LIBRARY_FOLDERS): nothing to scan.")
     runner = request.app[keys.SCANS]
-    ids = [(await runner.start(str(root), caller.user.id))["id"] for root in roots]
+    ids = [(await runner.start(str(root), caller.user.id)).id for root in roots]
     await request.app[keys.REDIS].set(_scans_key(request), json.dumps(ids), ex=7 * 86400)
     return await get_scan_status(request, params, caller)
 
@@ -102,6 +102,6 @@ async def get_scan_status(request: web.Request, params: Params, caller: Caller |
             state = await request.app[keys.SCANS].get(scan_id)
         except AppError:
             continue  # expired
-        scanning = scanning or state["state"] in ("queued", "running")
-        count += int(state.get("done") or 0)
+        scanning = scanning or state.state in ("queued", "running")
+        count += state.done
     return {"scanStatus": {"scanning": scanning, "count": count}}

@@ -77,7 +77,7 @@ class UserStore:
             raise NotFound("No such user.")
 
     async def count(self) -> int:
-        return await self._users.count_documents({})
+        return int(await self._users.count_documents({}))
 
     async def _taken(self, wanted: dict[str, Any], *, exclude: str | None) -> Conflict:
         """Which unique field collided, asked of the data (drivers word their errors differently)."""

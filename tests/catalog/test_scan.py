@@ -57,7 +57,7 @@ async def test_scan_imports_in_place_and_a_second_run_adds_nothing(client, tmp_p
         (settings.media_dir / "originals").iterdir()
     )
     doc = await client.app[keys.TRACKS].get(listing["items"][0]["id"])
-    assert doc["original"]["path"].startswith(str(root.resolve()))
+    assert doc.original is not None and doc.original.path.startswith(str(root.resolve()))
 
     second = await run_scan(settings, root, out=io.StringIO(), err=io.StringIO())
     assert (second.added, second.updated, second.unchanged, second.missing) == (0, 0, 6, 0)
@@ -87,15 +87,15 @@ async def test_changed_vanished_and_returning_files(client, tmp_path):
     summary = await run_scan(settings, root, out=io.StringIO(), err=io.StringIO())
     assert (summary.added, summary.updated, summary.unchanged, summary.missing) == (0, 1, 1, 1)
     changed = await tracks.get(by_title["Before"]["_id"])
-    assert changed["title"] == "After" and changed["status"] == "processing"
-    assert abs(changed["duration_ms"] - 2000) < 150
-    assert (await tracks.get(by_title["Leave"]["_id"]))["missing"] is True
-    assert not (await tracks.get(by_title["Keep"]["_id"])).get("missing")
+    assert changed.title == "After" and changed.status == "processing"
+    assert changed.duration_ms is not None and abs(changed.duration_ms - 2000) < 150
+    assert (await tracks.get(by_title["Leave"]["_id"])).missing is True
+    assert not (await tracks.get(by_title["Keep"]["_id"])).missing
 
     shutil.move(parked, leave)
     summary = await run_scan(settings, root, out=io.StringIO(), err=io.StringIO())
     assert (summary.added, summary.restored, summary.missing) == (0, 1, 0)
-    assert (await tracks.get(by_title["Leave"]["_id"]))["missing"] is False
+    assert (await tracks.get(by_title["Leave"]["_id"])).missing is False
     assert keep.exists()
 
 

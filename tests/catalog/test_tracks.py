@@ -126,10 +126,10 @@ async def test_processing_tracks_are_never_cached(client):
     doc = await client.app[keys.TRACKS].insert(
         {"title": "Pending", "artist_id": artist["id"], "owner_id": user["_id"]}
     )
-    resp = await client.get(f"/api/v1/tracks/{doc['_id']}", headers=h)
+    resp = await client.get(f"/api/v1/tracks/{doc.id}", headers=h)
     assert resp.status == 200 and (await resp.json())["status"] == "processing"
     settings = client.app[keys.SETTINGS]
-    assert not await client.app[keys.REDIS].exists(f"{settings.redis_prefix}cache:track:{doc['_id']}")
+    assert not await client.app[keys.REDIS].exists(f"{settings.redis_prefix}cache:track:{doc.id}")
 
 
 async def test_deleting_a_track_removes_every_file_it_had(client, tmp_path):

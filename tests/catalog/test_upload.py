@@ -69,8 +69,9 @@ async def test_form_fields_win_and_the_original_is_stored_under_the_track_id(cli
     assert stored == layout.original_dir(track["id"]) / "original.mp3"
     assert hashlib.sha256(stored.read_bytes()).hexdigest() == hashlib.sha256(path.read_bytes()).hexdigest()
     doc = await client.app[keys.TRACKS].get(track["id"])
-    assert doc["original"]["sha256"] == hashlib.sha256(path.read_bytes()).hexdigest()
-    assert doc["original"]["size"] == path.stat().st_size
+    assert doc.original is not None
+    assert doc.original.sha256 == hashlib.sha256(path.read_bytes()).hexdigest()
+    assert doc.original.size == path.stat().st_size
     # Nothing named after the user's file exists anywhere in the data dir, and the temp dir is empty.
     data_dir = client.app[keys.SETTINGS].data_dir
     assert not [p for p in data_dir.rglob("*") if "ssw" in p.name or p.name == "etc"]

@@ -61,10 +61,10 @@ async def install(app: web.Application, source: Source, *, status: str = "ready"
     """A track document plus its files laid out under the app's media root, as the worker leaves them."""
     layout = MediaLayout(app[keys.SETTINGS].media_dir)
     data = source.original.read_bytes()
-    doc = await app[keys.TRACKS].insert(
+    inserted = await app[keys.TRACKS].insert(
         {"title": "Tone", "artist_id": "artist1", "owner_id": "owner1", "status": status}
     )
-    dest = layout.original_path(doc["_id"], "flac")
+    dest = layout.original_path(inserted.id, "flac")
     dest.parent.mkdir(parents=True, exist_ok=True)
     shutil.copy2(source.original, dest)
     original = {
@@ -76,9 +76,9 @@ async def install(app: web.Application, source: Source, *, status: str = "ready"
         "source": "upload",
     }
     if status == "ready":
-        shutil.copytree(source.hls, layout.hls_dir(doc["_id"]))
-    doc = await app[keys.TRACKS].update(doc["_id"], {"original": original})
-    return Installed(doc, layout)
+        shutil.copytree(source.hls, layout.hls_dir(inserted.id))
+    track = await app[keys.TRACKS].update(inserted.id, {"original": original})
+    return Installed(track.to_doc(), layout)
 
 
 @pytest.fixture

@@ -209,7 +209,7 @@ async def test_scanned_original_is_served_from_its_own_place(
             "original": {"path": str(outside), "format": "flac", "mime": "audio/flac", "source": "scan"},
         }
     )
-    signed = client.app[keys.DELIVERY].signer.sign(doc["_id"], "user1")
-    resp = await client.get(f"/media/{signed.token}/{doc['_id']}/original", headers={"Range": "bytes=0-3"})
+    signed = client.app[keys.DELIVERY].signer.sign(doc.id, "user1")
+    resp = await client.get(f"/media/{signed.token}/{doc.id}/original", headers={"Range": "bytes=0-3"})
     assert resp.status == 206
     assert await resp.read() == b"fLaC"

@@ -44,13 +44,14 @@ def _service(client: TestClient, clock: Clock) -> PlaybackService:
 
 
 async def _track(client: TestClient, duration_ms: int) -> dict[str, Any]:
-    return await client.app[keys.TRACKS].insert(
+    track = await client.app[keys.TRACKS].insert(
         {"title": "Song", "artist_id": "a1", "owner_id": "o1", "status": "ready", "duration_ms": duration_ms}
     )
+    return track.to_doc()
 
 
 async def _plays(client: TestClient, track: dict[str, Any]) -> int:
-    return (await client.app[keys.TRACKS].get(track["_id"]))["play_count"]
+    return (await client.app[keys.TRACKS].get(track["_id"])).play_count
 
 
 async def _listens(client: TestClient, user_id: str) -> list[dict[str, Any]]:

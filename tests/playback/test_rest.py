@@ -12,9 +12,10 @@ from tests.helpers import error_code, signed_in
 
 
 async def _track(client: TestClient, *, status: str = "ready", duration_ms: int = 180_000) -> dict[str, Any]:
-    return await client.app[keys.TRACKS].insert(
+    track = await client.app[keys.TRACKS].insert(
         {"title": "Song", "artist_id": "a1", "owner_id": "o1", "status": status, "duration_ms": duration_ms}
     )
+    return track.to_doc()
 
 
 async def _post(client: TestClient, headers: dict[str, str], action: str, **body: Any) -> tuple[int, Any]:

@@ -33,9 +33,10 @@ async def _connect(devices: list[Device], client: TestClient, token: str, device
 
 
 async def _track(client: TestClient, status: str = "ready") -> dict[str, Any]:
-    return await client.app[keys.TRACKS].insert(
+    track = await client.app[keys.TRACKS].insert(
         {"title": "Song", "artist_id": "a1", "owner_id": "o1", "status": status, "duration_ms": 200_000}
     )
+    return track.to_doc()
 
 
 async def test_a_socket_command_has_the_rest_effect_and_is_pushed(

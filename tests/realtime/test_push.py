@@ -31,9 +31,10 @@ async def _listener(client: TestClient) -> tuple[dict[str, Any], str]:
 
 
 async def _ready_track(client: TestClient, duration_ms: int = 180_000) -> dict[str, Any]:
-    return await client.app[keys.TRACKS].insert(
+    track = await client.app[keys.TRACKS].insert(
         {"title": "Song", "artist_id": "a1", "owner_id": "o1", "status": "ready", "duration_ms": duration_ms}
     )
+    return track.to_doc()
 
 
 async def _connect(devices: list[Device], client: TestClient, token: str, device_id: str) -> Device:

@@ -87,6 +87,7 @@ async def test_an_event_caused_through_one_process_reaches_a_socket_on_the_other
     track = await client.app[keys.TRACKS].insert(
         {"title": "Song", "artist_id": "a1", "owner_id": "o1", "status": "ready", "duration_ms": 180_000}
     )
+    track_id = track.id
     on_second = await Device().connect(second_server, token=token, device_id="phone")
     on_first = await Device().connect(server_url(client), token=token, device_id="laptop")
     try:
@@ -95,12 +96,12 @@ async def test_an_event_caused_through_one_process_reaches_a_socket_on_the_other
         # REST through process 1 → the socket on process 2.
         resp = await client.post(
             "/api/v1/playback/play",
-            json={"track_id": track["_id"], "device_id": "laptop"},
+            json={"track_id": track_id, "device_id": "laptop"},
             headers={"Authorization": f"Bearer {token}"},
         )
         assert resp.status == 200
         state = await on_second.next("playback")
-        assert (state["track_id"], state["device_id"]) == (track["_id"], "laptop")
+        assert (state["track_id"], state["device_id"]) == (track_id, "laptop")
         await on_first.next("playback")
 
         # A socket command on process 2 targeting a device on process 1: the device registry and

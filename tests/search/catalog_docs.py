@@ -1,5 +1,6 @@
 """Real catalog documents for discovery tests, written through the catalog's own stores.
 
+The stores answer records; these helpers hand tests their documents (``to_doc``), ids under ``_id``.
 Writing through the stores (not the HTTP API) publishes no ``library`` event, exactly like a change
 made by another process; tests that want the event path go through ``CatalogService``.
 """
@@ -23,17 +24,17 @@ class Catalog:
 
     async def artist(self, name: str) -> dict[str, Any]:
         if name not in self.artists:
-            self.artists[name] = await self.app[keys.CATALOG].artists.create(
-                name=name, bio=None, owner_ids=[]
-            )
+            artist = await self.app[keys.CATALOG].artists.create(name=name, bio=None, owner_ids=[])
+            self.artists[name] = artist.to_doc()
         return self.artists[name]
 
     async def album(self, title: str, artist: str, year: int | None = None) -> dict[str, Any]:
         if title not in self.albums:
             artist_doc = await self.artist(artist)
-            self.albums[title] = await self.app[keys.CATALOG].albums.create(
+            album = await self.app[keys.CATALOG].albums.create(
                 title=title, artist_id=artist_doc["_id"], release_year=year, owner_ids=[]
             )
+            self.albums[title] = album.to_doc()
         return self.albums[title]
 
     async def track(
@@ -51,7 +52,7 @@ class Catalog:
     ) -> dict[str, Any]:
         artist_doc = await self.artist(artist)
         album_doc = await self.album(album, artist, year) if album else None
-        return await self.app[keys.TRACKS].insert(
+        track = await self.app[keys.TRACKS].insert(
             {
                 "title": title,
                 "artist_id": artist_doc["_id"],
@@ -64,3 +65,4 @@ class Catalog:
                 "owner_id": owner_id,
             }
         )
+        return track.to_doc()

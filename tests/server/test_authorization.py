@@ -168,7 +168,7 @@ class World:
         doc = await self.client.app[keys.CATALOG].artists.create(
             name=f"Act {uuid.uuid4().hex[:8]}", bio=None, owner_ids=[self.owner["_id"]]
         )
-        return doc["_id"]
+        return doc.id
 
     async def fresh_album(self) -> str:
         doc = await self.client.app[keys.CATALOG].albums.create(
@@ -177,7 +177,7 @@ class World:
             release_year=None,
             owner_ids=[self.owner["_id"]],
         )
-        return doc["_id"]
+        return doc.id
 
     async def fresh_playlist(self) -> str:
         resp = await self.client.post(

@@ -145,7 +145,7 @@ async def test_a_scan_reads_no_file_it_was_not_given(client, canary, tmp_path):
     played = []
     for track in scanned:
         doc = await client.app[keys.TRACKS].get(track["id"])
-        name = os.path.basename(doc["original"]["path"])
+        name = os.path.basename(doc.original.path)
         if await played_without_canary(client, admin, track["id"], name):
             played.append(name)
     assert "link-out.m4a" not in played

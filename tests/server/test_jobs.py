@@ -24,10 +24,10 @@ from tests.helpers import error_code, save_processing_track, signed_in
 
 async def _settled(app: Any, track_id: str, within: float = 60.0) -> dict[str, Any]:
     deadline = asyncio.get_running_loop().time() + within
-    while (doc := await app[keys.TRACKS].get(track_id))["status"] == "processing":
+    while (track := await app[keys.TRACKS].get(track_id)).status == "processing":
         assert asyncio.get_running_loop().time() < deadline, "track still processing"
         await asyncio.sleep(0.05)
-    return doc
+    return track.to_doc()
 
 
 async def _job_state(app: Any, job_id: str, state: str, within: float = 30.0) -> Job:
@@ -127,4 +127,4 @@ async def test_with_external_redis_serve_leaves_transcoding_to_workers(
     job = await app[keys.JOBS].enqueue(track_id)
     await asyncio.sleep(1.0)
     assert (await app[keys.JOBS].jobs.get(job.id)).state == "queued"
-    assert (await TrackStore(app[keys.DB]).get(track_id))["status"] == "processing"
+    assert (await TrackStore(app[keys.DB]).get(track_id)).status == "processing"

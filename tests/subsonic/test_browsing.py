@@ -153,9 +153,9 @@ async def test_stars_scrobbles_and_the_play_queue_follow_the_listener(client, li
     assert state["track_id"] == first and state["is_playing"] is True and state["device_id"] == "app:Phone"
     # A submission counts the play by the server's rule (a play it never saw: one counted listen).
     # (Read from the store: the catalog's cached view of a count may lag up to 300 s.)
-    before = (await client.app[keys.TRACKS].get(second))["play_count"]
+    before = (await client.app[keys.TRACKS].get(second)).play_count
     await asyncio.to_thread(conn.scrobble, second, True)
-    assert (await client.app[keys.TRACKS].get(second))["play_count"] == before + 1
+    assert (await client.app[keys.TRACKS].get(second)).play_count == before + 1
     history = await (await client.get("/api/v1/me/history", headers=listener.headers)).json()
     assert history["items"][0]["track_id"] == second and history["items"][0]["counted"] is True
 

@@ -162,15 +162,15 @@ async def test_recover_requeues_lost_entries_and_orphan_tracks(queue: JobQueue, 
     # Redis forgets the first entry (an embedded Redis after a restart forgets them all).
     await queue.redis.xdel(queue.stream, lost.message_id)
 
-    requeued = await queue.recover([orphan["_id"], "track-kept"])
-    assert sorted(requeued) == sorted([orphan["_id"], "track-lost"])
+    requeued = await queue.recover([orphan.id, "track-kept"])
+    assert sorted(requeued) == sorted([orphan.id, "track-lost"])
     live = {j.track_id: j for j in await queue.jobs.live()}
-    assert set(live) == {orphan["_id"], "track-lost", "track-kept"}
+    assert set(live) == {orphan.id, "track-lost", "track-kept"}
     assert live["track-kept"].id == kept.id
     # Everything has an entry now: a second run (another replica starting) adds nothing.
-    assert await queue.recover([orphan["_id"], "track-kept"]) == []
+    assert await queue.recover([orphan.id, "track-kept"]) == []
     delivered = set()
     while (got := await queue.claim("w", block=0.1, held=set())) is not None:
         delivered.add(got.track_id)
         await queue.ack(got.message_id)
-    assert delivered == {orphan["_id"], "track-lost", "track-kept"}
+    assert delivered == {orphan.id, "track-lost", "track-kept"}

@@ -25,7 +25,7 @@ import redis.asyncio as aioredis
 
 from media.events import SOCKETIO_CHANNEL_SUFFIX
 from media.layout import MediaLayout
-from media.records import Job
+from media.records import Job, Track
 from migrations import apply_pending
 from server.catalog.store import TrackStore
 from server.events import EventBus
@@ -98,12 +98,12 @@ async def _no_ffmpeg_mentioning(text: str) -> bool:
     return not ffmpeg_processes_mentioning(text)
 
 
-async def settled(db: Database, track_id: str, *, within: float = 60.0) -> dict[str, Any]:
+async def settled(db: Database, track_id: str, *, within: float = 60.0) -> Track:
     """The track once it is ready or failed."""
 
-    async def check() -> dict[str, Any] | None:
-        doc = await TrackStore(db).find(track_id)
-        return doc if doc and doc["status"] != "processing" else None
+    async def check() -> Track | None:
+        track = await TrackStore(db).find(track_id)
+        return track if track and track.status != "processing" else None
 
     return await wait_until(check, within=within, what=f"track {track_id} to settle")
 
@@ -131,13 +131,13 @@ async def test_a_queued_track_becomes_ready_with_its_ladder(
         job = await make_queue(settings, db, redis).enqueue(track_id)
         track = await settled(db, track_id)
 
-    assert track["status"] == "ready" and track["error"] is None and track["progress"] == 100
-    assert abs(track["duration_ms"] - 8000) < 100
-    assert {r["name"] for r in track["renditions"]} == RUNGS
-    assert all(r["peak_bandwidth"] >= r["average_bandwidth"] > 0 for r in track["renditions"])
-    assert track["loudness"]["integrated_lufs"] is not None
-    assert track["cover"] == f"covers/{track_id}.jpg"
-    assert (settings.media_dir / track["cover"]).read_bytes()[:2] == b"\xff\xd8"
+    assert track.status == "ready" and track.error is None and track.progress == 100
+    assert track.duration_ms is not None and abs(track.duration_ms - 8000) < 100
+    assert {r.name for r in track.renditions} == RUNGS
+    assert all((r.peak_bandwidth or 0) >= (r.average_bandwidth or 0) > 0 for r in track.renditions)
+    assert track.loudness is not None and track.loudness.integrated_lufs is not None
+    assert track.cover == f"covers/{track_id}.jpg"
+    assert (settings.media_dir / track.cover).read_bytes()[:2] == b"\xff\xd8"
     assert_one_set_of_outputs(settings, track_id)
 
     record = await make_queue(settings, db, redis).jobs.get(job.id)
@@ -164,13 +164,13 @@ async def test_bad_input_fails_at_once_with_a_reason(
         await asyncio.sleep(1.0)  # several retry delays: none may happen
         record = await make_queue(settings, db, redis).jobs.get(job.id)
 
-    assert track["status"] == "failed"
-    assert "not a recognised audio file" in track["error"]
-    assert str(tmp_path) not in track["error"] and str(settings.data_dir) not in track["error"]
-    assert record.state == "failed" and record.attempts == 1 and record.error == track["error"]
+    assert track.status == "failed"
+    assert "not a recognised audio file" in track.error
+    assert str(tmp_path) not in track.error and str(settings.data_dir) not in track.error
+    assert record.state == "failed" and record.attempts == 1 and record.error == track.error
     assert await redis.zcard(f"{settings.redis_prefix}jobs:delayed") == 0
     last = events.of("track")[-1]
-    assert last == {"id": track_id, "status": "failed", "progress": 0, "error": track["error"]}
+    assert last == {"id": track_id, "status": "failed", "progress": 0, "error": track.error}
     assert not (settings.media_dir / "hls" / track_id).exists()
 
 
@@ -196,10 +196,10 @@ async def test_a_transient_failure_is_retried(
         monkeypatch.setenv("PATH", real_path)
         assert record.attempts == 1 and "not installed" in record.error
         assert record.next_attempt_at is not None
-        assert (await TrackStore(db).get(track_id))["status"] == "processing"
+        assert (await TrackStore(db).get(track_id)).status == "processing"
         track = await settled(db, track_id)
 
-    assert track["status"] == "ready"
+    assert track.status == "ready"
     record = await queue.jobs.get(job.id)
     assert record.state == "done" and record.attempts == 2 and record.error is None
 
@@ -216,8 +216,8 @@ async def test_transient_failures_give_up_after_max_attempts(
         job = await make_queue(settings, db, redis).enqueue(track_id)
         track = await settled(db, track_id)
     record = await make_queue(settings, db, redis).jobs.get(job.id)
-    assert track["status"] == "failed"
-    assert "not installed" in track["error"] and "gave up after 2 attempts" in track["error"]
+    assert track.status == "failed"
+    assert "not installed" in track.error and "gave up after 2 attempts" in track.error
     assert record.state == "failed" and record.attempts == 2
 
 
@@ -247,7 +247,7 @@ async def _running_with_progress(
 ) -> bool:
     job = await queue.jobs.get(job_id)
     track = await TrackStore(db).get(track_id)
-    return job.state == "running" and low <= track["progress"] < 90
+    return job.state == "running" and low <= track.progress < 90
 
 
 async def test_stopping_hands_a_running_job_to_the_next_worker(
@@ -269,7 +269,7 @@ async def test_stopping_hands_a_running_job_to_the_next_worker(
     async with running(settings, db, redis) as second:
         track = await settled(db, track_id)
     record = await queue.jobs.get(job.id)  # after stop(), which lets the outcome be recorded
-    assert track["status"] == "ready"
+    assert track.status == "ready"
     assert record.state == "done" and record.worker_id == second.worker_id and record.attempts == 1
     assert_one_set_of_outputs(settings, track_id)
 
@@ -344,9 +344,9 @@ async def test_a_killed_worker_job_is_finished_by_another(
         for pid in ffmpeg_processes_mentioning(str(original)):
             os.kill(pid, signal.SIGKILL)
 
-    assert track["status"] == "ready", (tmp_path / "worker.log").read_text()[-2000:]
+    assert track.status == "ready", (tmp_path / "worker.log").read_text()[-2000:]
     assert record.state == "done" and record.attempts >= 2 and record.worker_id == rescuer.worker_id
-    assert abs(track["duration_ms"] - 120_000) < 100
+    assert track.duration_ms is not None and abs(track.duration_ms - 120_000) < 100
     assert_one_set_of_outputs(settings, track_id)
 
 
@@ -413,8 +413,8 @@ async def test_a_new_transcode_keeps_an_uploaded_cover(
     async with running(settings, db, redis):
         await make_queue(settings, db, redis).enqueue(track_id)
         track = await settled(db, track_id)
-    assert track["status"] == "ready"
-    assert track["cover"] == relative
+    assert track.status == "ready"
+    assert track.cover == relative
     assert (settings.media_dir / relative).read_bytes() == uploaded
 
 
@@ -453,7 +453,7 @@ async def test_an_unreachable_bucket_is_retried_and_a_missing_original_fails_at_
     async with running(up, db, redis):
         job = await make_queue(up, db, redis).enqueue(track_id)
         track = await settled(db, track_id)
-    assert track["status"] == "failed" and track["error"] == "the original is missing from the media store"
+    assert track.status == "failed" and track.error == "the original is missing from the media store"
     record = await make_queue(up, db, redis).jobs.get(job.id)
     assert record.state == "failed" and record.attempts == 1
 
