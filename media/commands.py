@@ -118,7 +118,7 @@ def hls_ladder_argv(
     chosen = tuple(rungs) if rungs is not None else ladder.rungs
     n = len(chosen)
     labels = "".join(f"[a{i}]" for i in range(n))
-    resample = f"[0:a:0]aresample={sample_rate},aformat=sample_rates={sample_rate}:channel_layouts=stereo"
+    resample = f"[0:a:0]{_resample(sample_rate)}"
     music = ["[body]"] + (["[lm]"] if measure_loudness else [])
     parts: list[str] = []
     if edges > 0:
@@ -136,16 +136,7 @@ def hls_ladder_argv(
         parts.append(f"[body]asplit={n}{labels}")
     graph = ";".join([f"{resample},asplit={len(music)}{''.join(music)}", *parts])
     if measure_loudness:
-        # volumedetect counts the samples of the music (the gapless bookkeeping needs the exact number;
-        # a probe's duration is rounded, or estimated for some MP3s); it costs ~2 % of a pass.
-        meter = LOUDNESS_FILTER
-        if blocks_file is not None:
-            # 100 ms frames: the meter then completes exactly one gating block per frame.
-            meter = (
-                f"asetnsamples=n={sample_rate // 10}:p=0,{LOUDNESS_BLOCKS_FILTER},"
-                f"ametadata=mode=print:key=lavfi.r128.M:file={_filter_path(blocks_file)}"
-            )
-        graph += f";[lm]{meter},volumedetect[loud]"
+        graph += f";[lm]{_meter(sample_rate, blocks_file)}[loud]"
     argv = [
         binary,
         "-nostdin",
@@ -186,6 +177,51 @@ def hls_ladder_argv(
     if measure_loudness:
         argv += ["-map", "[loud]", "-f", "null", "-"]
     return argv
+
+
+def _resample(sample_rate: int) -> str:
+    """The one resampling every pass makes: the ladder's rate, stereo."""
+    return f"aresample={sample_rate},aformat=sample_rates={sample_rate}:channel_layouts=stereo"
+
+
+def _meter(sample_rate: int, blocks_file: Path | None) -> str:
+    """The loudness meter and the sample counter, as one filter chain.
+
+    volumedetect counts the samples of the music (the gapless bookkeeping needs the exact number; a
+    probe's duration is rounded, or estimated for some MP3s); it costs ~2 % of a pass. With
+    ``blocks_file`` the meter's momentary loudness of every 100 ms block goes there too."""
+    meter = LOUDNESS_FILTER
+    if blocks_file is not None:
+        # 100 ms frames: the meter then completes exactly one gating block per frame.
+        meter = (
+            f"asetnsamples=n={sample_rate // 10}:p=0,{LOUDNESS_BLOCKS_FILTER},"
+            f"ametadata=mode=print:key=lavfi.r128.M:file={_filter_path(blocks_file)}"
+        )
+    return f"{meter},volumedetect"
+
+
+def analysis_argv(
+    source: Path, fmt: Sniffed, sample_rate: int, *, blocks_file: Path | None = None, binary: str = FFMPEG
+) -> list[str]:
+    """A decode-only pass making what a ladder pass measures, without encoding: the music's exact
+    sample count at the ladder's rate (what :mod:`media.hls_plan` plans segments from), its EBU R128
+    loudness and true peak, and (``blocks_file``) its loudness blocks. About a hundredth of a ladder's
+    work: the decode and the resampler, no encoder."""
+    return [
+        binary,
+        "-nostdin",
+        "-hide_banner",
+        "-loglevel",
+        "info",
+        *input_args(source, fmt),
+        "-map",
+        "0:a:0",
+        "-af",
+        f"{_resample(sample_rate)},{_meter(sample_rate, blocks_file)}",
+        "-f",
+        "null",
+        "-",
+    ]
 
 
 _PLAIN_PATH_RE = re.compile(r"^[A-Za-z0-9/._-]+$")

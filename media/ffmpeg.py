@@ -118,6 +118,16 @@ class Loudness:
     range_lu: float | None = None
 
 
+@dataclass(frozen=True, slots=True)
+class Analysis:
+    """What a decode-only pass measured: the music's sample frames at the rate it was resampled to,
+    and its loudness (None when the meter printed no summary)."""
+
+    sample_rate: int
+    source_samples: int
+    loudness: Loudness | None
+
+
 # --- the input policy ----------------------------------------------------------------------------
 
 
@@ -330,6 +340,26 @@ async def measure_loudness(
     if loudness is None:
         raise TranscodeFailed("the loudness meter printed no summary")
     return loudness
+
+
+async def analyse(
+    source: Path,
+    sample_rate: int,
+    *,
+    blocks_file: Path | None = None,
+    timeout: float | None = None,  # noqa: ASYNC109
+    binary: str = commands.FFMPEG,
+) -> Analysis:
+    """Decode ``source`` once at ``sample_rate`` (the ladder's rate for it) through the sample counter
+    and the loudness meter (:func:`media.commands.analysis_argv`); :class:`TranscodeFailed` if the
+    decode fails or counts nothing."""
+    sniffed = await sniff_input(source)
+    argv = commands.analysis_argv(source, sniffed, sample_rate, blocks_file=blocks_file, binary=binary)
+    run = await run_ffmpeg(argv, timeout=timeout)
+    samples = parse_sample_count(run.stderr_tail, channels=2)  # the resampler makes it stereo
+    if not samples:
+        raise TranscodeFailed("the decode counted no samples")
+    return Analysis(sample_rate, samples, parse_ebur128_summary(run.stderr_tail))
 
 
 _SUMMARY_I_RE = re.compile(r"Integrated loudness:\s*I:\s*(-?inf|[-+]?\d+(?:\.\d+)?)\s*LUFS", re.IGNORECASE)

@@ -38,6 +38,25 @@ largest step; from 4096 (93 ms at 44.1 kHz) the joins stay below it on every run
 milliseconds of the track's own edge, faded, where it heard encoder silence before."""
 EDGED_MIN_MS = 1000
 """Shorter tracks get no edges (a mirror longer than the music would not be the music's)."""
+
+
+def edges_for(duration_ms: int, estimated: bool, sample_rate: int) -> tuple[int, int | None]:
+    """(edge samples, where the tail mirror starts) for a source of ``duration_ms``; see
+    ``media.commands.hls_ladder_argv``. The tail needs to know roughly where the music ends: an
+    estimated duration may be several percent off, so such a file gets only the head mirror (its end
+    then meets encoder silence)."""
+    if duration_ms < EDGED_MIN_MS:
+        return 0, None
+    if estimated:
+        return EDGE_SAMPLES, None
+    return EDGE_SAMPLES, duration_ms * sample_rate // 1000 - EDGE_SAMPLES
+
+
+def trailing_samples(source_samples: int, edges: int, tail_from: int | None) -> int:
+    """Samples of the mirrored tail that follow the music: from ``tail_from`` to the music's end."""
+    return max(0, source_samples - max(0, tail_from)) if tail_from is not None and edges else 0
+
+
 FFMPEG_AAC_PRIMING = 1024
 """The priming of ffmpeg's native AAC encoder (``initial_padding`` in libavcodec/aacenc.c). ffmpeg
 prints it as ``delay 1024`` beside a plain output stream, but not for HLS variants, so the constant

@@ -50,12 +50,12 @@ from media.ffmpeg import (
 )
 from media.ffmpeg import probe as probe_file
 from media.gapless import (
-    EDGE_SAMPLES,
-    EDGED_MIN_MS,
     FFMPEG_AAC_PRIMING,
     Gapless,
     Mp4Error,
+    edges_for,
     encoded_frames,
+    trailing_samples,
     write_edit_list,
 )
 from media.hls import RenditionStats, normalise_init_segment, validate_ladder, write_master
@@ -142,7 +142,7 @@ async def transcode(
     sample_rate = ladder.sample_rate_for(info.sample_rate)
     await asyncio.to_thread(_remove_stale_siblings, out_dir)
     work, held = await asyncio.to_thread(_make_work, out_dir)
-    edges, tail_from = _edges(info, sample_rate)
+    edges, tail_from = edges_for(info.duration_ms, info.duration_estimated, sample_rate)
     # The meter's blocks go to a temp file of their own (not into the ladder that gets published).
     handle, name = await asyncio.to_thread(tempfile.mkstemp, prefix="hs-blocks-", suffix=".txt")
     os.close(handle)
@@ -271,17 +271,6 @@ def _finalise(work: Path, ladder: Ladder, session: tuple[tuple[str, str], ...]) 
     return write_master(work, names, session_data=session)
 
 
-def _edges(info: ProbeResult, sample_rate: int) -> tuple[int, int | None]:
-    """(edge samples, where the tail mirror starts) for this source; see ``hls_ladder_argv``. The tail
-    needs to know roughly where the music ends: an estimated duration may be several percent off, so
-    such a file gets only the head mirror (its end then meets encoder silence, as before)."""
-    if info.duration_ms < EDGED_MIN_MS:
-        return 0, None
-    if info.duration_estimated:
-        return EDGE_SAMPLES, None
-    return EDGE_SAMPLES, info.duration_ms * sample_rate // 1000 - EDGE_SAMPLES
-
-
 def _signal_gapless(
     work: Path, ladder: Ladder, sample_rate: int, run: FfmpegRun, edges: int, tail_from: int | None
 ) -> Gapless | None:
@@ -295,7 +284,7 @@ def _signal_gapless(
         log.warning("no gapless bookkeeping: the pass did not report its sample count")
         return None
     # What comes after it: the mirrored tail (from tail_from to the end), then the encoder's padding.
-    trailing = max(0, source - max(0, tail_from)) if tail_from is not None and edges else 0
+    trailing = trailing_samples(source, edges, tail_from)
     found: Gapless | None = None
     for rung in ladder.rungs:
         rung_dir = work / rung.name
