@@ -179,6 +179,86 @@ def hls_ladder_argv(
     return argv
 
 
+def rung_argv(
+    source: Path,
+    fmt: Sniffed,
+    rung: Rung,
+    sample_rate: int,
+    *,
+    edges: int,
+    tail_from: int | None,
+    start: int = 0,
+    binary: str = FFMPEG,
+) -> list[str]:
+    """ONE rung of the ladder, as ADTS on stdout, from sample ``start`` of the encoder's input on: what
+    a ladder made on play encodes (``media.onplay`` packs the frames into the planned segments).
+
+    The encoder sees the very samples the eager pass gives it — the same resampling, the same mirrored
+    edges (see :func:`hls_ladder_argv`) — only from ``start``, a whole number of frames into that input
+    and past the head's mirror (0: from the beginning, the head included). The music before ``start``
+    is decoded and trimmed away rather than sought past, so the samples are exact whatever the format
+    (a decode runs hundreds of times faster than real time; the encoder is the cost)."""
+    if start % AAC_FRAME_SAMPLES:
+        raise ValueError(f"start {start} is not a whole number of frames")
+    if 0 < start < edges:
+        raise ValueError("a run starts at the beginning or past the head's mirror")
+    outputs = ["[body]"]
+    parts: list[str] = []
+    body = "[body]"
+    if start:
+        parts.append(f"[body]atrim=start_sample={start - edges},asetpts=PTS-STARTPTS[cut]")
+        body = "[cut]"
+    pre = ""
+    if edges > 0 and not start:
+        outputs.append("[head]")
+        parts.append(f"[head]atrim=end_sample={edges},areverse,afade=t=in:ns={edges}:curve=hsin[pre]")
+        pre = "[pre]"
+    post = ""
+    if edges > 0 and tail_from is not None:
+        outputs.append("[tail]")
+        parts.append(
+            f"[tail]atrim=start_sample={max(0, tail_from)},asetpts=PTS-STARTPTS,areverse,"
+            f"afade=t=out:ns={edges}:curve=hsin[post]"
+        )
+        post = "[post]"
+    framed = f"{pre}{body}{post}"
+    if framed.count("[") > 1:
+        parts.append(f"{framed}concat=n={framed.count('[')}:v=0:a=1[a0]")
+    else:
+        parts.append(f"{body}anull[a0]")
+    graph = ";".join([f"[0:a:0]{_resample(sample_rate)},asplit={len(outputs)}{''.join(outputs)}", *parts])
+    return [
+        binary,
+        "-nostdin",
+        "-hide_banner",
+        "-loglevel",
+        "error",
+        *input_args(source, fmt),
+        "-filter_complex",
+        graph,
+        "-map",
+        "[a0]",
+        "-map_metadata",
+        "-1",
+        "-c:a",
+        "aac",
+        "-profile:a",
+        "aac_low",
+        "-ac",
+        "2",
+        "-b:a",
+        str(rung.bitrate),
+        "-aac_coder",
+        rung.aac_coder,
+        "-f",
+        "adts",
+        "pipe:1",
+    ]
+
+
+AAC_FRAME_SAMPLES = 1024
+
+
 def _resample(sample_rate: int) -> str:
     """The one resampling every pass makes: the ladder's rate, stereo."""
     return f"aresample={sample_rate},aformat=sample_rates={sample_rate}:channel_layouts=stereo"

@@ -31,7 +31,7 @@ import stat
 import sys
 import time
 from collections import deque
-from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -283,6 +283,33 @@ async def run_ffmpeg(
         raise TranscodeFailed(f"ffmpeg failed (exit code {returncode}): {reason}")
     await progress.finish()
     return FfmpegRun(stderr_tail="\n".join(tail), elapsed_s=time.monotonic() - started)
+
+
+async def stream_ffmpeg(argv: Sequence[str], *, chunk: int = 65536) -> AsyncGenerator[bytes, None]:
+    """Run ffmpeg writing to stdout and yield what it writes, as it writes it.
+
+    The consumer sets the pace (ffmpeg blocks on a full pipe) and may stop early: closing the
+    iterator kills and reaps ffmpeg. A non-zero exit raises :class:`TranscodeFailed` with the
+    meaningful lines of ffmpeg's stderr once stdout is drained."""
+    if not argv:
+        raise ValueError("empty argv")
+    proc = await _spawn(argv, cwd=None, stdout=True)
+    tail: deque[str] = deque(maxlen=STDERR_TAIL_LINES)
+    assert proc.stdout is not None and proc.stderr is not None
+    stderr_task = asyncio.create_task(_pump_lines(proc.stderr, tail.append))
+    try:
+        while data := await proc.stdout.read(chunk):
+            yield data
+        returncode = await proc.wait()
+        await stderr_task
+    finally:
+        await _reap(proc)
+        stderr_task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await stderr_task
+    if returncode != 0:
+        reason = _summarise(list(tail)) or "no error message"
+        raise TranscodeFailed(f"ffmpeg failed (exit code {returncode}): {reason}")
 
 
 class _Progress:
