@@ -259,6 +259,57 @@ def rung_argv(
 AAC_FRAME_SAMPLES = 1024
 
 
+def init_segment_argv(
+    rung: Rung, sample_rate: int, segment_seconds: int, *, binary: str = FFMPEG
+) -> list[str]:
+    """A tenth of a second of generated silence through the rung's encoder and the HLS muxer, to be
+    run with cwd = an empty folder: the init segment it writes (``<rung>/init.mp4``) is the one the
+    eager ladder's rung has, before its edit list is written — it depends on the encoder's settings
+    and the rate alone, not on the music. No file is read."""
+    return [
+        binary,
+        "-nostdin",
+        "-hide_banner",
+        "-loglevel",
+        "error",
+        "-f",
+        "lavfi",
+        "-i",
+        f"anullsrc=r={sample_rate}:cl=stereo",
+        "-t",
+        "0.1",
+        "-map",
+        "0:a",
+        "-map_metadata",
+        "-1",
+        "-c:a",
+        "aac",
+        "-profile:a",
+        "aac_low",
+        "-ac",
+        "2",
+        "-b:a",
+        str(rung.bitrate),
+        "-aac_coder",
+        rung.aac_coder,
+        "-f",
+        "hls",
+        "-hls_time",
+        str(segment_seconds),
+        "-hls_playlist_type",
+        "vod",
+        "-hls_segment_type",
+        "fmp4",
+        "-hls_flags",
+        "independent_segments",
+        "-hls_fmp4_init_filename",
+        INIT_SEGMENT,
+        "-hls_segment_filename",
+        f"{rung.name}/{SEGMENT_TEMPLATE}",
+        f"{rung.name}/{MEDIA_PLAYLIST}",
+    ]
+
+
 def _resample(sample_rate: int) -> str:
     """The one resampling every pass makes: the ladder's rate, stereo."""
     return f"aresample={sample_rate},aformat=sample_rates={sample_rate}:channel_layouts=stereo"

@@ -15,19 +15,160 @@ runs play one after the other without a gap or a step (``tests/media/test_onplay
 
 from __future__ import annotations
 
+import asyncio
+import json
+import math
+import os
+import shutil
+import tempfile
 from collections.abc import AsyncIterator
+from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from media import commands
 from media.errors import TranscodeFailed
-from media.ffmpeg import sniff_input, stream_ffmpeg
+from media.ffmpeg import Analysis, ProbeResult, analyse, probe, run_ffmpeg, sniff_input, stream_ffmpeg
 from media.fmp4 import AdtsError, media_segment, split_adts
-from media.gapless import AAC_FRAME
-from media.hls_plan import LadderPlan
-from media.ladder import Rung
+from media.gapless import AAC_FRAME, edges_for, trailing_samples, write_edit_list
+from media.hls_plan import LadderPlan, plan_ladder
+from media.ladder import DEFAULT_LADDER, Ladder, Rung
+from media.layout import INIT_SEGMENT, MASTER_PLAYLIST, MEDIA_PLAYLIST, segment_name
+from media.loudness import session_data, track_loudness
+from media.playlists import MasterPlaylist, Variant, render_master_playlist, render_media_playlist
+
+DESCRIPTION = "onplay.json"
+"""Beside the playlists of a ladder made on play: what a run needs to make any of its segments."""
+DECLARED_PEAK = 1.1
+"""BANDWIDTH declared over a rung's nominal bitrate before any segment exists to measure (ffmpeg's own
+figure); AVERAGE-BANDWIDTH is the nominal bitrate."""
 
 PREROLL_FRAMES = 2
 """Frames encoded and dropped before the first frame kept."""
+
+
+@dataclass(frozen=True, slots=True)
+class OnPlaySource:
+    """A prepared ladder's source and plan inputs (``onplay.json``): enough to make any segment."""
+
+    source: str
+    """The original's absolute path."""
+    sample_rate: int
+    source_samples: int
+    edges: int
+    tail_from: int | None
+    segment_seconds: int
+    rungs: tuple[str, ...]
+
+    def plan(self) -> LadderPlan:
+        return plan_ladder(
+            self.source_samples,
+            self.sample_rate,
+            self.segment_seconds,
+            edges=self.edges,
+            trailing=trailing_samples(self.source_samples, self.edges, self.tail_from),
+        )
+
+    def to_json(self) -> str:
+        return json.dumps({"version": 1, **asdict(self)}, separators=(",", ":"))
+
+    @classmethod
+    def read(cls, hls_dir: Path) -> OnPlaySource | None:
+        """The description in ``hls_dir``; None when the ladder there was not made on play. Blocking."""
+        try:
+            data = json.loads((hls_dir / DESCRIPTION).read_text("utf-8"))
+        except FileNotFoundError:
+            return None
+        except (OSError, ValueError) as exc:
+            raise TranscodeFailed(f"the on-play description cannot be read: {exc}") from exc
+        if data.pop("version", None) != 1:
+            raise TranscodeFailed("the on-play description is of an unknown version")
+        return cls(**{**data, "rungs": tuple(data["rungs"])})
+
+
+@dataclass(frozen=True, slots=True)
+class Prepared:
+    description: OnPlaySource
+    analysis: Analysis
+    plan: LadderPlan
+
+
+async def prepare(
+    source: Path, out_dir: Path, *, ladder: Ladder = DEFAULT_LADDER, probed: ProbeResult | None = None
+) -> Prepared:
+    """Everything of a ladder made on play but its segments, published at ``out_dir`` at once: the
+    master playlist (nominal bandwidths, the track gain as session data), each rung's whole VOD
+    playlist and init segment (with the gapless edit list), and ``onplay.json``. One decode (the
+    analysis) and one tiny encode per rung; a second ``prepare`` of the same ladder finds the first's."""
+    if not source.is_absolute():
+        raise ValueError("the source is named by its absolute path (it is kept in onplay.json)")
+    info = probed or await probe(source)
+    rate = ladder.sample_rate_for(info.sample_rate)
+    analysis = await analyse(source, rate)
+    edges, tail_from = edges_for(info.duration_ms, info.duration_estimated, rate)
+    description = OnPlaySource(
+        str(source),
+        rate,
+        analysis.source_samples,
+        edges,
+        tail_from,
+        ladder.segment_seconds,
+        tuple(r.name for r in ladder.rungs),
+    )
+    plan = description.plan()
+    await asyncio.to_thread(os.makedirs, out_dir.parent, exist_ok=True)
+    work = Path(await asyncio.to_thread(tempfile.mkdtemp, prefix=".onplay-", dir=out_dir.parent))
+    try:
+        for rung in ladder.rungs:
+            await asyncio.to_thread(os.mkdir, work / rung.name)
+            await run_ffmpeg(
+                commands.init_segment_argv(rung, rate, ladder.segment_seconds), cwd=work, timeout=60
+            )
+        await asyncio.to_thread(_write_ladder, work, ladder, description, analysis, plan)
+        await asyncio.to_thread(_publish_once, work, out_dir)
+    finally:
+        await asyncio.to_thread(shutil.rmtree, work, True)
+    return Prepared(description, analysis, plan)
+
+
+def _write_ladder(
+    work: Path, ladder: Ladder, description: OnPlaySource, analysis: Analysis, plan: LadderPlan
+) -> None:
+    names = [segment_name(i) for i in range(len(plan.segment_frames))]
+    for rung in ladder.rungs:
+        rung_dir = work / rung.name
+        for made in rung_dir.iterdir():  # the silence's own playlist and segment go
+            if made.name != INIT_SEGMENT:
+                made.unlink()
+        write_edit_list(rung_dir / INIT_SEGMENT, plan.gapless)
+        (rung_dir / MEDIA_PLAYLIST).write_text(
+            render_media_playlist(plan.media_playlist(INIT_SEGMENT, names))
+        )
+    loudness = analysis.loudness
+    master = MasterPlaylist(
+        variants=tuple(
+            Variant(f"{r.name}/{MEDIA_PLAYLIST}", math.ceil(r.bitrate * DECLARED_PEAK), r.bitrate, r.codec)
+            for r in ladder.rungs
+        ),
+        version=7,
+        independent_segments=True,
+        session_data=session_data(
+            track_loudness(loudness.integrated_lufs, loudness.true_peak_dbtp, loudness.range_lu)
+            if loudness
+            else None
+        ),
+    )
+    (work / MASTER_PLAYLIST).write_text(render_master_playlist(master))
+    (work / DESCRIPTION).write_text(description.to_json())
+
+
+def _publish_once(work: Path, out_dir: Path) -> None:
+    """Rename ``work`` to ``out_dir`` unless a ladder is there already (another prepare, or an eager
+    ladder): that one stays."""
+    try:
+        os.rename(work, out_dir)
+    except OSError:
+        if not out_dir.is_dir():
+            raise
 
 
 def run_start(first_frame: int, edges: int) -> int:

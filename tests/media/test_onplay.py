@@ -20,9 +20,9 @@ from media.fmp4 import AdtsError, split_adts
 from media.gapless import AAC_FRAME, edges_for, encoded_frames, trailing_samples
 from media.hls_plan import LadderPlan, plan_ladder
 from media.ladder import DEFAULT_LADDER
-from media.layout import MEDIA_PLAYLIST
-from media.onplay import PREROLL_FRAMES, run_start, segments_from
-from media.playlists import read_media_playlist
+from media.layout import INIT_SEGMENT, MASTER_PLAYLIST, MEDIA_PLAYLIST, segment_name
+from media.onplay import PREROLL_FRAMES, OnPlaySource, prepare, run_start, segments_from
+from media.playlists import parse_master_playlist, read_media_playlist
 from transcoder.pipeline import TranscodeResult, transcode
 
 SECONDS = 20
@@ -136,3 +136,41 @@ def test_adts_frames_are_split_off_whole() -> None:
     assert split_adts(rest + frame(b"hi")[5:]) == ([b"hi"], b"")
     with pytest.raises(AdtsError):
         split_adts(b"\x00" * 10)
+
+
+async def test_a_prepared_ladder_announces_what_the_eager_ladder_holds(tmp_path: Path) -> None:
+    source, _, plan, _, _ = await _eager(tmp_path, 48_000)
+    prepared = await prepare(source, tmp_path / "onplay")
+    assert prepared.plan == plan
+    assert OnPlaySource.read(tmp_path / "onplay") == prepared.description
+    assert OnPlaySource.read(tmp_path / "hls") is None  # an eager ladder is not made on play
+    for rung in DEFAULT_LADDER.rungs:
+        # The same playlist, the same init segment (edit list included), before any segment exists.
+        eager_dir, onplay_dir = tmp_path / "hls" / rung.name, tmp_path / "onplay" / rung.name
+        assert (onplay_dir / MEDIA_PLAYLIST).read_text() == (eager_dir / MEDIA_PLAYLIST).read_text()
+        assert (onplay_dir / INIT_SEGMENT).read_bytes() == (eager_dir / INIT_SEGMENT).read_bytes()
+        assert sorted(p.name for p in onplay_dir.iterdir()) == sorted([INIT_SEGMENT, MEDIA_PLAYLIST])
+    master = parse_master_playlist((tmp_path / "onplay" / MASTER_PLAYLIST).read_text())
+    eager_master = parse_master_playlist((tmp_path / "hls" / MASTER_PLAYLIST).read_text())
+    assert [v.uri for v in master.variants] == [v.uri for v in eager_master.variants]
+    assert master.session_data == eager_master.session_data  # the track gain, from the analysis
+    assert all(v.bandwidth and v.bandwidth > (v.average_bandwidth or 0) for v in master.variants)
+
+    # Its segments, made from the description alone, complete it: ffmpeg plays it whole.
+    described = prepared.description
+    rung = DEFAULT_LADDER.rungs[-1]
+    async for index, data in segments_from(
+        Path(described.source),
+        described.plan(),
+        rung,
+        0,
+        edges=described.edges,
+        tail_from=described.tail_from,
+    ):
+        (tmp_path / "onplay" / rung.name / segment_name(index)).write_bytes(data)
+    played = pcm(tmp_path / "onplay" / rung.name / MEDIA_PLAYLIST)
+    assert len(played) == plan.frames * AAC_FRAME == len(pcm(tmp_path / "hls" / rung.name / MEDIA_PLAYLIST))
+
+    # A second prepare finds the first's ladder and leaves it.
+    again = await prepare(source, tmp_path / "onplay")
+    assert again.plan == plan and (tmp_path / "onplay" / rung.name / segment_name(0)).exists()
