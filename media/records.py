@@ -308,6 +308,8 @@ class Track:
     cover: str | None = None
     missing: bool = False
     """A scanned file that is no longer at its path."""
+    on_play: bool = False
+    """A scanned file whose ladder is made when it is played (``media.onplay``), not transcoded ahead."""
     created_at: datetime | None = None
     updated_at: datetime | None = None
     extra: dict[str, Any] = field(default_factory=dict, compare=False)

@@ -32,6 +32,7 @@ from server.catalog.service import CatalogService
 from server.catalog.store import TrackStore
 from server.catalog.upload import sweep_stale_uploads
 from server.delivery import routes as delivery_routes
+from server.delivery.onplay import OnPlayLadders
 from server.delivery.revocation import Revocations
 from server.delivery.service import DeliveryService
 from server.events import EventBus
@@ -116,6 +117,9 @@ def create_app(settings: Settings) -> web.Application:
     app[keys.DELIVERY] = DeliveryService(
         settings, Revocations(redis, settings.redis_prefix, settings.media_url_ttl)
     )
+    if settings.scans_on_play:
+        app[keys.ONPLAY] = OnPlayLadders(MediaLayout(settings.media_dir))
+        app.on_cleanup.append(_close_onplay)
     app[keys.RATE_LIMITER] = RateLimiter(redis, settings.redis_prefix)
     app[keys.TOKENS] = TokenCodec(
         settings.secret_key,
@@ -169,6 +173,10 @@ def create_app(settings: Settings) -> web.Application:
     # After the APIs: the web app's shell and static files (not part of the OpenAPI document).
     setup_pages(app)
     return app
+
+
+async def _close_onplay(app: web.Application) -> None:
+    await app[keys.ONPLAY].close()
 
 
 async def _redis_ctx(app: web.Application) -> AsyncIterator[None]:

@@ -31,6 +31,8 @@ REALTIME = web.AppKey("realtime", "RealtimeHub")
 CATALOG = web.AppKey("catalog", "CatalogService")
 INGEST = web.AppKey("ingest", "IngestService")
 DELIVERY = web.AppKey("delivery", "DeliveryService")
+ONPLAY = web.AppKey("onplay", "OnPlayLadders")
+"""Ladders made on play; present only when scans make them (``HS_SCAN_LADDERS=on-play``)."""
 JOBS = web.AppKey("jobs", "JobQueue")
 """The transcode job queue; always present once the app started."""
 WORKER = web.AppKey("worker", "Worker")

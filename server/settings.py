@@ -73,6 +73,10 @@ class Settings:
     min_free_mb: int = 512
     """Free space (MB) the data directory keeps: below it uploads answer 507 before they start, and
     ``/readyz`` and ``hs_disk_free_bytes`` say so."""
+    scan_ladders: str = "eager"
+    """``eager``: a scanned file is transcoded into the whole ladder before listeners see it, like an
+    upload. ``on-play``: it is playable as soon as the scan has read it, and its ladder is made when it
+    is played (``media.onplay``); local media only (with a bucket, scans stay eager)."""
     worker_concurrency: int = 0
     """Parallel transcodes per worker; 0 = number of CPU cores."""
     worker_health_file: str = ""
@@ -135,6 +139,11 @@ class Settings:
         return not self.redis_url or self.inprocess_worker
 
     @property
+    def scans_on_play(self) -> bool:
+        """Whether scanned files get ladders on play: asked for, and media on this machine."""
+        return self.scan_ladders == "on-play" and not self.media_store
+
+    @property
     def scan_roots(self) -> tuple[Path, ...]:
         return tuple(Path(os.path.realpath(p)) for p in self.library_folders.split(":") if p.strip())
 
@@ -190,6 +199,8 @@ class Settings:
             data_dir = values.get("data_dir", DEFAULT_DATA_DIR)
             values["secret_key"] = _embedded_secret(Path(str(data_dir)))
         settings = cls(**values)  # type: ignore[arg-type]
+        if settings.scan_ladders not in ("eager", "on-play"):
+            raise ConfigError("HS_SCAN_LADDERS must be eager or on-play")
         try:
             settings.s3_location  # noqa: B018 - parsed here so a bad HS_MEDIA_STORE stops the start
         except ValueError as exc:

@@ -412,10 +412,13 @@ class _Records:
 
 
 class LibraryScanner:
-    def __init__(self, catalog: CatalogService, enqueue: Enqueue | None) -> None:
+    def __init__(self, catalog: CatalogService, enqueue: Enqueue | None, *, on_play: bool = False) -> None:
+        """``on_play``: new and changed files are playable at once, their ladders made when played
+        (``HS_SCAN_LADDERS=on-play``); otherwise they are queued for transcoding like uploads."""
         self._catalog = catalog
         self._folders = catalog.tracks.scan_folders
         self._enqueue = enqueue
+        self._on_play = on_play
         # Ids met during this scan, by name_key and by (artist id, title_key).
         self._artists: dict[str, str] = {}
         self._albums: dict[tuple[str, str], str] = {}
@@ -523,8 +526,8 @@ class LibraryScanner:
             self._catalog.tracks.new_document(
                 {
                     **self._fields(tags),
+                    **self._readiness(),
                     "owner_id": None,
-                    "status": "processing",
                     "scan_path": f.path,
                     "missing": False,
                     "original": _original(f),
@@ -553,14 +556,15 @@ class LibraryScanner:
             track_id,
             {
                 **self._fields(tags),
-                "status": "processing",
-                "progress": 0,
+                **self._readiness(),
                 "error": None,
                 "missing": False,
                 "original": _original(f),
             },
         )
         await self._catalog.cache.invalidate("track", track_id)
+        if self._on_play:
+            await self._catalog.remove_ladder(track_id)  # made from the file as it was
         await self._keep_lyrics([(track_id, tags)], changed=True)
         await self._catalog.library("track", track_id, "updated")
         summary.updated += 1
@@ -609,8 +613,14 @@ class LibraryScanner:
             "duration_ms": tags.duration_ms,
         }
 
+    def _readiness(self) -> dict[str, Any]:
+        """A new or changed file's state: ready at once on play, else processing until transcoded."""
+        if self._on_play:
+            return {"status": "ready", "progress": 100, "on_play": True}
+        return {"status": "processing", "progress": 0, "on_play": False}
+
     async def _queue(self, ids: list[str], summary: ScanSummary) -> None:
-        if self._enqueue is None:
+        if self._enqueue is None or self._on_play:
             return
         for track_id in ids:
             await self._enqueue(track_id)

@@ -124,7 +124,9 @@ async def run_scan(
                 lyrics=LyricsStore(db),
             )
             try:
-                summary = await LibraryScanner(catalog, enqueue).scan(path, on_progress=bar)
+                summary = await LibraryScanner(catalog, enqueue, on_play=settings.scans_on_play).scan(
+                    path, on_progress=bar
+                )
             finally:
                 bar.close()
             _report(settings, summary, queued=enqueue is not None, out=out)
@@ -159,7 +161,7 @@ async def _watch(
             if stop.is_set():
                 break
             try:
-                summary = await LibraryScanner(catalog, enqueue).scan(path)
+                summary = await LibraryScanner(catalog, enqueue, on_play=settings.scans_on_play).scan(path)
             except OSError as exc:
                 # An unmounted drive or a share that went away: keep watching for it to come back.
                 err.write(f"{time.strftime('%H:%M:%S')} cannot scan {path}: {exc}\n")
@@ -176,7 +178,9 @@ async def _watch(
 def _report(settings: Settings, summary: ScanSummary, *, queued: bool, out: TextIO) -> None:
     for line in summary.lines():
         out.write(line + "\n")
-    if not queued and (summary.added or summary.updated):
+    if settings.scans_on_play and (summary.added or summary.updated):
+        out.write("new and changed tracks are playable now; their ladders are made when played\n")
+    elif not queued and (summary.added or summary.updated):
         # A serve on this data dir notices within a second and queues their transcodes.
         from server.jobs.runtime import wake_sweeper  # the job runtime is big; only this is needed
 

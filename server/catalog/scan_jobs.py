@@ -46,8 +46,10 @@ class ScanRunner:
         prefix: str,
         enqueue: Callable[[], Enqueue | None],
         roots: tuple[Path, ...] = (),
+        on_play: bool = False,
     ) -> None:
         self._roots = roots
+        self._on_play = on_play
         self._catalog = catalog
         self._redis = redis
         self._prefix = f"{prefix}scan:"
@@ -109,7 +111,8 @@ class ScanRunner:
         await self._save(state)
         reporter = asyncio.create_task(report())
         try:
-            summary = await LibraryScanner(self._catalog, self._enqueue()).scan(folder, on_progress)
+            scanner = LibraryScanner(self._catalog, self._enqueue(), on_play=self._on_play)
+            summary = await scanner.scan(folder, on_progress)
         except asyncio.CancelledError:
             state.state, state.error = "failed", "The server stopped during the scan; start it again."
             raise
@@ -217,6 +220,7 @@ def scans_ctx_factory(
             settings.redis_prefix,
             lambda: enqueue(app),
             roots=settings.scan_roots,
+            on_play=settings.scans_on_play,
         )
         app[keys.SCANS] = runner
         yield

@@ -19,6 +19,7 @@
 from __future__ import annotations
 
 import asyncio
+import shutil
 from collections.abc import Awaitable, Callable, Iterable, Sequence
 from dataclasses import asdict
 from pathlib import Path
@@ -521,6 +522,11 @@ class CatalogService:
         await self.cache.invalidate("track", track_id)
         await self.library("track", track_id, "updated")
         return track
+
+    async def remove_ladder(self, track_id: str) -> None:
+        """Delete a track's ladder alone (a scanned file changed: its ladder on play is made again)."""
+        if self.bucket is None:
+            await asyncio.to_thread(shutil.rmtree, self.layout.hls_dir(track_id), True)
 
     async def remove_media(self, track_id: str) -> None:
         """Delete what is stored for a track (original, ladder, cover), wherever media lives."""

@@ -21,7 +21,7 @@ from pydantic import BaseModel
 from server import keys
 from server.api import ANYONE, SIGNED_IN, Api, iso
 from server.delivery.service import CORS_HEADERS, PREFLIGHT_HEADERS
-from server.errors import AppError, Conflict
+from server.errors import AppError, Conflict, NotFound
 
 api = Api("/api/v1")
 signed = Api()
@@ -57,6 +57,8 @@ async def media_urls(request: web.Request) -> MediaUrlsOut:
             code=code,
             details={"status": track.status},
         )
+    if track.on_play and keys.ONPLAY in request.app:
+        await request.app[keys.ONPLAY].prepare(track)  # its playlists, before a player asks for them
     service = request.app[keys.DELIVERY]
     principal = request[keys.PRINCIPAL]
     urls = service.urls(request, track.id, principal.user_id, principal.login_id)
@@ -92,7 +94,14 @@ async def hls_file(request: web.Request) -> web.StreamResponse:
     try:
         grant = service.authorise(info["token"], info["track_id"])
         path, policy = service.hls_path(info["track_id"], info["path"])
-        return await service.answer(request, path, service.for_grant(policy, grant), grant=grant)
+        try:
+            return await service.answer(request, path, service.for_grant(policy, grant), grant=grant)
+        except NotFound:
+            # A segment of a ladder made on play that nobody asked for yet: made now, then served.
+            ladders = request.app.get(keys.ONPLAY)
+            if ladders is None or not await ladders.segment(info["track_id"], info["path"]):
+                raise
+            return await service.answer(request, path, service.for_grant(policy, grant), grant=grant)
     except AppError as exc:
         raise _with_cors(exc) from None
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import aiohttp
+import pytest
 
 from tests.processes import cli, cli_env, start_serve, stop, wait_answering
 from tests.services import free_port
@@ -55,3 +56,16 @@ def test_without_a_data_dir_the_secret_key_lives_in_the_default_one(tmp_path, mo
     assert (default / "secret_key").read_text().strip() == first.secret_key
     assert sorted(p.name for p in tmp_path.iterdir()) == ["default-data"]
     assert Settings.from_env({}).secret_key == first.secret_key
+
+
+def test_scan_ladders_is_eager_or_on_play_and_on_play_needs_local_media(tmp_path):
+    from server.errors import ConfigError
+    from server.settings import Settings
+
+    base = {"HS_DATA_DIR": str(tmp_path)}
+    assert not Settings.from_env(base).scans_on_play  # eager unless asked
+    assert Settings.from_env({**base, "HS_SCAN_LADDERS": "on-play"}).scans_on_play
+    with_bucket = {**base, "HS_SCAN_LADDERS": "on-play", "HS_MEDIA_STORE": "s3://bucket"}
+    assert not Settings.from_env(with_bucket).scans_on_play  # a bucket: scans stay eager
+    with pytest.raises(ConfigError, match="HS_SCAN_LADDERS"):
+        Settings.from_env({**base, "HS_SCAN_LADDERS": "lazy"})

@@ -1,0 +1,179 @@
+"""Ladders made on play (``HS_SCAN_LADDERS=on-play``): prepared when a track's media URLs are first asked
+for, each segment made when a player first asks for it.
+
+The ladder lives where an eager one does (``hls/<track>/``), so every file that exists is served by the
+usual path — the segment lane, nginx's offload, ranges, caching. Only a segment that is not there yet
+comes here: :class:`OnPlayLadders` makes it with one encoder run (``media.onplay``) and answers once its
+file is in place. A run goes on to the next segments while a player is likely to want them (up to
+``AHEAD`` past the furthest one asked of it), then stops; a request further on, or a seek, starts another
+run at that segment unless a running one will reach it within ``REACH`` segments. Every segment is
+written to a temp file and renamed into place, so a reader never sees half of one, and a segment two
+runs made is the same frames either way (whichever rename lands last wins).
+
+Runs belong to this process. Two processes asked for the same segment at once may both make it (the same
+result, twice the work); a shared lock for many servers is the next step of this capability.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import re
+import uuid
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import structlog
+
+from media.errors import MediaError
+from media.ladder import DEFAULT_LADDER, Ladder
+from media.layout import MASTER_PLAYLIST, MediaLayout, segment_name
+from media.onplay import OnPlaySource, prepare, segments_from
+from media.records import Track
+from server.errors import ServiceUnavailable
+
+log = structlog.get_logger("harmonystream.onplay")
+
+AHEAD = 4
+"""Segments a run makes past the furthest one asked of it before it stops (24 s of music)."""
+REACH = 2
+"""A request at most this many segments past where a running run is waits for it."""
+WAIT_S = 30.0
+"""How long a segment request waits for its segment before answering 503."""
+_SEGMENT_RE = re.compile(r"^([A-Za-z0-9_-]{1,32})/seg_(\d{5})\.m4s$")
+
+
+@dataclass(eq=False)
+class _Run:
+    next: int
+    wanted: int
+    error: BaseException | None = None
+    done: bool = False
+    task: asyncio.Task[None] | None = field(default=None, repr=False)
+
+
+class OnPlayLadders:
+    def __init__(
+        self, layout: MediaLayout, *, ladder: Ladder = DEFAULT_LADDER, wait_s: float = WAIT_S
+    ) -> None:
+        self._layout = layout
+        self._ladder = ladder
+        self._wait_s = wait_s
+        self._preparing: dict[str, asyncio.Lock] = {}
+        self._runs: dict[tuple[str, str], list[_Run]] = {}
+        self._changed = asyncio.Condition()
+        self._sources: dict[str, OnPlaySource] = {}
+
+    async def prepare(self, track: Track) -> None:
+        """Make sure the ladder of an on-play track is prepared (playlists and init segments); a no-op
+        for every other track and once it is. :class:`ServiceUnavailable` when it cannot be made now."""
+        if not track.on_play or track.original is None or not track.original.has_file:
+            return
+        hls_dir = self._layout.hls_dir(track.id)
+        if await asyncio.to_thread((hls_dir / MASTER_PLAYLIST).is_file):
+            return
+        lock = self._preparing.setdefault(track.id, asyncio.Lock())
+        try:
+            async with lock:
+                if await asyncio.to_thread((hls_dir / MASTER_PLAYLIST).is_file):
+                    return
+                prepared = await prepare(Path(track.original.path), hls_dir, ladder=self._ladder)
+                self._sources[track.id] = prepared.description
+                log.info("onplay_prepared", track_id=track.id, segments=len(prepared.plan.segment_frames))
+        except MediaError as exc:
+            log.warning("onplay_prepare_failed", track_id=track.id, error=str(exc))
+            raise ServiceUnavailable("ladder") from exc
+        finally:
+            if not lock.locked():
+                self._preparing.pop(track.id, None)
+
+    async def segment(self, track_id: str, subpath: str) -> bool:
+        """Make the segment ``subpath`` names if it belongs to a ladder made on play and is missing;
+        False when it is not such a segment (the caller's 404 stands)."""
+        found = _SEGMENT_RE.match(subpath)
+        if found is None:
+            return False
+        rung_name, index = found.group(1), int(found.group(2))
+        hls_dir = self._layout.hls_dir(track_id)
+        source = self._sources.get(track_id) or await asyncio.to_thread(OnPlaySource.read, hls_dir)
+        if source is None or rung_name not in source.rungs:
+            return False
+        self._sources[track_id] = source
+        plan = source.plan()
+        if index >= len(plan.segment_frames):
+            return False
+        path = hls_dir / subpath
+        key = (track_id, rung_name)
+        try:
+            async with asyncio.timeout(self._wait_s):
+                while not await asyncio.to_thread(path.is_file):
+                    run = self._covering(key, index) or self._start(key, source, hls_dir, index)
+                    run.wanted = max(run.wanted, index)
+                    if run.error is not None and run.next <= index:
+                        raise ServiceUnavailable("ladder") from run.error
+                    async with self._changed:
+                        if not run.done and run.next <= index:
+                            await self._changed.wait()
+        except TimeoutError:
+            raise ServiceUnavailable("ladder") from None
+        return True
+
+    def _covering(self, key: tuple[str, str], index: int) -> _Run | None:
+        for run in self._runs.get(key, []):
+            if not run.done and run.next <= index <= run.next + REACH:
+                return run
+        return None
+
+    def _start(self, key: tuple[str, str], source: OnPlaySource, hls_dir: Path, index: int) -> _Run:
+        run = _Run(next=index, wanted=index)
+        self._runs.setdefault(key, []).append(run)
+        run.task = asyncio.create_task(self._make(key, run, source, hls_dir / key[1]), name=f"onplay-{key}")
+        return run
+
+    async def _make(self, key: tuple[str, str], run: _Run, source: OnPlaySource, rung_dir: Path) -> None:
+        rung = self._ladder.rung(key[1])
+        segments = segments_from(
+            Path(source.source), source.plan(), rung, run.next, edges=source.edges, tail_from=source.tail_from
+        )
+        try:
+            async with contextlib.aclosing(segments):
+                async for index, data in segments:
+                    await asyncio.to_thread(_write_atomically, rung_dir / segment_name(index), data)
+                    run.next = index + 1
+                    async with self._changed:
+                        self._changed.notify_all()
+                    if run.next > run.wanted + AHEAD:
+                        break  # nobody asked this far yet: the next request starts here again
+        except Exception as exc:
+            log.warning(
+                "onplay_segment_failed", track_id=key[0], rung=key[1], segment=run.next, error=str(exc)
+            )
+            run.error = exc
+        finally:
+            run.done = True
+            runs = self._runs.get(key, [])
+            if run in runs:
+                runs.remove(run)
+            if not runs:
+                self._runs.pop(key, None)
+            async with self._changed:
+                self._changed.notify_all()
+
+    async def close(self) -> None:
+        """Stop every run (at shutdown)."""
+        tasks = [r.task for runs in self._runs.values() for r in runs if r.task is not None]
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+
+
+def _write_atomically(path: Path, data: bytes) -> None:
+    temp = path.with_name(f".{path.name}.{uuid.uuid4().hex}.tmp")
+    try:
+        with open(temp, "wb") as f:
+            f.write(data)
+        os.replace(temp, path)
+    except BaseException:
+        temp.unlink(missing_ok=True)
+        raise

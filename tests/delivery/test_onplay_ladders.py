@@ -1,0 +1,111 @@
+"""``HS_SCAN_LADDERS=on-play``: scanned music is playable as soon as the scan has read it, and its ladder
+is made when it is played — whole playlists from the first request, each segment when a player asks."""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import io
+from pathlib import Path
+from urllib.parse import urljoin
+
+import pytest
+from aiohttp.test_utils import TestClient
+
+from media.gapless import AAC_FRAME
+from media.layout import INIT_SEGMENT, MASTER_PLAYLIST, MEDIA_PLAYLIST, segment_name
+from media.onplay import DESCRIPTION, OnPlaySource
+from server import keys
+from server.catalog.scan_cli import run_scan
+from server.settings import Settings
+from tests.audio import make_audio
+from tests.helpers import signed_in
+
+
+@pytest.fixture
+async def settings(settings: Settings) -> Settings:
+    return dataclasses.replace(settings, scan_ladders="on-play")
+
+
+async def decode(url: str, *before_input: str) -> tuple[int, str]:
+    """Decode ``url`` as a player would (without blocking the server in this loop): (samples, errors)."""
+    proc = await asyncio.create_subprocess_exec(
+        "ffmpeg", "-nostdin", "-v", "error", *before_input, "-i", url, "-map", "0:a:0",
+        "-f", "s16le", "-ac", "1", "-",
+        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
+    )  # fmt: skip
+    out, err = await asyncio.wait_for(proc.communicate(), timeout=120)
+    assert proc.returncode == 0, err.decode()
+    return len(out) // 2, err.decode()
+
+
+def _path(client: TestClient, url: str) -> str:
+    """The path of a signed media URL, for the test client."""
+    return "/" + url.removeprefix(str(client.make_url("/"))).lstrip("/")
+
+
+async def _scanned(client: TestClient, tmp_path: Path) -> tuple[dict[str, str], dict[str, str]]:
+    root = tmp_path / "music"
+    for folder in ("a", "b"):
+        (root / folder).mkdir(parents=True)
+    make_audio(root / "a" / "long.flac", "flac", 20.0, tags={"title": "Long", "artist": "Band"})
+    make_audio(root / "b" / "short.mp3", "mp3", 7.0, tags={"title": "Short", "artist": "Band"})
+    summary = await run_scan(client.app[keys.SETTINGS], root, out=io.StringIO(), err=io.StringIO())
+    assert (summary.added, summary.queued) == (2, 0)  # nothing to transcode ahead
+    _, headers = await signed_in(client)  # a listener
+    listing = await (await client.get("/api/v1/tracks?sort=title", headers=headers)).json()
+    return headers, {t["title"]: t for t in listing["items"]}
+
+
+async def test_scanned_music_plays_at_once_and_its_ladder_is_made_as_it_plays(
+    client: TestClient, tmp_path: Path
+) -> None:
+    headers, tracks = await _scanned(client, tmp_path)
+    # Visible to a listener and ready as soon as the scan ended: no job, no ladder yet.
+    assert {t["status"] for t in tracks.values()} == {"ready"} and set(tracks) == {"Long", "Short"}
+    assert await client.app[keys.DB]["jobs"].count_documents({}) == 0
+    long_id = tracks["Long"]["id"]
+    hls_dir = client.app[keys.SETTINGS].media_dir / "hls" / long_id
+    assert not hls_dir.exists()
+
+    # The player asks for its URLs: the ladder is prepared (whole playlists, init segments), no segment.
+    urls = await (await client.get(f"/api/v1/tracks/{long_id}/media", headers=headers)).json()
+    assert (hls_dir / MASTER_PLAYLIST).is_file() and (hls_dir / DESCRIPTION).is_file()
+    plan = OnPlaySource.read(hls_dir).plan()
+    assert not list(hls_dir.glob("*/seg_*"))
+    assert {p.parent.name for p in hls_dir.glob(f"*/{INIT_SEGMENT}")} == {"64k", "128k", "256k"}
+
+    # Played from the start: every segment of one rung is made, and the music is all there.
+    played, errors = await decode(urljoin(urls["hls_url"], f"64k/{MEDIA_PLAYLIST}"))
+    assert errors == "" and played == plan.frames * AAC_FRAME
+    assert sorted(p.name for p in (hls_dir / "64k").glob("seg_*")) == [
+        segment_name(i) for i in range(len(plan.segment_frames))
+    ]
+    assert not list((hls_dir / "256k").glob("seg_*"))  # only the rung asked for is made
+
+    # A seek into a rung never played, as a player makes it: the init segment and the segment there,
+    # made cold; the ones before it are not made.
+    fetched = b""
+    for name in (INIT_SEGMENT, segment_name(2)):
+        resp = await client.get(_path(client, urljoin(urls["hls_url"], f"256k/{name}")))
+        assert resp.status == 200 and resp.content_type == "audio/mp4"
+        fetched += await resp.read()
+    made = {p.name for p in (hls_dir / "256k").glob("seg_*")}
+    assert segment_name(2) in made and segment_name(0) not in made
+    (tmp_path / "seek.mp4").write_bytes(fetched)
+    seeked, errors = await decode(str(tmp_path / "seek.mp4"))
+    assert errors == "" and seeked == plan.segment_frames[2] * AAC_FRAME
+
+    # The master playlist plays too (ffmpeg picks a variant), and a second start finds every file.
+    played_again, errors = await decode(urls["hls_url"])
+    assert errors == "" and played_again == played
+
+
+async def test_a_segment_past_the_end_or_of_an_eager_ladder_stays_404(
+    client: TestClient, tmp_path: Path
+) -> None:
+    headers, tracks = await _scanned(client, tmp_path)
+    urls = await (await client.get(f"/api/v1/tracks/{tracks['Short']['id']}/media", headers=headers)).json()
+    for path in (f"64k/{segment_name(99)}", f"999k/{segment_name(0)}", "64k/other.m4s"):
+        resp = await client.get(_path(client, urljoin(urls["hls_url"], path)))
+        assert resp.status == 404, path
