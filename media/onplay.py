@@ -103,7 +103,9 @@ async def prepare(
         raise ValueError("the source is named by its absolute path (it is kept in onplay.json)")
     info = probed or await probe(source)
     rate = ladder.sample_rate_for(info.sample_rate)
-    analysis = await analyse(source, rate)
+    analysis, inits = await asyncio.gather(
+        analyse(source, rate), asyncio.gather(*(_init_segment(rung, rate, ladder) for rung in ladder.rungs))
+    )
     edges, tail_from = edges_for(info.duration_ms, info.duration_estimated, rate)
     description = OnPlaySource(
         str(source),
@@ -118,27 +120,46 @@ async def prepare(
     await asyncio.to_thread(os.makedirs, out_dir.parent, exist_ok=True)
     work = Path(await asyncio.to_thread(tempfile.mkdtemp, prefix=".onplay-", dir=out_dir.parent))
     try:
-        for rung in ladder.rungs:
-            await asyncio.to_thread(os.mkdir, work / rung.name)
-            await run_ffmpeg(
-                commands.init_segment_argv(rung, rate, ladder.segment_seconds), cwd=work, timeout=60
-            )
-        await asyncio.to_thread(_write_ladder, work, ladder, description, analysis, plan)
+        await asyncio.to_thread(_write_ladder, work, ladder, description, analysis, plan, inits)
         await asyncio.to_thread(_publish_once, work, out_dir)
     finally:
         await asyncio.to_thread(shutil.rmtree, work, True)
     return Prepared(description, analysis, plan)
 
 
+_INITS: dict[tuple[int, Rung, int], bytes] = {}
+"""Init segments before their edit list, by (rate, rung, segment duration): they depend on nothing
+else, so each is made once per process."""
+
+
+async def _init_segment(rung: Rung, rate: int, ladder: Ladder) -> bytes:
+    key = (rate, rung, ladder.segment_seconds)
+    if key not in _INITS:
+        folder = Path(await asyncio.to_thread(tempfile.mkdtemp, prefix="hs-init-"))
+        try:
+            await asyncio.to_thread(os.mkdir, folder / rung.name)
+            await run_ffmpeg(
+                commands.init_segment_argv(rung, rate, ladder.segment_seconds), cwd=folder, timeout=60
+            )
+            _INITS[key] = await asyncio.to_thread((folder / rung.name / INIT_SEGMENT).read_bytes)
+        finally:
+            await asyncio.to_thread(shutil.rmtree, folder, True)
+    return _INITS[key]
+
+
 def _write_ladder(
-    work: Path, ladder: Ladder, description: OnPlaySource, analysis: Analysis, plan: LadderPlan
+    work: Path,
+    ladder: Ladder,
+    description: OnPlaySource,
+    analysis: Analysis,
+    plan: LadderPlan,
+    inits: list[bytes],
 ) -> None:
     names = [segment_name(i) for i in range(len(plan.segment_frames))]
-    for rung in ladder.rungs:
+    for rung, init in zip(ladder.rungs, inits, strict=True):
         rung_dir = work / rung.name
-        for made in rung_dir.iterdir():  # the silence's own playlist and segment go
-            if made.name != INIT_SEGMENT:
-                made.unlink()
+        rung_dir.mkdir()
+        (rung_dir / INIT_SEGMENT).write_bytes(init)
         write_edit_list(rung_dir / INIT_SEGMENT, plan.gapless)
         (rung_dir / MEDIA_PLAYLIST).write_text(
             render_media_playlist(plan.media_playlist(INIT_SEGMENT, names))
