@@ -249,6 +249,7 @@ async def run_ffmpeg(
     timeout: float | None = None,  # noqa: ASYNC109 - see module doc
     cwd: Path | None = None,
     progress_interval: float = 0.5,
+    niceness: int = 0,
 ) -> FfmpegRun:
     """Run ffmpeg (``argv[0]`` is the binary) reporting progress, or raise :class:`TranscodeFailed`.
 
@@ -260,6 +261,9 @@ async def run_ffmpeg(
     if not argv:
         raise ValueError("empty argv")
     full = [argv[0], "-progress", "pipe:1", "-nostats", "-stats_period", f"{progress_interval:g}", *argv[1:]]
+    if niceness > 0 and shutil.which("nice"):
+        # Background work (an analysis) yields the CPU to what a listener is waiting for.
+        full = ["nice", "-n", str(niceness), *full]
     started = time.monotonic()
     proc = await _spawn(full, cwd=cwd, stdout=True)
     tail: deque[str] = deque(maxlen=STDERR_TAIL_LINES)
@@ -373,16 +377,20 @@ async def analyse(
     source: Path,
     sample_rate: int,
     *,
+    loudness: bool = True,
     blocks_file: Path | None = None,
     timeout: float | None = None,  # noqa: ASYNC109
     binary: str = commands.FFMPEG,
+    niceness: int = 0,
 ) -> Analysis:
     """Decode ``source`` once at ``sample_rate`` (the ladder's rate for it) through the sample counter
-    and the loudness meter (:func:`media.commands.analysis_argv`); :class:`TranscodeFailed` if the
-    decode fails or counts nothing."""
+    and (``loudness``) the loudness meter (:func:`media.commands.analysis_argv`);
+    :class:`TranscodeFailed` if the decode fails or counts nothing."""
     sniffed = await sniff_input(source)
-    argv = commands.analysis_argv(source, sniffed, sample_rate, blocks_file=blocks_file, binary=binary)
-    run = await run_ffmpeg(argv, timeout=timeout)
+    argv = commands.analysis_argv(
+        source, sniffed, sample_rate, loudness=loudness, blocks_file=blocks_file, binary=binary
+    )
+    run = await run_ffmpeg(argv, timeout=timeout, niceness=niceness)
     samples = parse_sample_count(run.stderr_tail, channels=2)  # the resampler makes it stereo
     if not samples:
         raise TranscodeFailed("the decode counted no samples")

@@ -93,18 +93,26 @@ class Prepared:
 
 
 async def prepare(
-    source: Path, out_dir: Path, *, ladder: Ladder = DEFAULT_LADDER, probed: ProbeResult | None = None
+    source: Path,
+    out_dir: Path,
+    *,
+    ladder: Ladder = DEFAULT_LADDER,
+    probed: ProbeResult | None = None,
+    loudness: bool = False,
 ) -> Prepared:
     """Everything of a ladder made on play but its segments, published at ``out_dir`` at once: the
-    master playlist (nominal bandwidths, the track gain as session data), each rung's whole VOD
-    playlist and init segment (with the gapless edit list), and ``onplay.json``. One decode (the
-    analysis) and one tiny encode per rung; a second ``prepare`` of the same ladder finds the first's."""
+    master playlist (nominal bandwidths; with ``loudness``, the track gain as session data), each
+    rung's whole VOD playlist and init segment (with the gapless edit list), and ``onplay.json``. One
+    decode (the analysis: a sample count, and the meter when ``loudness`` — it triples the decode's
+    cost, so a listener waiting for a first play is not made to wait for it) and, once per process,
+    one tiny encode per rung; a second ``prepare`` of the same ladder finds the first's."""
     if not source.is_absolute():
         raise ValueError("the source is named by its absolute path (it is kept in onplay.json)")
     info = probed or await probe(source)
     rate = ladder.sample_rate_for(info.sample_rate)
     analysis, inits = await asyncio.gather(
-        analyse(source, rate), asyncio.gather(*(_init_segment(rung, rate, ladder) for rung in ladder.rungs))
+        analyse(source, rate, loudness=loudness),
+        asyncio.gather(*(_init_segment(rung, rate, ladder) for rung in ladder.rungs)),
     )
     edges, tail_from = edges_for(info.duration_ms, info.duration_estimated, rate)
     description = OnPlaySource(

@@ -118,7 +118,13 @@ def create_app(settings: Settings) -> web.Application:
         settings, Revocations(redis, settings.redis_prefix, settings.media_url_ttl)
     )
     if settings.scans_on_play:
-        app[keys.ONPLAY] = OnPlayLadders(MediaLayout(settings.media_dir))
+        app[keys.ONPLAY] = OnPlayLadders(
+            MediaLayout(settings.media_dir),
+            on_loudness=lambda track_id, loudness: app[keys.CATALOG].set_track(
+                track_id, {"loudness": loudness}
+            ),
+            analysis_concurrency=settings.analysis_concurrency,
+        )
         app.on_cleanup.append(_close_onplay)
     app[keys.RATE_LIMITER] = RateLimiter(redis, settings.redis_prefix)
     app[keys.TOKENS] = TokenCodec(

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import uuid
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
@@ -166,3 +167,12 @@ async def decoded_pcm(source: str | bytes) -> bytes:
     out, err = await asyncio.wait_for(proc.communicate(data), timeout=60)
     assert proc.returncode == 0, err.decode()
     return out
+
+
+async def wait_until(check: Callable[[], Awaitable[Any]], *, within: float = 60.0, what: str = "") -> Any:
+    """The first true value ``check()`` returns, polled every 50 ms; fails after ``within`` seconds."""
+    deadline = asyncio.get_running_loop().time() + within
+    while not (value := await check()):
+        assert asyncio.get_running_loop().time() < deadline, f"timed out waiting for {what}"
+        await asyncio.sleep(0.05)
+    return value

@@ -21,14 +21,18 @@ import contextlib
 import os
 import re
 import uuid
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import structlog
 
 from media.errors import MediaError
+from media.ffmpeg import analyse
 from media.ladder import DEFAULT_LADDER, Ladder
 from media.layout import MASTER_PLAYLIST, MediaLayout, segment_name
+from media.loudness import track_loudness
 from media.onplay import OnPlaySource, prepare, segments_from
 from media.records import Track
 from server.errors import ServiceUnavailable
@@ -39,6 +43,8 @@ AHEAD = 4
 """Segments a run makes past the furthest one asked of it before it stops (24 s of music)."""
 REACH = 2
 """A request at most this many segments past where a running run is waits for it."""
+BACKGROUND_NICENESS = 10
+"""The loudness analysis runs at this ``nice`` level: first plays and seeks come before it."""
 WAIT_S = 30.0
 """How long a segment request waits for its segment before answering 503."""
 _SEGMENT_RE = re.compile(r"^([A-Za-z0-9_-]{1,32})/seg_(\d{5})\.m4s$")
@@ -53,13 +59,28 @@ class _Run:
     task: asyncio.Task[None] | None = field(default=None, repr=False)
 
 
+LoudnessSink = Callable[[str, dict[str, Any]], Awaitable[object]]
+"""Receives (track id, its ``loudness`` object) once the background analysis measured it."""
+
+
 class OnPlayLadders:
     def __init__(
-        self, layout: MediaLayout, *, ladder: Ladder = DEFAULT_LADDER, wait_s: float = WAIT_S
+        self,
+        layout: MediaLayout,
+        *,
+        ladder: Ladder = DEFAULT_LADDER,
+        wait_s: float = WAIT_S,
+        on_loudness: LoudnessSink | None = None,
+        analysis_concurrency: int = 1,
     ) -> None:
+        """``on_loudness``: where the loudness of a prepared track goes, measured in the background by
+        at most ``analysis_concurrency`` decodes at a time (the first play does not wait for it)."""
         self._layout = layout
         self._ladder = ladder
         self._wait_s = wait_s
+        self._on_loudness = on_loudness
+        self._analysing = asyncio.Semaphore(max(1, analysis_concurrency))
+        self._background: set[asyncio.Task[None]] = set()
         self._preparing: dict[str, asyncio.Lock] = {}
         self._runs: dict[tuple[str, str], list[_Run]] = {}
         self._changed = asyncio.Condition()
@@ -81,12 +102,35 @@ class OnPlayLadders:
                 prepared = await prepare(Path(track.original.path), hls_dir, ladder=self._ladder)
                 self._sources[track.id] = prepared.description
                 log.info("onplay_prepared", track_id=track.id, segments=len(prepared.plan.segment_frames))
+                if self._on_loudness is not None and track.loudness is None:
+                    task = asyncio.create_task(self._measure(track.id, prepared.description))
+                    self._background.add(task)
+                    task.add_done_callback(self._background.discard)
         except MediaError as exc:
             log.warning("onplay_prepare_failed", track_id=track.id, error=str(exc))
             raise ServiceUnavailable("ladder") from exc
         finally:
             if not lock.locked():
                 self._preparing.pop(track.id, None)
+
+    async def _measure(self, track_id: str, source: OnPlaySource) -> None:
+        """The loudness of a prepared track, handed to ``on_loudness``; a failure is logged and left."""
+        assert self._on_loudness is not None
+        try:
+            async with self._analysing:
+                analysis = await analyse(
+                    Path(source.source), source.sample_rate, loudness=True, niceness=BACKGROUND_NICENESS
+                )
+            measured = analysis.loudness
+            loudness = (
+                track_loudness(measured.integrated_lufs, measured.true_peak_dbtp, measured.range_lu)
+                if measured
+                else None
+            )
+            if loudness is not None:
+                await self._on_loudness(track_id, loudness)
+        except Exception as exc:  # the track plays without; a later prepare does not retry it
+            log.warning("onplay_loudness_failed", track_id=track_id, error=str(exc))
 
     async def segment(self, track_id: str, subpath: str) -> bool:
         """Make the segment ``subpath`` names if it belongs to a ladder made on play and is missing;
@@ -163,6 +207,7 @@ class OnPlayLadders:
     async def close(self) -> None:
         """Stop every run (at shutdown)."""
         tasks = [r.task for runs in self._runs.values() for r in runs if r.task is not None]
+        tasks += list(self._background)
         for task in tasks:
             task.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)

@@ -19,7 +19,7 @@ from server import keys
 from server.catalog.scan_cli import run_scan
 from server.settings import Settings
 from tests.audio import make_audio
-from tests.helpers import signed_in
+from tests.helpers import signed_in, wait_until
 
 
 @pytest.fixture
@@ -99,6 +99,14 @@ async def test_scanned_music_plays_at_once_and_its_ladder_is_made_as_it_plays(
     # The master playlist plays too (ffmpeg picks a variant), and a second start finds every file.
     played_again, errors = await decode(urls["hls_url"])
     assert errors == "" and played_again == played
+
+    # Its loudness was measured in the background (the first play did not wait for it).
+    async def measured() -> dict | None:
+        track = await (await client.get(f"/api/v1/tracks/{long_id}", headers=headers)).json()
+        return track["loudness"]
+
+    loudness = await wait_until(measured, within=60, what="the loudness of a track made on play")
+    assert loudness["integrated_lufs"] < 0 and loudness["track_gain_db"] is not None
 
 
 async def test_a_segment_past_the_end_or_of_an_eager_ladder_stays_404(

@@ -140,7 +140,7 @@ def test_adts_frames_are_split_off_whole() -> None:
 
 async def test_a_prepared_ladder_announces_what_the_eager_ladder_holds(tmp_path: Path) -> None:
     source, _, plan, _, _ = await _eager(tmp_path, 48_000)
-    prepared = await prepare(source, tmp_path / "onplay")
+    prepared = await prepare(source, tmp_path / "onplay", loudness=True)
     assert prepared.plan == plan
     assert OnPlaySource.read(tmp_path / "onplay") == prepared.description
     assert OnPlaySource.read(tmp_path / "hls") is None  # an eager ladder is not made on play

@@ -15,10 +15,9 @@ import subprocess
 import sys
 import time
 import uuid
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
-from typing import Any
 
 import pytest
 import redis.asyncio as aioredis
@@ -33,7 +32,7 @@ from server.handles import Database, open_database
 from server.jobs.runtime import make_queue, make_worker
 from server.settings import Settings
 from tests.audio import ffmpeg_processes_mentioning, make_audio, make_garbage, make_jpeg
-from tests.helpers import save_processing_track
+from tests.helpers import save_processing_track, wait_until
 from tests.services import S3_BUCKET, free_port
 from transcoder.publish import SocketIOPublisher
 from transcoder.queue import JobQueue
@@ -84,14 +83,6 @@ async def running(
     finally:
         async with asyncio.timeout(30):  # a hang in stop() must fail the test, not stall the run
             await worker.stop(grace=0)
-
-
-async def wait_until(check: Callable[[], Awaitable[Any]], *, within: float = 60.0, what: str = "") -> Any:
-    deadline = asyncio.get_running_loop().time() + within
-    while not (value := await check()):
-        assert asyncio.get_running_loop().time() < deadline, f"timed out waiting for {what}"
-        await asyncio.sleep(0.05)
-    return value
 
 
 async def _no_ffmpeg_mentioning(text: str) -> bool:
