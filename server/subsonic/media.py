@@ -126,6 +126,8 @@ async def hls_playlist(request: web.Request, params: Params, caller: Caller | No
     track = await catalog.visible_track(caller.principal, params.required("id"))
     if not track.playable:
         raise NotFound("This track has no HLS ladder yet.")
+    if track.on_play and keys.ONPLAY in request.app:
+        await request.app[keys.ONPLAY].prepare(track)  # a scanned track's ladder is made on play
     try:
         master = parse_master_playlist(
             await request.app[keys.DELIVERY].read_text(f"hls/{track.id}/master.m3u8")

@@ -109,6 +109,22 @@ async def test_scanned_music_plays_at_once_and_its_ladder_is_made_as_it_plays(
     assert loudness["integrated_lufs"] < 0 and loudness["track_gain_db"] is not None
 
 
+async def test_a_subsonic_app_plays_a_track_made_on_play(client: TestClient, tmp_path: Path) -> None:
+    from urllib.parse import urlencode
+
+    from tests.subsonic.conftest import app_account, token_auth
+
+    _, tracks = await _scanned(client, tmp_path)
+    account = await app_account(client, "listener")
+    query = urlencode({**token_auth(account), "v": "1.16.1", "c": "app", "id": tracks["Short"]["id"]})
+    base = str(client.make_url("/rest"))
+    # hls.m3u8 prepares the ladder and makes its segments as the app plays them; stream sends the
+    # original (no rung exists to send, and none is made ahead).
+    for url, seconds in ((f"{base}/hls.m3u8?{query}&bitRate=64", 7.0), (f"{base}/stream.view?{query}", 7.0)):
+        samples, errors = await decode(url)
+        assert errors == "" and abs(samples / 44_100 - seconds) < 0.2, url
+
+
 async def test_a_segment_past_the_end_or_of_an_eager_ladder_stays_404(
     client: TestClient, tmp_path: Path
 ) -> None:
