@@ -11,7 +11,7 @@ from aiohttp_session import session_middleware
 from aiohttp_session.redis_storage import RedisStorage
 
 from media.catalog_cache import CatalogCache
-from media.layout import MediaLayout
+from media.layout import HLS_DIR, MediaLayout
 from migrations import apply_pending
 from server import keys
 from server.api import add_routes
@@ -32,6 +32,7 @@ from server.catalog.service import CatalogService
 from server.catalog.store import TrackStore
 from server.catalog.upload import sweep_stale_uploads
 from server.delivery import routes as delivery_routes
+from server.delivery.ladder_cache import LadderCache
 from server.delivery.onplay import OnPlayLadders
 from server.delivery.revocation import Revocations
 from server.delivery.service import DeliveryService
@@ -124,6 +125,7 @@ def create_app(settings: Settings) -> web.Application:
                 track_id, {"loudness": loudness}
             ),
             analysis_concurrency=settings.analysis_concurrency,
+            cache=LadderCache(settings.media_dir / HLS_DIR, settings.ladder_cache_mb * 1024 * 1024),
         )
         app.on_cleanup.append(_close_onplay)
     app[keys.RATE_LIMITER] = RateLimiter(redis, settings.redis_prefix)

@@ -77,6 +77,9 @@ class Settings:
     """``eager``: a scanned file is transcoded into the whole ladder before listeners see it, like an
     upload. ``on-play``: it is playable as soon as the scan has read it, and its ladder is made when it
     is played (``media.onplay``); local media only (with a bucket, scans stay eager)."""
+    ladder_cache_mb: int = 2048
+    """Disk for the segments of ladders made on play; least recently played tracks' segments go first
+    (their playlists stay; eager ladders are never evicted)."""
     analysis_concurrency: int = 1
     """Background loudness analyses of tracks whose ladders are made on play, at a time (each is one
     decode on one core)."""

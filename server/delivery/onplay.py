@@ -35,6 +35,7 @@ from media.layout import MASTER_PLAYLIST, MediaLayout, segment_name
 from media.loudness import track_loudness
 from media.onplay import OnPlaySource, prepare, segments_from
 from media.records import Track
+from server.delivery.ladder_cache import LadderCache
 from server.errors import ServiceUnavailable
 
 log = structlog.get_logger("harmonystream.onplay")
@@ -72,10 +73,13 @@ class OnPlayLadders:
         wait_s: float = WAIT_S,
         on_loudness: LoudnessSink | None = None,
         analysis_concurrency: int = 1,
+        cache: LadderCache | None = None,
     ) -> None:
         """``on_loudness``: where the loudness of a prepared track goes, measured in the background by
-        at most ``analysis_concurrency`` decodes at a time (the first play does not wait for it)."""
+        at most ``analysis_concurrency`` decodes at a time (the first play does not wait for it).
+        ``cache``: the budget the segments made here are kept within."""
         self._layout = layout
+        self.cache = cache
         self._ladder = ladder
         self._wait_s = wait_s
         self._on_loudness = on_loudness
@@ -92,6 +96,8 @@ class OnPlayLadders:
         if not track.on_play or track.original is None or not track.original.has_file:
             return
         hls_dir = self._layout.hls_dir(track.id)
+        if self.cache is not None:
+            self.cache.used(track.id)
         if await asyncio.to_thread((hls_dir / MASTER_PLAYLIST).is_file):
             return
         lock = self._preparing.setdefault(track.id, asyncio.Lock())
@@ -149,6 +155,8 @@ class OnPlayLadders:
             return False
         path = hls_dir / subpath
         key = (track_id, rung_name)
+        if self.cache is not None:
+            self.cache.used(track_id)
         try:
             async with asyncio.timeout(self._wait_s):
                 while not await asyncio.to_thread(path.is_file):
@@ -162,6 +170,10 @@ class OnPlayLadders:
         except TimeoutError:
             raise ServiceUnavailable("ladder") from None
         return True
+
+    def _busy(self, track_id: str) -> bool:
+        """Whether a run of any rung of the track is going."""
+        return any(key[0] == track_id and runs for key, runs in self._runs.items())
 
     def _covering(self, key: tuple[str, str], index: int) -> _Run | None:
         for run in self._runs.get(key, []):
@@ -184,6 +196,8 @@ class OnPlayLadders:
             async with contextlib.aclosing(segments):
                 async for index, data in segments:
                     await asyncio.to_thread(_write_atomically, rung_dir / segment_name(index), data)
+                    if self.cache is not None:
+                        await self.cache.added(key[0], len(data), self._busy)
                     run.next = index + 1
                     async with self._changed:
                         self._changed.notify_all()

@@ -1,0 +1,83 @@
+"""The budget of segments made on play: least recently played tracks' segments go, playlists stay, and a
+track whose segments went plays again (they are made anew). Real files, real ffmpeg."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+from media.layout import INIT_SEGMENT, MASTER_PLAYLIST, MediaLayout, segment_name
+from media.onplay import OnPlaySource, prepare
+from server.delivery.ladder_cache import LadderCache
+from server.delivery.onplay import OnPlayLadders
+from tests.audio import make_audio
+
+RUNG = "256k"
+
+
+async def _play(ladders: OnPlayLadders, layout: MediaLayout, track_id: str) -> int:
+    """Every segment of one rung, asked for in order as a player does; their bytes."""
+    source = OnPlaySource.read(layout.hls_dir(track_id))
+    assert source is not None
+    count = len(source.plan().segment_frames)
+    for index in range(count):
+        assert await ladders.segment(track_id, f"{RUNG}/{segment_name(index)}")
+    return sum(p.stat().st_size for p in (layout.hls_dir(track_id) / RUNG).glob("seg_*"))
+
+
+def _segments(layout: MediaLayout, track_id: str) -> list[str]:
+    return sorted(p.name for p in layout.hls_dir(track_id).glob("*/seg_*"))
+
+
+async def test_the_least_recently_played_go_first_and_play_again(tmp_path: Path) -> None:
+    layout = MediaLayout(tmp_path / "media")
+    layout.ensure_dirs()
+    ids = ["tracka000001", "trackb000002", "trackc000003"]
+    for track_id in ids:
+        source = make_audio(tmp_path / f"{track_id}.flac", "flac", 14.0)
+        await prepare(source, layout.hls_dir(track_id))
+
+    # One track's segments, made without a budget, say how big a track is.
+    size = await _play(OnPlayLadders(layout), layout, ids[0])
+    for segment in layout.hls_dir(ids[0]).glob("*/seg_*"):
+        segment.unlink()
+
+    cache = LadderCache(layout.root / "hls", budget=size * 3 // 2, protect_s=0)
+    ladders = OnPlayLadders(layout, cache=cache)
+    assert await _play(ladders, layout, ids[0]) == size
+    await _play(ladders, layout, ids[1])  # A goes: two tracks do not fit
+    assert _segments(layout, ids[0]) == [] and _segments(layout, ids[1])
+    await _play(ladders, layout, ids[2])  # B goes now: the least recently played
+    assert _segments(layout, ids[1]) == [] and _segments(layout, ids[2])
+    stats = await cache.stats()
+    assert stats.bytes <= stats.budget and stats.tracks_evicted == 2 and stats.tracks == 1
+    # Playlists and init segments stay: A plays again at once, its segments made anew (C goes).
+    assert (layout.hls_dir(ids[0]) / MASTER_PLAYLIST).is_file()
+    assert (layout.hls_dir(ids[0]) / RUNG / INIT_SEGMENT).is_file()
+    assert await _play(ladders, layout, ids[0]) > 0
+    assert _segments(layout, ids[2]) == []
+    assert (await cache.stats()).bytes <= size * 3 // 2
+
+
+async def test_a_track_being_played_is_never_evicted_and_eager_ladders_are_not_counted(
+    tmp_path: Path,
+) -> None:
+    layout = MediaLayout(tmp_path / "media")
+    layout.ensure_dirs()
+    source = make_audio(tmp_path / "a.flac", "flac", 14.0)
+    await prepare(source, layout.hls_dir("tracka000001"))
+    await prepare(source, layout.hls_dir("trackb000002"))
+    # An eager ladder (no onplay.json) beside them: outside the account, never touched.
+    shutil.copytree(layout.hls_dir("trackb000002"), layout.hls_dir("eager0000003"))
+    (layout.hls_dir("eager0000003") / "onplay.json").unlink()
+    (layout.hls_dir("eager0000003") / RUNG / segment_name(0)).write_bytes(b"x" * 10_000)
+
+    # A budget of one byte: every track is over it, and the ones being played stay anyway.
+    cache = LadderCache(layout.root / "hls", budget=1, protect_s=3600)
+    ladders = OnPlayLadders(layout, cache=cache)
+    await _play(ladders, layout, "tracka000001")
+    await _play(ladders, layout, "trackb000002")
+    assert _segments(layout, "tracka000001") and _segments(layout, "trackb000002")
+    assert (layout.hls_dir("eager0000003") / RUNG / segment_name(0)).is_file()
+    stats = await cache.stats()
+    assert stats.tracks == 2 and stats.tracks_evicted == 0 and stats.bytes > stats.budget
