@@ -30,6 +30,7 @@ import structlog
 
 from media.errors import MediaError
 from media.ffmpeg import analyse
+from media.gapless import AAC_FRAME, Gapless
 from media.ladder import DEFAULT_LADDER, Ladder
 from media.layout import MASTER_PLAYLIST, MediaLayout, segment_name
 from media.loudness import track_loudness
@@ -170,6 +171,24 @@ class OnPlayLadders:
         except TimeoutError:
             raise ServiceUnavailable("ladder") from None
         return True
+
+    async def complete(self, track_id: str, rung: str, offset_s: float = 0.0) -> Gapless | None:
+        """Make every segment of ``rung`` from the one holding ``offset_s`` of the music to the end (for
+        a progressive stream of the rung); the ladder's gapless figures (None: not made on play).
+        :class:`ServiceUnavailable` when a segment cannot be made now."""
+        source = self._sources.get(track_id) or await asyncio.to_thread(
+            OnPlaySource.read, self._layout.hls_dir(track_id)
+        )
+        if source is None:
+            return None
+        plan = source.plan()
+        # Segments are cut on the rung's own timeline, which starts with what the edit list trims.
+        at = offset_s + plan.gapless.priming_samples / plan.sample_rate
+        starts = [plan.first_frame(i) * AAC_FRAME / plan.sample_rate for i in range(len(plan.segment_frames))]
+        first = max([i for i, start in enumerate(starts) if start <= at] or [0])
+        for index in range(first, len(starts)):
+            await self.segment(track_id, f"{rung}/{segment_name(index)}")
+        return plan.gapless
 
     def _busy(self, track_id: str) -> bool:
         """Whether a run of any rung of the track is going."""

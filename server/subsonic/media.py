@@ -19,8 +19,9 @@ from aiohttp import web
 from media.commands import COVER_MAX_PX
 from media.errors import PlaylistError
 from media.ffmpeg import extract_cover
+from media.ladder import DEFAULT_LADDER
 from media.playlists import Variant, parse_master_playlist, render_master_playlist
-from media.records import Track
+from media.records import Rendition, Track
 from server import keys
 from server.catalog.cover import cover_answer
 from server.catalog.upload import open_temp
@@ -31,6 +32,8 @@ from server.subsonic.auth import Caller
 from server.subsonic.protocol import NotFound, Params
 
 RENDITION_POLICY = FilePolicy("audio/mp4", PRIVATE_ORIGINAL_CACHE)
+NOMINAL_RENDITIONS = tuple(Rendition(r.name, r.codec, r.bitrate) for r in DEFAULT_LADDER.rungs)
+"""The rungs a ladder made on play can have, before any is made."""
 
 
 async def stream(request: web.Request, params: Params, caller: Caller | None) -> web.StreamResponse:
@@ -39,10 +42,19 @@ async def stream(request: web.Request, params: Params, caller: Caller | None) ->
     service = request.app[keys.DELIVERY]
     offset = params.integer("timeOffset", 0) or 0
     rung = stream_rung(track, params.get("format"), params.integer("maxBitRate", 0) or 0, offset)
-    if rung is not None:
+    if rung is not None and track.on_play and keys.ONPLAY in request.app:
+        # A ladder made on play: the rung's segments from the offset on are made now (a run of one rung
+        # goes tens of times faster than real time), then joined like any other.
+        ladders = request.app[keys.ONPLAY]
+        await ladders.prepare(track)
+        gapless = await ladders.complete(track.id, rung, offset)
+        rung_made = gapless is not None
+    else:
+        gapless, rung_made = track.gapless, bool(track.renditions)
+    if rung is not None and rung_made:
         root = service.confine_root
         # Segments are cut on the rung's own timeline, which starts with what the edit list trims.
-        at = offset + (track.gapless.priming_samples / track.gapless.sample_rate if track.gapless else 0.0)
+        at = offset + (gapless.priming_samples / gapless.sample_rate if gapless else 0.0)
         if service.remote:
             joined = await join_stored_rendition(service.store, track.id, rung, at)
             return await send_joined(request, joined, RENDITION_POLICY, confine_to=root, store=service.store)
@@ -59,7 +71,8 @@ def stream_rung(track: Track, fmt: str | None, max_kbps: int, offset: int) -> st
     at or under ``maxBitRate`` (the lowest when none fits), or the highest rung when there is no limit.
     """
     fmt = (fmt or "").lower()
-    if fmt == "raw" or not track.playable or not track.renditions:
+    renditions = track.renditions or (NOMINAL_RENDITIONS if track.on_play else ())
+    if fmt == "raw" or not track.playable or not renditions:
         return None
     if not fmt and not offset:
         if not max_kbps:
@@ -68,7 +81,7 @@ def stream_rung(track: Track, fmt: str | None, max_kbps: int, offset: int) -> st
         seconds = (track.duration_ms or 0) / 1000
         if original and original.size and seconds and original.size * 8 / seconds <= max_kbps * 1000:
             return None
-    rungs = sorted(track.renditions, key=lambda r: r.bitrate)
+    rungs = sorted(renditions, key=lambda r: r.bitrate)
     fitting = [r for r in rungs if not max_kbps or r.bitrate <= max_kbps * 1000]
     return fitting[-1].name if fitting else rungs[0].name
 

@@ -118,11 +118,26 @@ async def test_a_subsonic_app_plays_a_track_made_on_play(client: TestClient, tmp
     account = await app_account(client, "listener")
     query = urlencode({**token_auth(account), "v": "1.16.1", "c": "app", "id": tracks["Short"]["id"]})
     base = str(client.make_url("/rest"))
-    # hls.m3u8 prepares the ladder and makes its segments as the app plays them; stream sends the
-    # original (no rung exists to send, and none is made ahead).
-    for url, seconds in ((f"{base}/hls.m3u8?{query}&bitRate=64", 7.0), (f"{base}/stream.view?{query}", 7.0)):
+    # hls.m3u8 prepares the ladder and makes its segments as the app plays them; a plain stream sends
+    # the original; one capped under the original's bitrate, or from an offset, gets a rung made now.
+    for url, seconds in (
+        (f"{base}/hls.m3u8?{query}&bitRate=64", 7.0),
+        (f"{base}/stream.view?{query}", 7.0),
+        (f"{base}/stream.view?{query}&maxBitRate=96", 7.0),
+        (f"{base}/stream.view?{query}&timeOffset=6", 1.0),
+    ):
         samples, errors = await decode(url)
-        assert errors == "" and abs(samples / 44_100 - seconds) < 0.2, url
+        assert errors == "" and abs(samples / 44_100 - seconds) < 0.2, (url, samples / 44_100)
+    capped = {
+        **token_auth(account),
+        "v": "1.16.1",
+        "c": "app",
+        "id": tracks["Short"]["id"],
+        "maxBitRate": "96",
+    }
+    resp = await client.get("/rest/stream.view", params=capped)
+    assert resp.content_type == "audio/mp4"  # the 64k rung, not the 192 kbit/s original
+    assert int(resp.headers["Content-Length"]) * 8 / 7.0 < 96_000
 
 
 async def test_a_segment_past_the_end_or_of_an_eager_ladder_stays_404(
