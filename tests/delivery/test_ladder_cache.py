@@ -1,16 +1,23 @@
-"""The budget of segments made on play: least recently played tracks' segments go, playlists stay, and a
-track whose segments went plays again (they are made anew). Real files, real ffmpeg."""
+"""Segments made on play on disk: a killed run leaves only whole segments; the budget they are kept in:
+least recently played tracks' segments go, playlists stay, and a track whose segments went plays again
+(they are made anew). Real files, real ffmpeg."""
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
+import os
 import shutil
+import signal
 from pathlib import Path
 
+from media.gapless import encoded_frames
 from media.layout import INIT_SEGMENT, MASTER_PLAYLIST, MediaLayout, segment_name
 from media.onplay import OnPlaySource, prepare
 from server.delivery.ladder_cache import LadderCache
 from server.delivery.onplay import OnPlayLadders
-from tests.audio import make_audio
+from server.errors import ServiceUnavailable
+from tests.audio import ffmpeg_processes_mentioning, make_audio
 
 RUNG = "256k"
 
@@ -81,3 +88,42 @@ async def test_a_track_being_played_is_never_evicted_and_eager_ladders_are_not_c
     assert (layout.hls_dir("eager0000003") / RUNG / segment_name(0)).is_file()
     stats = await cache.stats()
     assert stats.tracks == 2 and stats.tracks_evicted == 0 and stats.bytes > stats.budget
+
+
+async def test_a_run_killed_mid_segment_leaves_no_half_segment(tmp_path: Path) -> None:
+    layout = MediaLayout(tmp_path / "media")
+    layout.ensure_dirs()
+    source = make_audio(tmp_path / "long-source.flac", "flac", 180.0)
+    prepared = await prepare(source, layout.hls_dir("trackk000001"))
+    plan = prepared.plan
+    ladders = OnPlayLadders(layout)
+    rung_dir = layout.hls_dir("trackk000001") / RUNG
+
+    async def player() -> None:
+        for index in range(len(plan.segment_frames)):
+            await ladders.segment("trackk000001", f"{RUNG}/{segment_name(index)}")
+
+    playing = asyncio.create_task(player())
+    # Once a few segments are out, kill the encoder in the middle of the next.
+    killed = 0
+    async with asyncio.timeout(60):
+        while not killed:
+            if len(list(rung_dir.glob("seg_*"))) >= 3:
+                for pid in ffmpeg_processes_mentioning("long-source.flac"):
+                    os.kill(pid, signal.SIGKILL)
+                    killed += 1
+            await asyncio.sleep(0.005)
+    with contextlib.suppress(ServiceUnavailable):
+        await playing  # the player saw the segment fail (503), or another run made it
+    made = sorted(rung_dir.glob("seg_*"))
+    # Whatever is there is whole; no temp file is left; nothing else is in the folder.
+    for path in made:
+        assert encoded_frames([path]) == plan.segment_frames[int(path.stem[4:])]
+    assert sorted(p.name for p in rung_dir.iterdir() if not p.name.startswith("seg_")) == sorted(
+        [INIT_SEGMENT, "index.m3u8"]
+    )
+    # Every segment the killed run did not make is made by another: the whole rung is there.
+    for index in range(len(plan.segment_frames)):
+        assert await ladders.segment("trackk000001", f"{RUNG}/{segment_name(index)}")
+        assert encoded_frames([rung_dir / segment_name(index)]) == plan.segment_frames[index]
+    await ladders.close()
