@@ -99,6 +99,7 @@ async def prepare(
     ladder: Ladder = DEFAULT_LADDER,
     probed: ProbeResult | None = None,
     loudness: bool = False,
+    niceness: int = 0,
 ) -> Prepared:
     """Everything of a ladder made on play but its segments, published at ``out_dir`` at once: the
     master playlist (nominal bandwidths; with ``loudness``, the track gain as session data), each
@@ -111,7 +112,7 @@ async def prepare(
     info = probed or await probe(source)
     rate = ladder.sample_rate_for(info.sample_rate)
     analysis, inits = await asyncio.gather(
-        analyse(source, rate, loudness=loudness),
+        analyse(source, rate, loudness=loudness, niceness=niceness),
         asyncio.gather(*(_init_segment(rung, rate, ladder) for rung in ladder.rungs)),
     )
     edges, tail_from = edges_for(info.duration_ms, info.duration_estimated, rate)

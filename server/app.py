@@ -31,6 +31,7 @@ from server.catalog.scan_jobs import scans_ctx_factory
 from server.catalog.service import CatalogService
 from server.catalog.store import TrackStore
 from server.catalog.upload import sweep_stale_uploads
+from server.delivery import ladder_routes
 from server.delivery import routes as delivery_routes
 from server.delivery.ladder_cache import LadderCache
 from server.delivery.onplay import OnPlayLadders
@@ -168,6 +169,7 @@ def create_app(settings: Settings) -> web.Application:
         openapi_routes,
         delivery_routes.api,
         delivery_routes.signed,
+        ladder_routes.api,
         playback_routes.api,
         search_routes.api,
         playlist_routes.api,

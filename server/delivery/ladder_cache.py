@@ -61,6 +61,11 @@ class LadderCache:
         self._made = 0
         self._evicted = 0
 
+    async def open(self) -> None:
+        """Read what is on disk, once: call before making segments, so none is counted twice."""
+        async with self._lock:
+            await self._account()
+
     def used(self, track_id: str) -> None:
         """A play touched the track (it moves to the back of the eviction order)."""
         self._used[track_id] = self._clock()

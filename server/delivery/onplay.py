@@ -91,7 +91,30 @@ class OnPlayLadders:
         self._changed = asyncio.Condition()
         self._sources: dict[str, OnPlaySource] = {}
 
-    async def prepare(self, track: Track) -> None:
+    def prepare_later(self, tracks: list[Track]) -> int:
+        """Prepare these tracks' ladders in the background (an admin's "prepare ahead", or a scan's new
+        tracks), one analysis at a time per ``analysis_concurrency`` at ``nice`` 10, so that their first
+        plays need no decode; how many were queued (tracks not made on play are left out)."""
+        chosen = [t for t in tracks if t.on_play]
+        for track in chosen:
+            task = asyncio.create_task(self._prepare_quietly(track))
+            self._background.add(task)
+            task.add_done_callback(self._background.discard)
+        return len(chosen)
+
+    @property
+    def pending(self) -> int:
+        """Background preparations and analyses not finished yet."""
+        return len(self._background)
+
+    async def _prepare_quietly(self, track: Track) -> None:
+        try:
+            async with self._analysing:
+                await self.prepare(track, niceness=BACKGROUND_NICENESS)
+        except ServiceUnavailable:
+            pass  # logged by prepare; a play tries again
+
+    async def prepare(self, track: Track, *, niceness: int = 0) -> None:
         """Make sure the ladder of an on-play track is prepared (playlists and init segments); a no-op
         for every other track and once it is. :class:`ServiceUnavailable` when it cannot be made now."""
         if not track.on_play or track.original is None or not track.original.has_file:
@@ -106,7 +129,9 @@ class OnPlayLadders:
             async with lock:
                 if await asyncio.to_thread((hls_dir / MASTER_PLAYLIST).is_file):
                     return
-                prepared = await prepare(Path(track.original.path), hls_dir, ladder=self._ladder)
+                prepared = await prepare(
+                    Path(track.original.path), hls_dir, ladder=self._ladder, niceness=niceness
+                )
                 self._sources[track.id] = prepared.description
                 log.info("onplay_prepared", track_id=track.id, segments=len(prepared.plan.segment_frames))
                 if self._on_loudness is not None and track.loudness is None:
@@ -157,6 +182,7 @@ class OnPlayLadders:
         path = hls_dir / subpath
         key = (track_id, rung_name)
         if self.cache is not None:
+            await self.cache.open()
             self.cache.used(track_id)
         try:
             async with asyncio.timeout(self._wait_s):

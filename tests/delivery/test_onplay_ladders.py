@@ -148,3 +148,27 @@ async def test_a_segment_past_the_end_or_of_an_eager_ladder_stays_404(
     for path in (f"64k/{segment_name(99)}", f"999k/{segment_name(0)}", "64k/other.m4s"):
         resp = await client.get(_path(client, urljoin(urls["hls_url"], path)))
         assert resp.status == 404, path
+
+
+async def test_admins_prepare_ladders_ahead_and_see_the_cache(client: TestClient, tmp_path: Path) -> None:
+    headers, tracks = await _scanned(client, tmp_path)
+    _, admin = await signed_in(client, "admin")
+    hls = client.app[keys.SETTINGS].media_dir / "hls"
+    resp = await client.post("/api/v1/ladders/prepare", json={}, headers=admin)
+    assert resp.status == 202 and await resp.json() == {"queued": 2}
+
+    async def prepared() -> bool:
+        return all((hls / t["id"] / MASTER_PLAYLIST).is_file() for t in tracks.values())
+
+    await wait_until(prepared, within=60, what="both ladders prepared in the background")
+    assert not list(hls.glob("*/*/seg_*"))  # prepared, nothing made yet
+    # A first play, then the cache's figures.
+    urls = await (await client.get(f"/api/v1/tracks/{tracks['Short']['id']}/media", headers=headers)).json()
+    played, _ = await decode(urljoin(urls["hls_url"], f"64k/{MEDIA_PLAYLIST}"))
+    figures = await (await client.get("/api/v1/ladders", headers=admin)).json()
+    made = list((hls / tracks["Short"]["id"] / "64k").glob("seg_*"))
+    assert figures["enabled"] is True and figures["tracks"] == 1 and figures["tracks_evicted"] == 0
+    assert figures["segments_made"] == len(made) and figures["bytes"] == sum(p.stat().st_size for p in made)
+    assert figures["budget_bytes"] == client.app[keys.SETTINGS].ladder_cache_mb * 1024 * 1024
+    resp = await client.get("/api/v1/ladders", headers=headers)
+    assert resp.status == 403  # admins only

@@ -96,6 +96,8 @@ TABLE: dict[tuple[str, str], str | tuple[str, str]] = {
     ("GET", "/api/v1/jobs/{id}"): "DDDDA",
     ("POST", "/api/v1/jobs/{id}/retry"): "DDDDA",
     ("POST", "/api/v1/jobs/reanalyse"): "DDDDA",
+    ("GET", "/api/v1/ladders"): "DDDDA",
+    ("POST", "/api/v1/ladders/prepare"): "DDDDA",
     # Signed media: the token in the path is the credential, whoever holds it.
     ("GET", "/hls/{token}/{track_id}/{path}"): "AAAAA",
     ("HEAD", "/hls/{token}/{track_id}/{path}"): "AAAAA",
@@ -276,6 +278,7 @@ BODIES: dict[tuple[str, str], Callable[[World], dict[str, Any]]] = {
     ("PATCH", "/api/v1/tracks/{id}"): _json(lambda w: {"title": "Edited"}),
     ("PUT", "/api/v1/tracks/{id}/lyrics"): _json(lambda w: {"text": "[00:01.00]Sung"}),
     ("POST", "/api/v1/jobs/reanalyse"): _json(lambda w: {"limit": 1}),
+    ("POST", "/api/v1/ladders/prepare"): _json(lambda w: {"album_id": w.album_id}),
     ("POST", "/api/v1/scans"): _json(lambda w: {"path": str(w.folder / "library")}),
     ("POST", "/api/v1/playback/play"): _json(lambda w: {"track_id": w.track_id}),
     ("POST", "/api/v1/playback/seek"): _json(lambda w: {"position_ms": 1000}),
