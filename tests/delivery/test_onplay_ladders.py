@@ -165,6 +165,7 @@ async def test_admins_prepare_ladders_ahead_and_see_the_cache(client: TestClient
     # A first play, then the cache's figures.
     urls = await (await client.get(f"/api/v1/tracks/{tracks['Short']['id']}/media", headers=headers)).json()
     played, _ = await decode(urljoin(urls["hls_url"], f"64k/{MEDIA_PLAYLIST}"))
+    assert played > 0
     figures = await (await client.get("/api/v1/ladders", headers=admin)).json()
     made = list((hls / tracks["Short"]["id"] / "64k").glob("seg_*"))
     assert figures["enabled"] is True and figures["tracks"] == 1 and figures["tracks_evicted"] == 0
