@@ -18,6 +18,7 @@ import re
 from collections.abc import Sequence
 from pathlib import Path
 
+from media.gapless import AAC_FRAME
 from media.ladder import Ladder, Rung
 from media.layout import INIT_SEGMENT, MEDIA_PLAYLIST, SEGMENT_TEMPLATE
 from media.sniff import Sniffed
@@ -198,7 +199,7 @@ def rung_argv(
     and past the head's mirror (0: from the beginning, the head included). The music before ``start``
     is decoded and trimmed away rather than sought past, so the samples are exact whatever the format
     (a decode runs hundreds of times faster than real time; the encoder is the cost)."""
-    if start % AAC_FRAME_SAMPLES:
+    if start % AAC_FRAME:
         raise ValueError(f"start {start} is not a whole number of frames")
     if 0 < start < edges:
         raise ValueError("a run starts at the beginning or past the head's mirror")
@@ -238,6 +239,16 @@ def rung_argv(
         graph,
         "-map",
         "[a0]",
+        *_rung_encoder(rung),
+        "-f",
+        "adts",
+        "pipe:1",
+    ]
+
+
+def _rung_encoder(rung: Rung) -> list[str]:
+    """The encoder options of one rung, as the eager ladder's pass sets them for each of its outputs."""
+    return [
         "-map_metadata",
         "-1",
         "-c:a",
@@ -250,13 +261,7 @@ def rung_argv(
         str(rung.bitrate),
         "-aac_coder",
         rung.aac_coder,
-        "-f",
-        "adts",
-        "pipe:1",
     ]
-
-
-AAC_FRAME_SAMPLES = 1024
 
 
 def init_segment_argv(
@@ -280,18 +285,7 @@ def init_segment_argv(
         "0.1",
         "-map",
         "0:a",
-        "-map_metadata",
-        "-1",
-        "-c:a",
-        "aac",
-        "-profile:a",
-        "aac_low",
-        "-ac",
-        "2",
-        "-b:a",
-        str(rung.bitrate),
-        "-aac_coder",
-        rung.aac_coder,
+        *_rung_encoder(rung),
         "-f",
         "hls",
         "-hls_time",

@@ -278,13 +278,8 @@ async def run_ffmpeg(
     except TimeoutError:
         raise _timed_out(proc, "ffmpeg", timeout, started) from None
     finally:
-        await _reap(proc)
-        stderr_task.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await stderr_task
-    if returncode != 0:
-        reason = _summarise(list(tail)) or "no error message"
-        raise TranscodeFailed(f"ffmpeg failed (exit code {returncode}): {reason}")
+        await _end(proc, stderr_task)
+    _check_exit(returncode, tail)
     await progress.finish()
     return FfmpegRun(stderr_tail="\n".join(tail), elapsed_s=time.monotonic() - started)
 
@@ -307,10 +302,19 @@ async def stream_ffmpeg(argv: Sequence[str], *, chunk: int = 65536) -> AsyncGene
         returncode = await proc.wait()
         await stderr_task
     finally:
-        await _reap(proc)
-        stderr_task.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await stderr_task
+        await _end(proc, stderr_task)
+    _check_exit(returncode, tail)
+
+
+async def _end(proc: asyncio.subprocess.Process, stderr_task: asyncio.Task[None]) -> None:
+    """Reap ffmpeg (killed if it still runs) and stop reading its stderr."""
+    await _reap(proc)
+    stderr_task.cancel()
+    with contextlib.suppress(asyncio.CancelledError):
+        await stderr_task
+
+
+def _check_exit(returncode: int, tail: deque[str]) -> None:
     if returncode != 0:
         reason = _summarise(list(tail)) or "no error message"
         raise TranscodeFailed(f"ffmpeg failed (exit code {returncode}): {reason}")
