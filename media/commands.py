@@ -340,6 +340,12 @@ def analysis_argv(
     encoder: the count alone is the decode and the resampler (a 4-minute MP3: 0.25 s of CPU here); the
     meter's true peak (4x oversampled) costs about three times that again."""
     measure = _meter(sample_rate, blocks_file) if loudness else "volumedetect"
+    return _decode_only(source, fmt, f"{_resample(sample_rate)},{measure}", binary)
+
+
+def _decode_only(source: Path, fmt: Sniffed, audio_filter: str, binary: str) -> list[str]:
+    """Decode the first audio stream through ``audio_filter`` into nothing; what the filters print at
+    log level info is the result."""
     return [
         binary,
         "-nostdin",
@@ -350,7 +356,7 @@ def analysis_argv(
         "-map",
         "0:a:0",
         "-af",
-        f"{_resample(sample_rate)},{measure}",
+        audio_filter,
         "-f",
         "null",
         "-",
@@ -371,21 +377,7 @@ def _filter_path(path: Path) -> str:
 
 def loudness_argv(source: Path, fmt: Sniffed, *, binary: str = FFMPEG) -> list[str]:
     """A decode-only pass through the EBU R128 meter (for files not going through the ladder)."""
-    return [
-        binary,
-        "-nostdin",
-        "-hide_banner",
-        "-loglevel",
-        "info",
-        *input_args(source, fmt),
-        "-map",
-        "0:a:0",
-        "-af",
-        LOUDNESS_FILTER,
-        "-f",
-        "null",
-        "-",
-    ]
+    return _decode_only(source, fmt, LOUDNESS_FILTER, binary)
 
 
 def cover_argv(
