@@ -155,22 +155,10 @@ def hls_ladder_argv(
     for i, rung in enumerate(chosen):
         argv += [f"-b:a:{i}", str(rung.bitrate), f"-aac_coder:a:{i}", rung.aac_coder]
     var_stream_map = " ".join(f"a:{i},name:{rung.name}" for i, rung in enumerate(chosen))
+    # ffmpeg 5.1 appends _<n> to the init segment's name when there are several variants; media.hls
+    # renames it.
     argv += [
-        "-f",
-        "hls",
-        "-hls_time",
-        str(ladder.segment_seconds),
-        "-hls_playlist_type",
-        "vod",
-        "-hls_segment_type",
-        "fmp4",
-        "-hls_flags",
-        "independent_segments",
-        # ffmpeg 5.1 appends _<n> to this name when there are several variants; media.hls renames it.
-        "-hls_fmp4_init_filename",
-        INIT_SEGMENT,
-        "-hls_segment_filename",
-        f"%v/{SEGMENT_TEMPLATE}",
+        *_hls_muxer(ladder.segment_seconds, "%v"),
         "-var_stream_map",
         var_stream_map,
         f"%v/{MEDIA_PLAYLIST}",
@@ -286,6 +274,15 @@ def init_segment_argv(
         "-map",
         "0:a",
         *_rung_encoder(rung),
+        *_hls_muxer(segment_seconds, rung.name),
+        f"{rung.name}/{MEDIA_PLAYLIST}",
+    ]
+
+
+def _hls_muxer(segment_seconds: int, folder: str) -> list[str]:
+    """The HLS muxer as the ladder uses it: VOD, fMP4 segments of ``segment_seconds`` in ``folder``
+    (``%v``: one per variant), every segment independent."""
+    return [
         "-f",
         "hls",
         "-hls_time",
@@ -299,8 +296,7 @@ def init_segment_argv(
         "-hls_fmp4_init_filename",
         INIT_SEGMENT,
         "-hls_segment_filename",
-        f"{rung.name}/{SEGMENT_TEMPLATE}",
-        f"{rung.name}/{MEDIA_PLAYLIST}",
+        f"{folder}/{SEGMENT_TEMPLATE}",
     ]
 
 
