@@ -89,7 +89,6 @@ class OnPlayLadders:
         self._preparing: dict[str, asyncio.Lock] = {}
         self._runs: dict[tuple[str, str], list[_Run]] = {}
         self._changed = asyncio.Condition()
-        self._sources: dict[str, OnPlaySource] = {}
 
     def prepare_later(self, tracks: list[Track]) -> int:
         """Prepare these tracks' ladders in the background (an admin's "prepare ahead", or a scan's new
@@ -132,7 +131,6 @@ class OnPlayLadders:
                 prepared = await prepare(
                     Path(track.original.path), hls_dir, ladder=self._ladder, niceness=niceness
                 )
-                self._sources[track.id] = prepared.description
                 log.info("onplay_prepared", track_id=track.id, segments=len(prepared.plan.segment_frames))
                 if self._on_loudness is not None and track.loudness is None:
                     task = asyncio.create_task(self._measure(track.id, prepared.description))
@@ -172,10 +170,10 @@ class OnPlayLadders:
             return False
         rung_name, index = found.group(1), int(found.group(2))
         hls_dir = self._layout.hls_dir(track_id)
-        source = self._sources.get(track_id) or await asyncio.to_thread(OnPlaySource.read, hls_dir)
+        # Read each time (a few hundred bytes): another process may have prepared the ladder again.
+        source = await asyncio.to_thread(OnPlaySource.read, hls_dir)
         if source is None or rung_name not in source.rungs:
             return False
-        self._sources[track_id] = source
         plan = source.plan()
         if index >= len(plan.segment_frames):
             return False
@@ -202,9 +200,7 @@ class OnPlayLadders:
         """Make every segment of ``rung`` from the one holding ``offset_s`` of the music to the end (for
         a progressive stream of the rung); the ladder's gapless figures (None: not made on play).
         :class:`ServiceUnavailable` when a segment cannot be made now."""
-        source = self._sources.get(track_id) or await asyncio.to_thread(
-            OnPlaySource.read, self._layout.hls_dir(track_id)
-        )
+        source = await asyncio.to_thread(OnPlaySource.read, self._layout.hls_dir(track_id))
         if source is None:
             return None
         plan = source.plan()
