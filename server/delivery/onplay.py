@@ -21,8 +21,10 @@ import contextlib
 import os
 import re
 import uuid
+from collections import deque
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -84,32 +86,44 @@ class OnPlayLadders:
         self._ladder = ladder
         self._wait_s = wait_s
         self._on_loudness = on_loudness
-        self._analysing = asyncio.Semaphore(max(1, analysis_concurrency))
+        self._concurrency = max(1, analysis_concurrency)
+        self._later: deque[Callable[[], Awaitable[None]]] = deque()
         self._background: set[asyncio.Task[None]] = set()
         self._preparing: dict[str, asyncio.Lock] = {}
         self._runs: dict[tuple[str, str], list[_Run]] = {}
         self._changed = asyncio.Condition()
 
     def prepare_later(self, tracks: list[Track]) -> int:
-        """Prepare these tracks' ladders in the background (an admin's "prepare ahead", or a scan's new
-        tracks), one analysis at a time per ``analysis_concurrency`` at ``nice`` 10, so that their first
-        plays need no decode; how many were queued (tracks not made on play are left out)."""
+        """Prepare these tracks' ladders in the background (an admin's "prepare ahead"), at most
+        ``analysis_concurrency`` at a time at ``nice`` 10, so that their first plays need no decode;
+        how many were queued (tracks not made on play are left out). A whole library is one queue,
+        not a task per track."""
         chosen = [t for t in tracks if t.on_play]
         for track in chosen:
-            task = asyncio.create_task(self._prepare_quietly(track))
-            self._background.add(task)
-            task.add_done_callback(self._background.discard)
+            self._later.append(partial(self._prepare_quietly, track))
+        self._work_later()
         return len(chosen)
 
     @property
     def pending(self) -> int:
         """Background preparations and analyses not finished yet."""
-        return len(self._background)
+        return len(self._later) + len(self._background)
+
+    def _work_later(self) -> None:
+        """Start background workers up to the concurrency while there is queued work."""
+        while self._later and len(self._background) < self._concurrency:
+            task = asyncio.create_task(self._drain())
+            self._background.add(task)
+            task.add_done_callback(self._background.discard)
+
+    async def _drain(self) -> None:
+        while self._later:
+            job = self._later.popleft()
+            await job()
 
     async def _prepare_quietly(self, track: Track) -> None:
         try:
-            async with self._analysing:
-                await self.prepare(track, niceness=BACKGROUND_NICENESS)
+            await self.prepare(track, niceness=BACKGROUND_NICENESS)
         except ServiceUnavailable:
             pass  # logged by prepare; a play tries again
 
@@ -119,7 +133,7 @@ class OnPlayLadders:
         if not track.on_play or track.original is None or not track.original.has_file:
             return
         hls_dir = self._layout.hls_dir(track.id)
-        if self.cache is not None:
+        if self.cache is not None and not niceness:  # a play, not a preparation ahead of one
             self.cache.used(track.id)
         if await asyncio.to_thread((hls_dir / MASTER_PLAYLIST).is_file):
             return
@@ -133,9 +147,8 @@ class OnPlayLadders:
                 )
                 log.info("onplay_prepared", track_id=track.id, segments=len(prepared.plan.segment_frames))
                 if self._on_loudness is not None and track.loudness is None:
-                    task = asyncio.create_task(self._measure(track.id, prepared.description))
-                    self._background.add(task)
-                    task.add_done_callback(self._background.discard)
+                    self._later.append(partial(self._measure, track.id, prepared.description))
+                    self._work_later()
         except MediaError as exc:
             log.warning("onplay_prepare_failed", track_id=track.id, error=str(exc))
             raise ServiceUnavailable("ladder") from exc
@@ -147,10 +160,9 @@ class OnPlayLadders:
         """The loudness of a prepared track, handed to ``on_loudness``; a failure is logged and left."""
         assert self._on_loudness is not None
         try:
-            async with self._analysing:
-                analysis = await analyse(
-                    Path(source.source), source.sample_rate, loudness=True, niceness=BACKGROUND_NICENESS
-                )
+            analysis = await analyse(
+                Path(source.source), source.sample_rate, loudness=True, niceness=BACKGROUND_NICENESS
+            )
             measured = analysis.loudness
             loudness = (
                 track_loudness(measured.integrated_lufs, measured.true_peak_dbtp, measured.range_lu)
@@ -262,6 +274,7 @@ class OnPlayLadders:
     async def close(self) -> None:
         """Stop every run (at shutdown)."""
         tasks = [r.task for runs in self._runs.values() for r in runs if r.task is not None]
+        self._later.clear()
         tasks += list(self._background)
         for task in tasks:
             task.cancel()
