@@ -122,10 +122,8 @@ class OnPlayLadders:
             await job()
 
     async def _prepare_quietly(self, track: Track) -> None:
-        try:
+        with contextlib.suppress(ServiceUnavailable):  # logged by prepare; a play tries again
             await self.prepare(track, niceness=BACKGROUND_NICENESS)
-        except ServiceUnavailable:
-            pass  # logged by prepare; a play tries again
 
     async def prepare(self, track: Track, *, niceness: int = 0) -> None:
         """Make sure the ladder of an on-play track is prepared (playlists and init segments); a no-op
