@@ -60,6 +60,38 @@ class Cover:
 
 
 @dataclass(frozen=True, slots=True)
+class ReplayGain:
+    """ReplayGain 2.0 figures a file carries (reference -18 LUFS; peaks as linear sample peaks)."""
+
+    track_gain_db: float
+    track_peak: float | None = None
+    album_gain_db: float | None = None
+    album_peak: float | None = None
+
+    def loudness(self) -> dict[str, float | None]:
+        """The track's ``loudness`` object from these figures, as if measured: integrated loudness is
+        what the gain brings to the reference; the peaks are sample peaks (a true peak is a little
+        higher), in dBFS."""
+        return {
+            "integrated_lufs": round(RG_REFERENCE_LUFS - self.track_gain_db, 2),
+            "true_peak_dbtp": _peak_db(self.track_peak),
+            "range_lu": None,
+            "track_gain_db": self.track_gain_db,
+            "album_gain_db": self.album_gain_db,
+            "album_true_peak_dbtp": _peak_db(self.album_peak),
+        }
+
+
+RG_REFERENCE_LUFS = -18.0
+R128_REFERENCE_LUFS = -23.0
+"""Opus's R128_TRACK_GAIN is a Q7.8 gain to this level (RFC 7845 §5.2.1), 5 dB under ReplayGain's."""
+
+
+def _peak_db(peak: float | None) -> float | None:
+    return round(20 * math.log10(peak), 2) if peak else None
+
+
+@dataclass(frozen=True, slots=True)
 class Tags:
     """What a file says about itself. Every field may be None."""
 
@@ -74,6 +106,7 @@ class Tags:
     duration_ms: int | None = None
     cover: Cover | None = None
     lyrics: Lyrics | None = None
+    replaygain: ReplayGain | None = None
 
 
 def read_tags(path: Path, *, sidecar_lyrics: bool = False, cover: bool = True) -> Tags:
@@ -115,6 +148,7 @@ def read_tags(path: Path, *, sidecar_lyrics: bool = False, cover: bool = True) -
         duration_ms=_duration_ms(audio),
         cover=_safe_cover(path, audio, raw) if cover else None,
         lyrics=(read_sidecar(path) if sidecar_lyrics else None) or _safe_lyrics(path, audio, raw),
+        replaygain=_replaygain(raw),
     )
 
 
@@ -238,6 +272,77 @@ def _text_fields(tags: Any) -> dict[str, Any]:
         if value:
             fields[key] = value
     return fields
+
+
+_GAIN_RE = re.compile(r"^\s*([+-]?\d{1,3}(?:\.\d+)?)\s*(?:dB)?\s*$", re.IGNORECASE)
+_PEAK_RE = re.compile(r"^\s*(\d{1,2}(?:\.\d+)?)\s*$")
+_RG_KEYS = (
+    "replaygain_track_gain",
+    "replaygain_track_peak",
+    "replaygain_album_gain",
+    "replaygain_album_peak",
+)
+
+
+def _replaygain(tags: Any) -> ReplayGain | None:
+    """ReplayGain figures from Vorbis comments, ID3 ``TXXX`` frames or MP4 freeform atoms, or Opus's
+    ``R128_TRACK_GAIN``/``R128_ALBUM_GAIN``; None without a usable track gain. Out-of-range values are
+    ignored (a gain beyond ±60 dB or a peak beyond 10 is not a measurement)."""
+    if tags is None:
+        return None
+    found: dict[str, str] = {}
+    try:
+        if isinstance(tags, ID3):
+            for frame in tags.getall("TXXX"):
+                desc = str(getattr(frame, "desc", "")).lower()
+                if desc in _RG_KEYS and frame.text:
+                    found[desc] = str(frame.text[0])
+        elif isinstance(tags, MP4Tags):
+            for key in _RG_KEYS:
+                values = tags.get(f"----:com.apple.iTunes:{key}") or tags.get(
+                    f"----:com.apple.iTunes:{key.upper()}"
+                )
+                if values:
+                    found[key] = bytes(values[0]).decode("utf-8", "replace")
+        elif isinstance(tags, VCommentDict):
+            for key in (*_RG_KEYS, "r128_track_gain", "r128_album_gain"):
+                if tags.get(key):
+                    found[key] = str(tags[key][0])
+    except Exception:  # a tag object that cannot be read this way holds no usable gain
+        return None
+    track = _gain(found.get("replaygain_track_gain"))
+    album = _gain(found.get("replaygain_album_gain"))
+    if track is None and (r128 := _r128(found.get("r128_track_gain"))) is not None:
+        track = r128
+        album = _r128(found.get("r128_album_gain"))
+    if track is None:
+        return None
+    return ReplayGain(
+        track, _peak(found.get("replaygain_track_peak")), album, _peak(found.get("replaygain_album_peak"))
+    )
+
+
+def _gain(text: str | None) -> float | None:
+    match = _GAIN_RE.match(text or "")
+    value = float(match.group(1)) if match else None
+    return value if value is not None and -60 <= value <= 60 else None
+
+
+def _peak(text: str | None) -> float | None:
+    match = _PEAK_RE.match(text or "")
+    value = float(match.group(1)) if match else None
+    return value if value is not None and 0 < value <= 10 else None
+
+
+def _r128(text: str | None) -> float | None:
+    """An Opus Q7.8 gain to -23 LUFS, as a ReplayGain gain (to -18 LUFS)."""
+    try:
+        value = int((text or "").strip())
+    except ValueError:
+        return None
+    if not -32768 <= value <= 32767:
+        return None
+    return round(value / 256 + (RG_REFERENCE_LUFS - R128_REFERENCE_LUFS), 2)
 
 
 def _duration_ms(audio: Any) -> int | None:

@@ -119,6 +119,8 @@ class FileTags:
     track_no: int | None
     duration_ms: int
     lyrics: Lyrics | None
+    loudness: dict[str, float | None] | None = None
+    """From the file's ReplayGain tags (``media.tags.ReplayGain``), when it has them."""
 
 
 @dataclass(slots=True)
@@ -611,6 +613,9 @@ class LibraryScanner:
             "release_year": tags.year,
             "track_no": tags.track_no,
             "duration_ms": tags.duration_ms,
+            # The file's own ReplayGain figures, used as they are (a ladder made on play is then not
+            # analysed for loudness; an eager transcode measures and replaces them).
+            "loudness": tags.loudness,
         }
 
     def _readiness(self) -> dict[str, Any]:
@@ -682,6 +687,7 @@ def _read_all(files: list[FoundFile]) -> list[tuple[FoundFile, FileTags | str]]:
             track_no=tags.track_no,
             duration_ms=tags.duration_ms,
             lyrics=tags.lyrics,
+            loudness=tags.replaygain.loudness() if tags.replaygain else None,
         )
         out.append((f, named))
     return out

@@ -173,3 +173,22 @@ async def test_admins_prepare_ladders_ahead_and_see_the_cache(client: TestClient
     assert figures["budget_bytes"] == client.app[keys.SETTINGS].ladder_cache_mb * 1024 * 1024
     resp = await client.get("/api/v1/ladders", headers=headers)
     assert resp.status == 403  # admins only
+
+
+async def test_replaygain_tags_are_used_as_they_are(client: TestClient, tmp_path: Path) -> None:
+    from mutagen.flac import FLAC
+
+    root = tmp_path / "tagged"
+    root.mkdir()
+    path = make_audio(root / "gained.flac", "flac", 3.0, tags={"title": "Gained", "artist": "Band"})
+    tags = FLAC(path)
+    tags.update({"REPLAYGAIN_TRACK_GAIN": "-4.20 dB", "REPLAYGAIN_TRACK_PEAK": "0.5"})
+    tags.save()
+    await run_scan(client.app[keys.SETTINGS], root, out=io.StringIO(), err=io.StringIO())
+    _, headers = await signed_in(client)
+    (track,) = (await (await client.get("/api/v1/tracks", headers=headers)).json())["items"]
+    # The file's figures from the scan on, before any play or analysis.
+    assert track["loudness"]["track_gain_db"] == -4.2 and track["loudness"]["integrated_lufs"] == -13.8
+    assert track["loudness"]["true_peak_dbtp"] == -6.02
+    await client.get(f"/api/v1/tracks/{track['id']}/media", headers=headers)
+    assert client.app[keys.ONPLAY].pending == 0  # nothing to measure

@@ -164,3 +164,54 @@ def test_a_scan_can_leave_the_cover_out(tagged_files: dict[str, Path]) -> None:
         with_cover, without = read_tags(tagged_files[fmt]), read_tags(tagged_files[fmt], cover=False)
         assert with_cover.cover is not None and without.cover is None
         assert without == Tags(**{**{f: getattr(with_cover, f) for f in Tags.__slots__}, "cover": None})
+
+
+def test_replaygain_tags_are_read_from_every_container(tmp_path: Path) -> None:
+    from mutagen.id3 import TXXX
+    from mutagen.mp4 import MP4, MP4FreeForm
+    from mutagen.oggopus import OggOpus
+
+    flac = make_audio(tmp_path / "rg.flac", "flac", 1.0)
+    tags = FLAC(flac)
+    tags.update({"REPLAYGAIN_TRACK_GAIN": "-6.54 dB", "REPLAYGAIN_TRACK_PEAK": "0.988553",
+                 "REPLAYGAIN_ALBUM_GAIN": "-7.10 dB", "REPLAYGAIN_ALBUM_PEAK": "1.000000"})  # fmt: skip
+    tags.save()
+    mp3 = make_audio(tmp_path / "rg.mp3", "mp3", 1.0)
+    id3 = ID3(mp3)
+    id3.add(TXXX(encoding=3, desc="REPLAYGAIN_TRACK_GAIN", text=["+2.10 dB"]))
+    id3.add(TXXX(encoding=3, desc="replaygain_track_peak", text=["0.5"]))
+    id3.save()
+    m4a = make_audio(tmp_path / "rg.m4a", "m4a", 1.0)
+    mp4 = MP4(m4a)
+    mp4["----:com.apple.iTunes:replaygain_track_gain"] = [MP4FreeForm(b"-3.00 dB")]
+    mp4.save()
+    opus = make_audio(tmp_path / "rg.opus", "opus", 1.0)
+    ogg = OggOpus(opus)
+    ogg["R128_TRACK_GAIN"] = "-1280"  # -5 dB to -23 LUFS: 0 dB to ReplayGain's -18 LUFS
+    ogg.save()
+
+    flac_rg = read_tags(flac).replaygain
+    assert flac_rg is not None
+    assert (flac_rg.track_gain_db, flac_rg.track_peak, flac_rg.album_gain_db, flac_rg.album_peak) == (
+        -6.54,
+        0.988553,
+        -7.10,
+        1.0,
+    )
+    loudness = flac_rg.loudness()
+    assert loudness["integrated_lufs"] == -11.46 and loudness["track_gain_db"] == -6.54
+    assert loudness["true_peak_dbtp"] == -0.1 and loudness["album_true_peak_dbtp"] == 0.0
+    mp3_rg = read_tags(mp3).replaygain
+    assert mp3_rg is not None and (mp3_rg.track_gain_db, mp3_rg.track_peak) == (2.1, 0.5)
+    m4a_rg = read_tags(m4a).replaygain
+    assert m4a_rg is not None and m4a_rg.track_gain_db == -3.0 and m4a_rg.track_peak is None
+    opus_rg = read_tags(opus).replaygain
+    assert opus_rg is not None and opus_rg.track_gain_db == 0.0
+
+    # No gain, or one that is no measurement: nothing.
+    plain = make_audio(tmp_path / "plain.flac", "flac", 1.0)
+    assert read_tags(plain).replaygain is None
+    bad = FLAC(plain)
+    bad.update({"REPLAYGAIN_TRACK_GAIN": "-600 dB", "REPLAYGAIN_TRACK_PEAK": "0.9"})
+    bad.save()
+    assert read_tags(plain).replaygain is None
