@@ -10,14 +10,18 @@ run at that segment unless a running one will reach it within ``REACH`` segments
 written to a temp file and renamed into place, so a reader never sees half of one, and a segment two
 runs made is the same frames either way (whichever rename lands last wins).
 
-Runs belong to this process. Two processes asked for the same segment at once may both make it (the same
-result, twice the work); a shared lock for many servers is the next step of this capability.
+Server processes on one machine (``serve --workers N``) share the runs through claim files: a run holds
+``<rung>/.run-<start>.lock`` under an exclusive ``flock`` for its life and writes its progress there, so a
+request another process's run will reach soon waits for the file instead of starting a second run. The
+kernel drops a dead process's lock, and its claim is then ignored and removed. Servers on other machines
+(media in a bucket) do not make ladders on play yet.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import fcntl
 import os
 import re
 import uuid
@@ -195,7 +199,16 @@ class OnPlayLadders:
         try:
             async with asyncio.timeout(self._wait_s):
                 while not await asyncio.to_thread(path.is_file):
-                    run = self._covering(key, index) or self._start(key, source, hls_dir, index)
+                    run = self._covering(key, index)
+                    if run is None:
+                        others = await asyncio.to_thread(_other_runs, hls_dir / rung_name)
+                        if any(n <= index <= n + REACH for n in others):
+                            await asyncio.sleep(OTHER_RUN_POLL_S)  # another process makes it
+                            continue
+                        run = self._start(key, source, hls_dir, index)
+                        if run is None:  # another process claimed this very start a moment ago
+                            await asyncio.sleep(OTHER_RUN_POLL_S)
+                            continue
                     run.wanted = max(run.wanted, index)
                     if run.error is not None and run.next <= index:
                         raise ServiceUnavailable("ladder") from run.error
@@ -232,13 +245,22 @@ class OnPlayLadders:
                 return run
         return None
 
-    def _start(self, key: tuple[str, str], source: OnPlaySource, hls_dir: Path, index: int) -> _Run:
+    def _start(self, key: tuple[str, str], source: OnPlaySource, hls_dir: Path, index: int) -> _Run | None:
+        """A run of the rung from segment ``index``, claimed for this process; None when another
+        process holds that claim."""
+        claim = _claim_run(hls_dir / key[1], index)
+        if claim is None:
+            return None
         run = _Run(next=index, wanted=index)
         self._runs.setdefault(key, []).append(run)
-        run.task = asyncio.create_task(self._make(key, run, source, hls_dir / key[1]), name=f"onplay-{key}")
+        run.task = asyncio.create_task(
+            self._make(key, run, source, hls_dir / key[1], claim), name=f"onplay-{key}"
+        )
         return run
 
-    async def _make(self, key: tuple[str, str], run: _Run, source: OnPlaySource, rung_dir: Path) -> None:
+    async def _make(
+        self, key: tuple[str, str], run: _Run, source: OnPlaySource, rung_dir: Path, claim: _Claim
+    ) -> None:
         rung = self._ladder.rung(key[1])
         segments = segments_from(
             Path(source.source), source.plan(), rung, run.next, edges=source.edges, tail_from=source.tail_from
@@ -250,6 +272,7 @@ class OnPlayLadders:
                     if self.cache is not None:
                         await self.cache.added(key[0], len(data), self._busy)
                     run.next = index + 1
+                    claim.progress(run.next)
                     async with self._changed:
                         self._changed.notify_all()
                     if run.next > run.wanted + AHEAD:
@@ -260,6 +283,7 @@ class OnPlayLadders:
             )
             run.error = exc
         finally:
+            claim.release()
             run.done = True
             runs = self._runs.get(key, [])
             if run in runs:
@@ -277,6 +301,69 @@ class OnPlayLadders:
         for task in tasks:
             task.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
+
+
+OTHER_RUN_POLL_S = 0.05
+"""How often a request waiting for another process's run looks for its segment."""
+_RUN_LOCK = ".run-{:05d}.lock"
+
+
+class _Claim:
+    """A run's claim, seen by the other server processes on this machine: ``<rung>/.run-<start>.lock``,
+    held under an exclusive ``flock`` while the run lives (the kernel drops it if the process dies),
+    holding the next segment the run will write."""
+
+    def __init__(self, path: Path, fd: int) -> None:
+        self._path, self._fd = path, fd
+
+    def progress(self, next_index: int) -> None:
+        os.ftruncate(self._fd, 0)
+        os.pwrite(self._fd, str(next_index).encode(), 0)
+
+    def release(self) -> None:
+        with contextlib.suppress(FileNotFoundError):
+            self._path.unlink()
+        os.close(self._fd)  # the lock goes with it
+
+
+def _claim_run(rung_dir: Path, start: int) -> _Claim | None:
+    """Claim the run of ``rung_dir`` from segment ``start``; None when another process holds it."""
+    path = rung_dir / _RUN_LOCK.format(start)
+    try:
+        fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+    except FileNotFoundError:  # the ladder went (a rescan, an eviction of the whole folder)
+        return None
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        os.close(fd)
+        return None
+    claim = _Claim(path, fd)
+    claim.progress(start)
+    return claim
+
+
+def _other_runs(rung_dir: Path) -> list[int]:
+    """The next segments of the runs other processes are making in ``rung_dir`` (claims whose lock is
+    held); a claim nobody holds is left from a process that died, and goes."""
+    found: list[int] = []
+    for path in rung_dir.glob(".run-*.lock"):
+        try:
+            fd = os.open(path, os.O_RDONLY)
+        except FileNotFoundError:
+            continue
+        try:
+            fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
+        except BlockingIOError:
+            text = os.pread(fd, 16, 0).decode(errors="replace").strip()
+            if text.isdigit():
+                found.append(int(text))
+        else:
+            with contextlib.suppress(FileNotFoundError):
+                path.unlink()
+        finally:
+            os.close(fd)
+    return found
 
 
 def _write_atomically(path: Path, data: bytes) -> None:

@@ -115,8 +115,9 @@ async def test_a_run_killed_mid_segment_leaves_no_half_segment(tmp_path: Path) -
             await asyncio.sleep(0.005)
     with contextlib.suppress(ServiceUnavailable):
         await playing  # the player saw the segment fail (503), or another run made it
+    await ladders.close()  # the runs still going end (their claims go with them)
     made = sorted(rung_dir.glob("seg_*"))
-    # Whatever is there is whole; no temp file is left; nothing else is in the folder.
+    # Whatever is there is whole; no temp file or claim is left; nothing else is in the folder.
     for path in made:
         assert encoded_frames([path]) == plan.segment_frames[int(path.stem[4:])]
     assert sorted(p.name for p in rung_dir.iterdir() if not p.name.startswith("seg_")) == sorted(
@@ -127,3 +128,27 @@ async def test_a_run_killed_mid_segment_leaves_no_half_segment(tmp_path: Path) -
         assert await ladders.segment("trackk000001", f"{RUNG}/{segment_name(index)}")
         assert encoded_frames([rung_dir / segment_name(index)]) == plan.segment_frames[index]
     await ladders.close()
+
+
+async def test_two_server_processes_asked_at_once_make_a_segment_once(tmp_path: Path) -> None:
+    layout = MediaLayout(tmp_path / "media")
+    layout.ensure_dirs()
+    source = make_audio(tmp_path / "shared.flac", "flac", 60.0)
+    await prepare(source, layout.hls_dir("tracks000001"))
+    # Two servers on one machine: separate instances, each with its own account, one media folder.
+    caches = [LadderCache(layout.root / "hls", budget=1 << 30) for _ in range(2)]
+    servers = [OnPlayLadders(layout, cache=cache) for cache in caches]
+    for index in (0, 1, 2):
+        path = f"{RUNG}/{segment_name(index)}"
+        assert await asyncio.gather(*(s.segment("tracks000001", path) for s in servers)) == [True, True]
+    made = [(await cache.stats()).segments_made for cache in caches]
+    assert sorted(made)[0] == 0 and sorted(made)[1] >= 3  # one of them made every one
+    for server in servers:
+        await server.close()
+
+    # A claim left by a process that died (nobody holds its lock) is not waited for.
+    rung_dir = layout.hls_dir("tracks000001") / RUNG
+    (rung_dir / ".run-00008.lock").write_text("8")
+    assert await servers[0].segment("tracks000001", f"{RUNG}/{segment_name(8)}")
+    await servers[0].close()
+    assert not list(rung_dir.glob(".run-*"))
