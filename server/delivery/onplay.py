@@ -30,7 +30,6 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from functools import partial
 from pathlib import Path
-from typing import Any
 
 import structlog
 
@@ -67,7 +66,7 @@ class _Run:
     task: asyncio.Task[None] | None = field(default=None, repr=False)
 
 
-LoudnessSink = Callable[[str, dict[str, Any]], Awaitable[object]]
+LoudnessSink = Callable[[str, dict[str, float | None]], Awaitable[object]]
 """Receives (track id, its ``loudness`` object) once the background analysis measured it."""
 
 
