@@ -307,11 +307,13 @@ async def stream_ffmpeg(argv: Sequence[str], *, chunk: int = 65536) -> AsyncGene
 
 
 async def _end(proc: asyncio.subprocess.Process, stderr_task: asyncio.Task[None]) -> None:
-    """Reap ffmpeg (killed if it still runs) and stop reading its stderr."""
-    await _reap(proc)
-    stderr_task.cancel()
-    with contextlib.suppress(asyncio.CancelledError):
-        await stderr_task
+    """Reap ffmpeg (killed if it still runs) and stop reading its stderr, cancelled or not."""
+    try:
+        await _reap(proc)
+    finally:
+        stderr_task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await stderr_task
 
 
 def _check_exit(returncode: int, tail: deque[str]) -> None:
@@ -546,9 +548,17 @@ async def _reap(proc: asyncio.subprocess.Process) -> None:
     if proc.returncode is None:
         with contextlib.suppress(ProcessLookupError):
             proc.kill()
-    # Shielded: if we are being cancelled, the wait must still happen; the kill makes it quick.
-    with contextlib.suppress(asyncio.CancelledError):
-        await asyncio.shield(proc.wait())
+    # If we are being cancelled, the wait must still end before we do (the kill makes it quick): a
+    # caller cancelled mid-run (a pass whose sibling failed) must not return while its ffmpeg still
+    # exists. So the wait is shielded, awaited again after the cancellation, and the cancellation
+    # raised once it is over. (Returning at the first CancelledError left a killed ffmpeg alive for a
+    # moment, which a loaded machine made long enough to see.)
+    waiting = asyncio.ensure_future(proc.wait())
+    try:
+        await asyncio.shield(waiting)
+    except asyncio.CancelledError:
+        await waiting
+        raise
 
 
 async def _pump_lines(stream: asyncio.StreamReader, sink: Callable[[str], object]) -> None:

@@ -316,8 +316,9 @@ class _Claim:
         self._path, self._fd = path, fd
 
     def progress(self, next_index: int) -> None:
-        os.ftruncate(self._fd, 0)
-        os.pwrite(self._fd, str(next_index).encode(), 0)
+        # Fixed width, written in place: a reader never finds the file empty between a truncate and a
+        # write (it did, and took a live run for none).
+        os.pwrite(self._fd, f"{next_index:010d}".encode(), 0)
 
     def release(self) -> None:
         with contextlib.suppress(FileNotFoundError):
