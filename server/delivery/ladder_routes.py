@@ -9,6 +9,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from server import keys
 from server.api import ADMIN, Api
 from server.catalog.store import TrackQuery
+from server.delivery.ladder_cache import CacheStats
 
 api = Api("/api/v1")
 _ALL = 100_000
@@ -46,26 +47,19 @@ class PrepareOut(BaseModel):
 async def ladders(request: web.Request) -> LaddersOut:
     """The figures of the ladders made on play (admin)."""
     onplay = request.app.get(keys.ONPLAY)
-    settings = request.app[keys.SETTINGS]
-    if onplay is None or onplay.cache is None:
-        return LaddersOut(
-            enabled=onplay is not None,
-            bytes=0,
-            budget_bytes=settings.ladder_cache_mb * 1024 * 1024,
-            tracks=0,
-            segments_made=0,
-            tracks_evicted=0,
-            pending=onplay.pending if onplay is not None else 0,
-        )
-    stats = await onplay.cache.stats()
+    if onplay is not None and onplay.cache is not None:
+        stats = await onplay.cache.stats()
+    else:  # not made on play here: nothing counted, the budget it would have
+        budget = request.app[keys.SETTINGS].ladder_cache_mb * 1024 * 1024
+        stats = CacheStats(bytes=0, budget=budget, tracks=0, segments_made=0, tracks_evicted=0)
     return LaddersOut(
-        enabled=True,
+        enabled=onplay is not None,
         bytes=stats.bytes,
         budget_bytes=stats.budget,
         tracks=stats.tracks,
         segments_made=stats.segments_made,
         tracks_evicted=stats.tracks_evicted,
-        pending=onplay.pending,
+        pending=onplay.pending if onplay is not None else 0,
     )
 
 
